@@ -1,0 +1,65 @@
+"""The Django project's set-up: settings from the environment, the demo page."""
+
+import json
+import os
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from config.celery import app as celery_app
+
+
+@pytest.mark.django_db
+def test_database_is_the_one_database_url_names():
+    url = os.environ.get("DATABASE_URL", "")
+    expected = "postgresql" if url.startswith("postgres") else "sqlite"
+    assert connection.vendor == expected
+    with connection.cursor() as cur:
+        cur.execute("SELECT 1")
+        assert cur.fetchone()[0] == 1
+
+
+def test_tasks_run_in_process_exactly_when_no_broker_is_configured():
+    broker = os.environ.get("CELERY_BROKER_URL", "")
+    assert settings.CELERY_TASK_ALWAYS_EAGER is (not broker)
+    assert celery_app.conf.task_always_eager is (not broker)
+
+
+def test_engine_demo_page_explains_how_to_build_the_demo_when_missing(client, settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    response = client.get("/")
+    assert response.status_code == 503
+    assert b"manage.py engine_demo" in response.content
+
+
+def test_engine_demo_page_shows_each_stage_of_a_computed_demo(client, settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    (tmp_path / "demo").mkdir()
+    pixel = "data:image/png;base64,iVBORw0KGgo="
+    demo = {
+        "model": "test model",
+        "seconds": 1.0,
+        "sparse_linear": {"n_nonzero": 3, "val_accuracy": 0.9},
+        "emap": {"early": {"interaction_share": 0.4, "accuracy_model": 0.9, "accuracy_emap": 0.5, "test_accuracy": 0.95}},
+        "items": [
+            {
+                "question": "what colour is the large circle ?",
+                "answer": "red",
+                "prediction": "red",
+                "correct": True,
+                "top_probabilities": [["red", 0.9]],
+                "image": pixel,
+                "unimodal": {"question": [{"token": "circle", "score": 1.0, "weight": 1.0}], "image_lime": pixel},
+                "cross": {"phrase": "large circle", "heatmap": pixel, "referred_object": 0, "top2_objects": [0, 1], "top1_hit": True},
+                "prediction_stage": {"class": "red", "features": [{"feature": 7, "weight": 0.5}]},
+                "feature_page": {"feature": 7, "local": {"question": [], "image": pixel}, "max": [], "min": []},
+            }
+        ],
+    }
+    (tmp_path / "demo" / "engine_demo.json").write_text(json.dumps(demo))
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    for text in ("what colour is the large circle", "second-order gradient of “large circle”", "z7", "EMAP"):
+        assert text in html
