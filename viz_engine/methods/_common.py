@@ -31,12 +31,27 @@ from ..adapters import (
 
 __all__ = [
     "check_call",
+    "numeric_matrix",
     "check_positive_int",
     "row_chunks",
     "target_gradient",
     "atom_sums",
     "sub_target",
 ]
+
+
+def numeric_matrix(x, name: str, *, finite: bool = True) -> np.ndarray:
+    """``x`` (array or tensor) as a non-empty 2-D float64 array, or an error naming ``name``."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x)
+    if x.ndim != 2 or 0 in x.shape:
+        raise AdapterError(f"{name} must be a non-empty 2-D array; got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.number):
+        raise AdapterError(f"{name} must be numeric; got dtype {x.dtype}")
+    if finite and not np.isfinite(x).all():
+        raise AdapterError(f"{name} contains NaN or infinite values")
+    return x.astype(np.float64, copy=False)
 
 
 def check_positive_int(value, name: str) -> int:
