@@ -1,0 +1,522 @@
+"""Two reference models for Shapes-VQA and their adapters.
+
+* **Early fusion** (:class:`EarlyFusionVQA`): one small transformer with joint self-attention
+  over ``[CLS]`` + 9 image patches (16 × 16 pixels, one per grid cell) + the question's words,
+  with learned position and type embeddings; the answer is read from the ``[CLS]`` output
+  through an MLP (the penultimate features) and a final ``nn.Linear``.
+* **Late fusion** (:class:`LateFusionVQA`), like the paper's CNN + LSTM baseline: a small CNN
+  whose feature map is globally pooled (so it keeps *what* is in the image but not *where*)
+  and an LSTM over the words, encoded separately, concatenated, then an MLP and a final
+  ``nn.Linear``.
+
+Both use GELU / sigmoid / tanh / softmax only, so logits are twice differentiable with
+non-zero second derivatives (second-order gradients of C need that). Both take the question
+as *word embeddings* ``(B, L, D)`` so gradients reach words; ids never pass through ``logits``.
+
+``load_pretrained("early" | "late")`` returns an adapter with the shipped weights (CPU, eval
+mode); ``train("early" | "late")`` retrains one from scratch with fixed seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from viz_engine.adapters import (
+    AdapterError,
+    Batch,
+    Modality,
+    MultimodalClassifier,
+    atoms_per_pixel,
+    check_finite,
+)
+from viz_engine.data import shapes_vqa as data
+
+__all__ = [
+    "EARLY_CONFIG",
+    "LATE_CONFIG",
+    "EarlyFusionVQA",
+    "LateFusionVQA",
+    "ShapesVQAAdapter",
+    "LateFusionShapesVQAAdapter",
+    "build_adapter",
+    "load_pretrained",
+    "weights_path",
+    "metrics_path",
+    "train",
+    "evaluate",
+]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+MAX_TOKENS = 16
+
+EARLY_CONFIG = dict(dim=64, heads=4, depth=3, mlp_dim=128, patch=16, patch_hidden=128)
+LATE_CONFIG = dict(word_dim=32, lstm_dim=64, cnn_channels=(32, 64), hidden=128, penultimate=64)
+
+# -- the two networks -----------------------------------------------------------------------
+
+
+class SelfAttention(nn.Module):
+    """Multi-head softmax self-attention with a key padding mask (twice differentiable).
+
+    The last forward's attention weights ``(B, heads, T, T)`` are kept in ``last_attention``
+    when ``keep_attention`` is set (for the transformer views)."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        if dim % heads:
+            raise AdapterError(f"dim={dim} is not divisible by heads={heads}")
+        self.heads, self.head_dim = heads, dim // heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.keep_attention = False
+        self.last_attention: Tensor | None = None
+
+    def forward(self, x: Tensor, key_mask: Tensor) -> Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).reshape(b, t, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim)
+        scores = scores.masked_fill(~key_mask[:, None, None, :], float("-inf"))
+        attn = torch.softmax(scores, dim=-1)
+        if self.keep_attention:
+            self.last_attention = attn.detach()
+        return self.out((attn @ v).transpose(1, 2).reshape(b, t, d))
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm transformer block: x + attn(LN x), then x + MLP(LN x) with GELU."""
+
+    def __init__(self, dim: int, heads: int, mlp_dim: int):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attention = SelfAttention(dim, heads)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, dim))
+
+    def forward(self, x: Tensor, key_mask: Tensor) -> Tensor:
+        x = x + self.attention(self.norm1(x), key_mask)
+        return x + self.mlp(self.norm2(x))
+
+
+class EarlyFusionVQA(nn.Module):
+    """Joint transformer over ``[CLS]`` + image patches + words.
+
+    forward(image ``(B, 3, 48, 48)`` in [0, 1], words ``(B, L, D)`` embeddings, mask ``(B, L)``
+    bool, True = real token) -> logits ``(B, n_classes)``.
+    """
+
+    def __init__(self, n_classes: int = len(data.CLASS_NAMES), vocab_size: int = len(data.VOCAB),
+                 dim: int = 64, heads: int = 4, depth: int = 3, mlp_dim: int = 128,
+                 patch: int = 16, patch_hidden: int = 128, image_size: int = data.IMAGE_SIZE,
+                 max_tokens: int = MAX_TOKENS):
+        super().__init__()
+        self.patch, self.image_size, self.max_tokens = patch, image_size, max_tokens
+        self.n_patches = (image_size // patch) ** 2
+        self.word_embedding = nn.Embedding(vocab_size, dim)
+        # Words enter the residual stream through a learned projection: without it, every
+        # block (pre-LayerNorm) would be blind to shifting a word embedding along (1, …, 1),
+        # so Σ_d ∂f/∂word[d] would be exactly 0 and "sum" second-order gradients from words
+        # would vanish.
+        self.word_projection = nn.Linear(dim, dim)
+        self.patch_embed = nn.Sequential(
+            nn.Linear(3 * patch * patch, patch_hidden), nn.GELU(), nn.Linear(patch_hidden, dim)
+        )
+        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+        self.patch_position = nn.Parameter(torch.zeros(1, self.n_patches, dim))
+        self.word_position = nn.Parameter(torch.zeros(1, max_tokens, dim))
+        self.type_embedding = nn.Embedding(3, dim)  # 0 = [CLS], 1 = image, 2 = text
+        self.blocks = nn.ModuleList(TransformerBlock(dim, heads, mlp_dim) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Sequential(nn.Linear(dim, dim), nn.GELU())
+        self.classifier = nn.Linear(dim, n_classes)
+        for p in (self.cls, self.patch_position, self.word_position):
+            nn.init.normal_(p, std=0.02)
+
+    def patches(self, image: Tensor) -> Tensor:
+        """``(B, 3, H, W)`` -> ``(B, n_patches, 3·patch²)`` (row-major patches)."""
+        b, c, h, w = image.shape
+        p = self.patch
+        x = image.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)
+        return x.reshape(b, (h // p) * (w // p), c * p * p)
+
+    def forward(self, image: Tensor, words: Tensor, mask: Tensor) -> Tensor:
+        b, n_words = words.shape[:2]
+        if n_words > self.max_tokens:
+            raise AdapterError(f"question has {n_words} tokens; the model reads at most {self.max_tokens}")
+        types = self.type_embedding.weight
+        img = self.patch_embed(self.patches(image - 0.5)) + self.patch_position + types[1]
+        txt = self.word_projection(words) + self.word_position[:, :n_words] + types[2]
+        cls = (self.cls + types[0]).expand(b, 1, -1)
+        x = torch.cat([cls, img, txt], dim=1)
+        key_mask = torch.cat(
+            [torch.ones(b, 1 + self.n_patches, dtype=torch.bool, device=mask.device), mask.bool()], 1
+        )
+        for block in self.blocks:
+            x = block(x, key_mask)
+        return self.classifier(self.head(self.norm(x[:, 0])))
+
+
+class ImageEncoder(nn.Module):
+    """Small CNN: a 4×4 stride-4 conv (one vector per 4×4 block) and a 3×3 stride-2 conv, each
+    with GELU, then global average pooling -> ``(B, channels[-1])``. Pooling keeps what is in
+    the scene but not where, as in the paper's CNN + LSTM baseline."""
+
+    def __init__(self, channels: Sequence[int] = (32, 64)):
+        super().__init__()
+        c1, c2 = channels
+        self.conv = nn.Sequential(
+            nn.Conv2d(3, c1, 4, stride=4), nn.GELU(),
+            nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.GELU(),
+        )
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.conv(image - 0.5).mean(dim=(2, 3))
+
+
+class QuestionEncoder(nn.Module):
+    """LSTM over word embeddings; the encoding is the hidden state at the last real token."""
+
+    def __init__(self, word_dim: int, hidden: int):
+        super().__init__()
+        self.lstm = nn.LSTM(word_dim, hidden, batch_first=True)
+
+    def forward(self, words: Tensor, mask: Tensor) -> Tensor:
+        out, _ = self.lstm(words)
+        last = (mask.long().sum(1) - 1).clamp(min=0)
+        return out[torch.arange(out.shape[0], device=out.device), last]
+
+
+class LateFusionVQA(nn.Module):
+    """CNN image encoding ⊕ LSTM question encoding -> MLP (GELU) -> final linear.
+
+    forward(image, words, mask) as :class:`EarlyFusionVQA`; ``fuse(image_code, question_code)``
+    is the part after the encoders.
+    """
+
+    def __init__(self, n_classes: int = len(data.CLASS_NAMES), vocab_size: int = len(data.VOCAB),
+                 word_dim: int = 32, lstm_dim: int = 64, cnn_channels: Sequence[int] = (32, 64),
+                 hidden: int = 128, penultimate: int = 64):
+        super().__init__()
+        self.word_embedding = nn.Embedding(vocab_size, word_dim)
+        self.image_encoder = ImageEncoder(cnn_channels)
+        self.question_encoder = QuestionEncoder(word_dim, lstm_dim)
+        self.fusion = nn.Sequential(
+            nn.Linear(cnn_channels[-1] + lstm_dim, hidden), nn.GELU(),
+            nn.Linear(hidden, penultimate), nn.GELU(),
+        )
+        self.classifier = nn.Linear(penultimate, n_classes)
+
+    def fuse(self, image_code: Tensor, question_code: Tensor) -> Tensor:
+        return self.classifier(self.fusion(torch.cat([image_code, question_code], dim=1)))
+
+    def forward(self, image: Tensor, words: Tensor, mask: Tensor) -> Tensor:
+        return self.fuse(self.image_encoder(image), self.question_encoder(words, mask))
+
+
+# -- adapters --------------------------------------------------------------------------------------
+
+
+class ShapesVQAAdapter(MultimodalClassifier):
+    """Adapter of a Shapes-VQA model (early fusion by default).
+
+    Modalities: ``image`` ``(3, 48, 48)`` floats in [0, 1], one atom per pixel, baseline = the
+    background colour (removing a pixel paints it background); ``question`` ``(L, D)`` word
+    embeddings, one atom per real token (padding -1), baseline = the ``[PAD]`` embedding;
+    the padding mask is ``batch.extras["question"]["mask"]`` (bool ``(B, L)``), the ids are
+    ``batch.extras["question"]["ids"]``.
+    """
+
+    class_names = data.CLASS_NAMES
+
+    def __init__(self, module: EarlyFusionVQA | LateFusionVQA):
+        self.module = module.eval()
+        dim = module.word_embedding.embedding_dim
+        self.modalities = (
+            Modality("image", "pixel", (3, data.IMAGE_SIZE, data.IMAGE_SIZE), "image_heatmap"),
+            Modality("question", "token", (None, dim), "token_highlight"),
+        )
+        self._pixel_labels = [f"pixel(y={y},x={x})" for y in range(data.IMAGE_SIZE) for x in range(data.IMAGE_SIZE)]
+
+    # -- batches --------------------------------------------------------------------------
+    def make_batch(self, examples: Sequence[data.Example]) -> Batch:
+        """A :class:`Batch` from dataset examples; questions padded to the longest one.
+
+        inputs: image ``(B, 3, 48, 48)``, question ``(B, L, D)`` embeddings (no grad).
+        """
+        if len(examples) == 0:
+            raise AdapterError("examples must not be empty")
+        longest = max(len(e.tokens) for e in examples)
+        if longest > MAX_TOKENS:
+            raise AdapterError(f"examples: a question has {longest} tokens; at most {MAX_TOKENS}")
+        pad_id = data.VOCAB.index(data.PAD)
+        ids = torch.full((len(examples), longest), pad_id, dtype=torch.long)
+        for i, e in enumerate(examples):
+            ids[i, : len(e.tokens)] = torch.tensor(data.token_ids(e.tokens))
+        mask = ids != pad_id
+        images = torch.from_numpy(np.stack([e.image for e in examples])).permute(0, 3, 1, 2)
+        return self.batch_from_tensors(
+            images.float() / 255.0, ids, mask, [list(e.tokens) for e in examples]
+        )
+
+    def batch_from_tensors(self, images: Tensor, ids: Tensor, mask: Tensor,
+                           words: list[list[str]] | None = None) -> Batch:
+        """A :class:`Batch` from images ``(B, 3, 48, 48)`` in [0, 1], token ids ``(B, L)`` and
+        a bool mask ``(B, L)`` (True = real token, padding at the end)."""
+        b = images.shape[0]
+        expected = (b, *self.modalities[0].input_shape)
+        if tuple(images.shape) != expected:
+            raise AdapterError(f"images has shape {tuple(images.shape)}; expected {expected}")
+        if ids.shape != mask.shape or ids.shape[0] != b:
+            raise AdapterError(f"ids {tuple(ids.shape)} and mask {tuple(mask.shape)} must both be ({b}, L)")
+        check_finite(images, "images")
+        with torch.no_grad():
+            emb = self.module.word_embedding(ids)
+            pad = self.module.word_embedding.weight[data.VOCAB.index(data.PAD)]
+        positions = torch.arange(ids.shape[1])[None, :].expand_as(ids)
+        token_atoms = torch.where(mask.bool(), positions, torch.full_like(positions, -1))
+        if words is None:
+            words = [[data.VOCAB[i] for i in row[m].tolist()] for row, m in zip(ids, mask.bool())]
+        background = torch.tensor(data.BACKGROUND_RGB, dtype=torch.float32) / 255.0
+        return Batch(
+            inputs={"image": images.float(), "question": emb},
+            atoms={
+                "image": atoms_per_pixel(images),
+                "question": token_atoms[:, :, None].expand_as(emb).clone(),
+            },
+            extras={"question": {"mask": mask.bool(), "ids": ids}},
+            atom_labels={"image": [self._pixel_labels] * b, "question": words},
+            baselines={
+                "image": background[None, :, None, None].expand_as(images).clone(),
+                "question": pad.expand_as(emb).clone(),
+            },
+        )
+
+    @staticmethod
+    def labels(examples: Sequence[data.Example]) -> Tensor:
+        """``(B,)`` long class indices of the examples' answers."""
+        return torch.from_numpy(data.answer_indices(list(examples)))
+
+    def _unpack(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
+        for name in ("image", "question"):
+            if name not in batch.inputs:
+                raise AdapterError(f"batch has no input for modality {name!r}")
+        mask = batch.extras.get("question", {}).get("mask")
+        if mask is None:
+            raise AdapterError('batch.extras["question"]["mask"] is missing (the padding mask)')
+        words = batch.inputs["question"]
+        if words.ndim != 3 or words.shape[2] != self.modalities[1].input_shape[1]:
+            raise AdapterError(f"question input has shape {tuple(words.shape)}; expected (B, L, "
+                               f"{self.modalities[1].input_shape[1]})")
+        if mask.shape != words.shape[:2]:
+            raise AdapterError(f"question mask has shape {tuple(mask.shape)}; expected {tuple(words.shape[:2])}")
+        return batch.inputs["image"], words, mask
+
+    # -- protocol -----------------------------------------------------------------------------
+    def logits(self, batch: Batch) -> Tensor:
+        return self.module(*self._unpack(batch))
+
+    @property
+    def final_linear(self) -> nn.Linear:
+        return self.module.classifier
+
+    def layers(self) -> dict[str, nn.Module]:
+        m = self.module
+        out: dict[str, nn.Module] = {"patch_embed": m.patch_embed, "word_projection": m.word_projection}
+        out.update({f"block{i}": blk for i, blk in enumerate(m.blocks)})
+        out["head"] = m.head
+        return out
+
+    def attentions(self, batch: Batch) -> list[Tensor]:
+        """Attention weights of every block, each ``(B, heads, T, T)`` with tokens ordered
+        ``[CLS]``, 9 patches (row-major), then the ``L`` words (early fusion only)."""
+        attns = [blk.attention for blk in self.module.blocks]
+        for a in attns:
+            a.keep_attention = True
+        try:
+            with torch.no_grad():
+                self.logits(batch)
+            return [a.last_attention for a in attns]
+        finally:
+            for a in attns:
+                a.keep_attention, a.last_attention = False, None
+
+
+class LateFusionShapesVQAAdapter(ShapesVQAAdapter):
+    """Adapter of :class:`LateFusionVQA`: also ``encode`` / ``fuse`` (logits == fuse(encode))."""
+
+    def layers(self) -> dict[str, nn.Module]:
+        m = self.module
+        return {"image_encoder": m.image_encoder, "question_encoder": m.question_encoder, "fusion": m.fusion}
+
+    def encode(self, modality: str, batch: Batch) -> Tensor:
+        """``(B, 64)`` encoding of one modality alone."""
+        image, words, mask = self._unpack(batch) if modality in ("image", "question") else (None,) * 3
+        if modality == "image":
+            return self.module.image_encoder(image)
+        if modality == "question":
+            return self.module.question_encoder(words, mask)
+        raise AdapterError(f"modality={modality!r} is unknown; this model has {list(self.modality_names)}")
+
+    def fuse(self, encodings: Mapping[str, Tensor]) -> Tensor:
+        missing = {"image", "question"} - set(encodings)
+        if missing:
+            raise AdapterError(f"encodings lack {sorted(missing)}")
+        return self.module.fuse(encodings["image"], encodings["question"])
+
+    def attentions(self, batch: Batch) -> list[Tensor]:
+        raise AdapterError("the late-fusion model has no attention")
+
+
+# -- construction, weights, training ------------------------------------------------------------
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in ("early", "late"):
+        raise AdapterError(f"kind={kind!r} is not 'early' or 'late'")
+    return kind
+
+
+def build_adapter(kind: str) -> ShapesVQAAdapter:
+    """A freshly initialised adapter (call ``torch.manual_seed`` first for reproducibility)."""
+    if _check_kind(kind) == "early":
+        return ShapesVQAAdapter(EarlyFusionVQA(**EARLY_CONFIG))
+    return LateFusionShapesVQAAdapter(LateFusionVQA(**LATE_CONFIG))
+
+
+def weights_path(kind: str) -> Path:
+    return WEIGHTS_DIR / f"shapes_vqa_{_check_kind(kind)}.pt"
+
+
+def metrics_path(kind: str) -> Path:
+    return WEIGHTS_DIR / f"shapes_vqa_{_check_kind(kind)}.json"
+
+
+def load_pretrained(kind: str = "early") -> ShapesVQAAdapter:
+    """The adapter with the shipped weights of ``kind`` ("early" | "late"), on CPU, eval mode."""
+    path = weights_path(kind)
+    if not path.exists():
+        raise AdapterError(f"no shipped weights at {path}; run python -m viz_engine.train_shapes_vqa {kind}")
+    adapter = build_adapter(kind)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    adapter.module.load_state_dict(state)
+    adapter.module.eval()
+    return adapter
+
+
+@torch.no_grad()
+def evaluate(adapter: ShapesVQAAdapter, examples: Sequence[data.Example], batch_size: int = 500) -> float:
+    """Accuracy of ``adapter`` on ``examples``."""
+    adapter.module.eval()
+    correct = 0
+    for s in range(0, len(examples), batch_size):
+        chunk = examples[s: s + batch_size]
+        pred = adapter.logits(adapter.make_batch(chunk)).argmax(1)
+        correct += int((pred == adapter.labels(chunk)).sum())
+    return correct / max(len(examples), 1)
+
+
+def _encode_split(examples: Sequence[data.Example]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Images ``(N, 3, 48, 48)`` float, ids ``(N, MAX_TOKENS)``, mask, labels ``(N,)``."""
+    images = torch.from_numpy(np.stack([e.image for e in examples])).permute(0, 3, 1, 2).float() / 255.0
+    pad_id = data.VOCAB.index(data.PAD)
+    ids = torch.full((len(examples), MAX_TOKENS), pad_id, dtype=torch.long)
+    for i, e in enumerate(examples):
+        ids[i, : len(e.tokens)] = torch.tensor(data.token_ids(e.tokens))
+    return images, ids, ids != pad_id, torch.from_numpy(data.answer_indices(list(examples)))
+
+
+TRAIN_SETTINGS = {
+    "early": dict(epochs=28, lr=2e-3, batch_size=128, weight_decay=0.01),
+    "late": dict(epochs=20, lr=2e-3, batch_size=128, weight_decay=0.01),
+}
+
+
+def train(kind: str, seed: int = 0, n_train: int | None = None, epochs: int | None = None,
+          threads: int | None = None, log=print) -> tuple[ShapesVQAAdapter, dict]:
+    """Train ``kind`` from scratch on the train split (seeded); return (adapter, metrics).
+
+    Metrics: test accuracy on the full test split and on its first 300 examples, val
+    accuracy, parameter count, train wall time, seed and settings.
+    """
+    settings = dict(TRAIN_SETTINGS[_check_kind(kind)])
+    if epochs is not None:
+        settings["epochs"] = epochs
+    if threads is not None:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    start = time.perf_counter()
+    train_ex = data.load_split("train", n_train)
+    images, ids, mask, labels = _encode_split(train_ex)
+    val_ex, test_ex = data.load_split("val"), data.load_split("test")
+    adapter = build_adapter(kind)
+    model = adapter.module
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"[{kind}] {n_params} parameters, {len(train_ex)} training examples, "
+        f"data ready in {time.perf_counter() - start:.1f}s, settings {settings}")
+    opt = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
+    bs = settings["batch_size"]
+    steps_per_epoch = math.ceil(len(train_ex) / bs)
+    total = settings["epochs"] * steps_per_epoch
+    warmup = min(500, total // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / max(warmup, 1)) * 0.5 * (1 + math.cos(math.pi * min(s / total, 1.0)))
+    )
+    gen = torch.Generator().manual_seed(seed)
+    history = []
+    for epoch in range(settings["epochs"]):
+        model.train()
+        order = torch.randperm(len(train_ex), generator=gen)
+        running, seen = 0.0, 0
+        for s in range(0, len(order), bs):
+            idx = order[s: s + bs]
+            words = model.word_embedding(ids[idx])
+            logits = model(images[idx], words, mask[idx])
+            loss = F.cross_entropy(logits, labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            running += float(loss.detach()) * len(idx)
+            seen += len(idx)
+        val_acc = evaluate(adapter, val_ex)
+        history.append({"epoch": epoch + 1, "train_loss": running / seen, "val_accuracy": val_acc})
+        log(f"[{kind}] epoch {epoch + 1}/{settings['epochs']} loss {running / seen:.4f} "
+            f"val acc {val_acc:.4f} ({time.perf_counter() - start:.0f}s)")
+    train_time = time.perf_counter() - start
+    model.eval()
+    test_acc = evaluate(adapter, test_ex)
+    per_type = {}
+    for qt in data.QUESTION_TYPES:
+        sub = [e for e in test_ex if e.question_type == qt]
+        per_type[qt] = evaluate(adapter, sub)
+    metrics = {
+        "model": kind,
+        "test_accuracy": test_acc,
+        "test_size": len(test_ex),
+        "test_accuracy_first_300": evaluate(adapter, test_ex[:300]),
+        "test_accuracy_by_question_type": per_type,
+        "val_accuracy": history[-1]["val_accuracy"] if history else None,
+        "n_params": n_params,
+        "train_time_seconds": round(train_time, 1),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "seed": seed,
+        "n_train": len(train_ex),
+        "settings": settings,
+        "config": EARLY_CONFIG if kind == "early" else LATE_CONFIG,
+        "history": history,
+        "torch_version": torch.__version__,
+    }
+    log(f"[{kind}] test accuracy {test_acc:.4f} (by type {json.dumps({k: round(v, 3) for k, v in per_type.items()})}); "
+        f"train time {train_time:.0f}s")
+    return adapter, metrics
