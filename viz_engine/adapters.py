@@ -43,6 +43,7 @@ __all__ = [
     "per_atom_sum",
     "check_finite",
     "mask_atoms",
+    "perturb_one_row",
     "select_target",
     "resolve_target",
     "atoms_per_element",
@@ -180,6 +181,27 @@ class Batch:
     def repeat(self, n: int) -> "Batch":
         """Each row repeated ``n`` times in place: rows ``[0]*n + [1]*n + ...``."""
         return self.select(torch.arange(self.size).repeat_interleave(n))
+
+    def model_inputs(self) -> "Batch":
+        """The same rows holding only what a forward pass reads (inputs and extras); no copy.
+
+        Selecting or combining rows of this view copies no atom maps (int64, as large as the
+        inputs), labels or baselines: the cheap way to build the many rows that EMAP, DIME and
+        LIME only score.
+        """
+        return Batch(inputs=dict(self.inputs), atoms={}, extras={m: dict(e) for m, e in self.extras.items()})
+
+    def expand(self, n: int) -> "Batch":
+        """A one-row batch seen as ``n`` identical rows: inputs and extras as views, no copy."""
+        if self.size != 1:
+            raise AdapterError(f"expand needs a batch of one row; this one has {self.size}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise AdapterError(f"n must be a positive integer, got {n!r}")
+        return Batch(
+            inputs={k: v.expand(n, *v.shape[1:]) for k, v in self.inputs.items()},
+            atoms={},
+            extras={m: {k: v.expand(n, *v.shape[1:]) for k, v in ex.items()} for m, ex in self.extras.items()},
+        )
 
     def with_inputs(self, **inputs: Tensor) -> "Batch":
         """The same batch with some modality inputs replaced (shapes must match)."""
@@ -672,6 +694,31 @@ def mask_atoms(batch: Batch, modality: str, keep: Tensor) -> Batch:
     kept = padded.gather(1, idx.to(padded.device)).reshape(amap.shape)
     x = batch.inputs[modality]
     return batch.with_inputs(**{modality: torch.where(kept, x, batch.baseline(modality))})
+
+
+def perturb_one_row(batch: Batch, modality: str, keep: Tensor) -> Batch:
+    """``S`` perturbations of a one-row ``batch``: row ``s`` keeps the atoms of ``modality``
+    where ``keep[s]`` is True and sets the others to the baseline.
+
+    keep: bool ``(S, n_atoms)``. The same numbers as ``mask_atoms(batch.repeat(S), …)``, but
+    only the perturbed modality is materialised (``S`` copies); the other inputs are views of
+    the one row and no atom maps are copied. Returns a forward-only batch
+    (:meth:`Batch.model_inputs`).
+    """
+    if batch.size != 1:
+        raise AdapterError(f"perturb_one_row needs a batch of one row; this one has {batch.size}")
+    amap = batch._atom_map(modality)
+    if keep.ndim != 2 or keep.shape[0] < 1:
+        raise AdapterError(f"keep must have shape (S, n_atoms) with S ≥ 1; got {tuple(keep.shape)}")
+    n_keep, s = keep.shape[1], keep.shape[0]
+    flat = amap.reshape(-1)
+    idx = torch.where(flat >= 0, flat, torch.full_like(flat, n_keep))
+    if int(idx.max().item()) > n_keep:
+        raise AdapterError(f"keep has {n_keep} atoms but {modality!r} has more")
+    padded = torch.cat([keep.to(torch.bool), torch.ones(s, 1, dtype=torch.bool, device=keep.device)], 1)
+    kept = padded[:, idx.to(padded.device)].reshape(s, *amap.shape[1:])
+    masked = torch.where(kept, batch.inputs[modality], batch.baseline(modality))
+    return batch.expand(s).with_inputs(**{modality: masked})
 
 
 def select_target(target, rows: Sequence[int]):

@@ -84,6 +84,23 @@ def test_dime_assigns_a_purely_interacting_atom_to_mi():
     assert exp.uc_value + exp.mi_value == pytest.approx(f, abs=1e-5)
 
 
+def test_dime_reuses_the_cached_reference_matrix_and_agrees_with_feature_targets(tmp_path):
+    ad = TorchModuleAdapter(Product(), MODALITIES, ["a", "b"])
+    ref = _data(ad, 10)
+    first = dime(ad, _data(ad, 1, seed=3), ref, 0, "x1", n_samples=100, cache_dir=tmp_path)
+    cached = list(tmp_path.glob("emap-*.npy"))
+    assert len(cached) == 1  # the reference's N×N matrix, written once
+    stamp = cached[0].stat().st_mtime_ns
+    again = dime(ad, _data(ad, 1, seed=3), ref, 0, "x1", n_samples=100, cache_dir=tmp_path)
+    assert cached[0].stat().st_mtime_ns == stamp
+    np.testing.assert_allclose(again.mi, first.mi)
+    # the matrix path (class targets) and the direct path (feature targets) give one grand mean:
+    # logit 0 is the penultimate feature 0 here (the head is the identity)
+    feature = dime(ad, _data(ad, 1, seed=3), ref, Feature(0), "x1", n_samples=100)
+    assert feature.uc_value == pytest.approx(first.uc_value, abs=1e-5)
+    np.testing.assert_allclose(feature.mi, first.mi, atol=1e-5)
+
+
 def test_dime_rejects_a_batch_as_point_and_an_unknown_modality():
     ad = TorchModuleAdapter(Product(), MODALITIES, ["a", "b"])
     ref = _data(ad, 4)

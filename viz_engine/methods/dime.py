@@ -29,10 +29,11 @@ from ..adapters import (
     LogitSum,
     MultimodalClassifier,
     Target,
-    mask_atoms,
+    perturb_one_row,
     resolve_target,
     target_scalars,
 )
+from .emap import pairwise_logits
 from .lime import lime_from_scorer
 
 __all__ = ["dime", "DIMEExplanation"]
@@ -79,6 +80,7 @@ def dime(
     seed: int = 0,
     kernel_width: float = 0.25,
     batch_size: int = 2048,
+    cache_dir=None,
 ) -> DIMEExplanation:
     """DIME explanation of ``point`` (one row) over the atoms of modality ``explain``.
 
@@ -90,6 +92,9 @@ def dime(
         explain:    the modality whose atoms are perturbed (e.g. "image").
         n_samples:  LIME samples per part (each costs N + 1 forward passes, batched).
         batch_size: forward-pass rows per call (samples × reference points).
+        cache_dir:  for class and logit-sum targets, where the reference sample's N×N matrix
+                    (:func:`viz_engine.methods.emap.pairwise_logits`) is cached: explaining
+                    many points against one reference computes it once.
 
     Returns:
         :class:`DIMEExplanation` with ``uc`` and ``mi`` of shape ``(n_atoms,)``.
@@ -117,22 +122,27 @@ def dime(
         rows = max(1, batch_size)
         return torch.cat([scalars(make(slice(s, min(s + rows, total)))) for s in range(0, total, rows)])
 
+    # rows here are only scored: forward-only views copy no atom maps
+    point_rows, reference_rows = point.model_inputs(), reference.model_inputs()
     # constants of the datapoint: mean_j f(a_j, b) and mean_{j,k} f(a_j, b_k)
-    point_rep = point.select([0] * n)
+    point_rep = point_rows.expand(n)
     f_ref_other = in_chunks(
-        lambda sl: Batch.combine(
-            {explain: reference.select(list(range(n))[sl]), other: point_rep.select(list(range(n))[sl])}
-        ),
+        lambda sl: Batch.combine({explain: reference_rows.select(range(n)[sl]), other: point_rep.select(range(n)[sl])}),
         n,
     )
     mean_other_term = float(f_ref_other.mean())
-    ii, jj = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
-    ii, jj = ii.reshape(-1), jj.reshape(-1)
-    grand = float(
-        in_chunks(
-            lambda sl: Batch.combine({explain: reference.select(ii[sl]), other: reference.select(jj[sl])}), n * n
-        ).mean()
-    )
+    if isinstance(t, (Label, LogitSum)):
+        matrix = pairwise_logits(adapter, reference, (explain, other), batch_size=batch_size, cache_dir=cache_dir)
+        grand = float(from_logits(torch.from_numpy(matrix).reshape(n * n, -1)).double().mean())
+    else:
+        ii, jj = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+        ii, jj = ii.reshape(-1), jj.reshape(-1)
+        grand = float(
+            in_chunks(
+                lambda sl: Batch.combine({explain: reference_rows.select(ii[sl]), other: reference_rows.select(jj[sl])}),
+                n * n,
+            ).mean()
+        )
 
     late = adapter.supports_late_fusion and isinstance(t, (Label, LogitSum))
     enc_ref_other = adapter.encode(other, reference) if late else None
@@ -144,7 +154,7 @@ def dime(
     def f_and_mean(keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """For S keep-vectors: f(a', b) and mean_j f(a', b_j), each ``(S,)``."""
         s = keep.shape[0]
-        perturbed = mask_atoms(point.select([0] * s), explain, keep.to(torch.bool))
+        perturbed = perturb_one_row(point, explain, keep.to(torch.bool))
         if late:
             enc = adapter.encode(explain, perturbed)
             f_self = from_logits(adapter.fuse({explain: enc, other: enc_point_other.expand(s, *enc_point_other.shape[1:])}))
@@ -157,12 +167,12 @@ def dime(
                 ]
             )
         else:
-            f_self = scalars(Batch.combine({explain: perturbed, other: point.select([0] * s)}))
+            f_self = scalars(perturbed)
             pi = torch.arange(s).repeat_interleave(n)
             rj = torch.arange(n).repeat(s)
             vals = torch.cat(
                 [
-                    scalars(Batch.combine({explain: perturbed.select(pi[c : c + batch_size]), other: reference.select(rj[c : c + batch_size])}))
+                    scalars(Batch.combine({explain: perturbed.select(pi[c : c + batch_size]), other: reference_rows.select(rj[c : c + batch_size])}))
                     for c in range(0, s * n, batch_size)
                 ]
             )

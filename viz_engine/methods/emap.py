@@ -110,9 +110,10 @@ def pairwise_logits(
             out[sl] = adapter.fuse({a: enc_a[ii[sl]], b: enc_b[jj[sl]]})
     else:
         others = [m for m in batch.inputs if m not in (a, b)]
+        lean = batch.model_inputs()  # rows are only scored: copy no atom maps
         for s in range(0, n * n, batch_size):
             sl = slice(s, s + batch_size)
-            rows_a, rows_b = batch.select(ii[sl]), batch.select(jj[sl])
+            rows_a, rows_b = lean.select(ii[sl]), lean.select(jj[sl])
             parts = {a: rows_a, b: rows_b, **{m: rows_a for m in others}}
             out[sl] = adapter.logits(Batch.combine(parts))
     matrix = out.reshape(n, n, -1).numpy().astype(np.float32)

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 from lime.lime_base import LimeBase
 
-from ..adapters import AdapterError, Batch, MultimodalClassifier, mask_atoms, target_scalars
+from ..adapters import AdapterError, Batch, MultimodalClassifier, perturb_one_row, target_scalars
 from ._common import check_call, check_positive_int, sub_target
 
 __all__ = ["lime", "lime_from_scorer", "LimeFit", "sample_keep_vectors", "fit_surrogate"]
@@ -179,8 +179,8 @@ def lime(
 
         @torch.no_grad()
         def score_fn(keep: torch.Tensor, row=row, row_target=row_target) -> torch.Tensor:
-            many = row.repeat(len(keep))
-            return target_scalars(adapter, mask_atoms(many, modality, keep), sub_target(row_target, [0] * len(keep)))
+            perturbed = perturb_one_row(row, modality, keep)
+            return target_scalars(adapter, perturbed, sub_target(row_target, [0] * len(keep)))
 
         fit = _lime_fit(score_fn, int(counts[r]), n_samples, seed, kernel_width, batch_size)
         weights[r, : counts[r]] = fit.weights
