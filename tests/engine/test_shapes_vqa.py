@@ -203,14 +203,22 @@ def test_logits_need_the_padding_mask(early, examples):
         early.logits(broken)
 
 
-def test_late_fusion_logits_equal_fuse_of_encodings(late, examples):
-    batch = late.make_batch(examples[:8])
-    assert late.supports_late_fusion
+@pytest.mark.parametrize("kind", ["early", "late"])
+def test_logits_equal_fuse_of_per_modality_encodings(kind, early, late, examples):
+    adapter = {"early": early, "late": late}[kind]
+    batch = adapter.make_batch(examples[:8])  # questions of different lengths: padding travels
+    assert adapter.supports_late_fusion
     with torch.no_grad():
-        enc = {m: late.encode(m, batch) for m in late.modality_names}
-        assert torch.allclose(late.fuse(enc), late.logits(batch), atol=1e-6)
+        enc = {m: adapter.encode(m, batch) for m in adapter.modality_names}
+        assert torch.allclose(adapter.fuse(enc), adapter.logits(batch), atol=1e-5)
+        # pairing image i with question j through encodings is the model on that pair
+        swapped = {"image": enc["image"].flip(0), "question": enc["question"]}
+        paired = Batch.combine({"image": batch.select(list(range(7, -1, -1))), "question": batch})
+        assert torch.allclose(adapter.fuse(swapped), adapter.logits(paired), atol=1e-5)
     with pytest.raises(AdapterError, match="modality"):
-        late.encode("audio", batch)
+        adapter.encode("audio", batch)
+    with pytest.raises(AdapterError, match="encodings lack"):
+        adapter.fuse({"image": enc["image"]})
 
 
 def test_final_linear_and_layers_give_representations(early, late, examples):
@@ -275,3 +283,39 @@ def test_shipped_models_reach_their_recorded_accuracy(early, late):
     late_metrics = json.loads(models.metrics_path("late").read_text())
     assert early_metrics["test_accuracy"] >= 0.90
     assert late_metrics["test_accuracy"] < early_metrics["test_accuracy"] - 0.05
+
+
+def test_perturbing_one_row_equals_masking_its_repeats(early, examples):
+    from viz_engine.adapters import mask_atoms, perturb_one_row
+
+    row = early.make_batch(examples[:3]).select([1])
+    keep = torch.rand(5, row.max_atoms("question")) > 0.5
+    keep[0] = True
+    reference = mask_atoms(row.repeat(5), "question", keep)
+    perturbed = perturb_one_row(row, "question", keep)
+    for name in ("image", "question"):
+        assert torch.equal(perturbed.inputs[name], reference.inputs[name])
+    assert torch.equal(perturbed.extras["question"]["mask"], reference.extras["question"]["mask"])
+    with torch.no_grad():
+        assert torch.allclose(early.logits(perturbed), early.logits(reference), atol=1e-6)
+    assert perturbed.atoms == {}  # forward-only: no atom maps copied
+    with pytest.raises(AdapterError, match="one row"):
+        perturb_one_row(early.make_batch(examples[:2]), "question", keep)
+    with pytest.raises(AdapterError, match="one row"):
+        early.make_batch(examples[:2]).expand(3)
+
+
+def test_model_inputs_view_scores_like_the_full_batch(late, examples):
+    batch = late.make_batch(examples[:6])
+    lean = batch.model_inputs()
+    assert lean.atoms == {} and lean.baselines == {}
+    with torch.no_grad():
+        assert torch.equal(late.logits(lean.select([4, 0])), late.logits(batch.select([4, 0])))
+
+
+def test_scoring_without_gradients_gives_the_logits_of_the_differentiable_path(early, examples):
+    batch = early.make_batch(examples[:16])  # padded questions: the key mask matters
+    with torch.no_grad():
+        fast = early.logits(batch)
+    slow = early.logits(batch).detach()
+    assert torch.allclose(fast, slow, atol=1e-5)
