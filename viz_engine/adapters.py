@@ -40,6 +40,7 @@ __all__ = [
     "TorchModuleAdapter",
     "AdapterError",
     "target_scalars",
+    "scalars_from_logits",
     "per_atom_sum",
     "check_finite",
     "mask_atoms",
@@ -632,19 +633,17 @@ def target_scalars(adapter: MultimodalClassifier, batch: Batch, target: Target |
     ``target`` may also be a sequence/tensor of ``B`` class indices (one label per row, e.g.
     each row's predicted class).
     """
-    if isinstance(target, (Tensor, list, tuple)) and not isinstance(target, str):
-        labels = torch.as_tensor(target, dtype=torch.long)
-        if labels.shape != (batch.size,):
-            raise AdapterError(f"target has shape {tuple(labels.shape)}; expected ({batch.size},) labels")
-        for lab in labels.unique().tolist():
-            adapter.label_index(int(lab))
-        logits = adapter.logits(batch)
-        return logits.gather(1, labels.to(logits.device)[:, None] % adapter.n_classes)[:, 0]
-    t = resolve_target(adapter, target)
-    if isinstance(t, Label):
-        return adapter.logits(batch)[:, t.label]
-    if isinstance(t, LogitSum):
-        return adapter.logits(batch).sum(dim=1)
+    t = target
+    if not isinstance(target, (Tensor, list, tuple)) or isinstance(target, str):
+        t = resolve_target(adapter, target)
+        if isinstance(t, Feature):
+            return _feature_scalars(adapter, batch, t)
+    elif torch.as_tensor(target).shape != (batch.size,):
+        raise AdapterError(f"target has shape {tuple(torch.as_tensor(target).shape)}; expected ({batch.size},) labels")
+    return scalars_from_logits(adapter, adapter.logits(batch), t)
+
+
+def _feature_scalars(adapter: MultimodalClassifier, batch: Batch, t: Feature) -> Tensor:
     feats = adapter.representation(batch, t.layer)
     if not 0 <= t.index < feats.shape[1]:
         raise AdapterError(
@@ -652,6 +651,24 @@ def target_scalars(adapter: MultimodalClassifier, batch: Batch, target: Target |
             f"has {feats.shape[1]} features"
         )
     return feats[:, t.index]
+
+
+def scalars_from_logits(adapter: MultimodalClassifier, logits: Tensor, target) -> Tensor | None:
+    """``(B,)`` the target read off ``(B, C)`` logits, or None for a ``Feature`` target (which
+    needs the representation, not the logits). Accepts what :func:`target_scalars` accepts."""
+    if isinstance(target, (Tensor, list, tuple)) and not isinstance(target, str):
+        labels = torch.as_tensor(target, dtype=torch.long)
+        if labels.shape != (logits.shape[0],):
+            raise AdapterError(f"target has shape {tuple(labels.shape)}; expected ({logits.shape[0]},) labels")
+        for lab in labels.unique().tolist():
+            adapter.label_index(int(lab))
+        return logits.gather(1, labels.to(logits.device)[:, None] % adapter.n_classes)[:, 0]
+    t = resolve_target(adapter, target)
+    if isinstance(t, Label):
+        return logits[:, t.label]
+    if isinstance(t, LogitSum):
+        return logits.sum(dim=1)
+    return None
 
 
 def per_atom_sum(values: Tensor, atom_map: Tensor, n_atoms: int | None = None) -> Tensor:

@@ -319,3 +319,20 @@ def test_scoring_without_gradients_gives_the_logits_of_the_differentiable_path(e
         fast = early.logits(batch)
     slow = early.logits(batch).detach()
     assert torch.allclose(fast, slow, atol=1e-5)
+
+
+@pytest.mark.parametrize("modality", ["image", "question"])
+def test_lime_through_encodings_equals_lime_through_the_whole_model(early, examples, modality):
+    from dataclasses import replace
+
+    from viz_engine.adapters import atoms_per_patch
+    from viz_engine.methods.lime import lime
+
+    whole = models.ShapesVQAAdapter(early.module)  # same weights, no encode/fuse
+    assert not whole.supports_late_fusion
+    batch = early.make_batch(examples[:2])
+    batch = replace(batch, atoms={**batch.atoms, "image": atoms_per_patch(batch.inputs["image"], 8)})
+    for target in (3, [0, 5]):
+        ours = lime(early, batch, target, modality, n_samples=120)
+        reference = lime(whole, batch, target, modality, n_samples=120)
+        np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-5)

@@ -46,7 +46,16 @@ import numpy as np
 import torch
 from lime.lime_base import LimeBase
 
-from ..adapters import AdapterError, Batch, MultimodalClassifier, perturb_one_row, target_scalars
+from ..adapters import (
+    AdapterError,
+    Batch,
+    Feature,
+    MultimodalClassifier,
+    perturb_one_row,
+    resolve_target,
+    scalars_from_logits,
+    target_scalars,
+)
 from ._common import check_call, check_positive_int, sub_target
 
 __all__ = ["lime", "lime_from_scorer", "LimeFit", "sample_keep_vectors", "fit_surrogate"]
@@ -156,6 +165,11 @@ def lime_from_scorer(
     return _lime_fit(score_fn, int(n_atoms), n_samples, seed, kernel_width, batch_size).weights
 
 
+def _is_single_target(target) -> bool:
+    """True unless ``target`` is a per-row sequence of class indices."""
+    return not isinstance(target, (torch.Tensor, list, tuple, np.ndarray)) or isinstance(target, str)
+
+
 def lime(
     adapter: MultimodalClassifier,
     batch: Batch,
@@ -174,13 +188,28 @@ def lime(
     counts = batch.n_atoms(modality).tolist()
     weights = np.full((batch.size, n_max), np.nan)
     intercepts, scores = np.full(batch.size, np.nan), np.full(batch.size, np.nan)
+    # With encode/fuse and a target read off the logits, the modalities LIME does not perturb
+    # are encoded once per row rather than once per sample.
+    others = [m for m in adapter.modality_names if m != modality]
+    reuse = (
+        adapter.supports_late_fusion
+        and set(batch.inputs) == set(adapter.modality_names)
+        and not isinstance(resolve_target(adapter, target) if _is_single_target(target) else None, Feature)
+    )
     for r in range(batch.size):
         row, row_target = batch.select([r]), sub_target(target, [r])
+        with torch.no_grad():
+            fixed = {o: adapter.encode(o, row) for o in others} if reuse else {}
 
         @torch.no_grad()
-        def score_fn(keep: torch.Tensor, row=row, row_target=row_target) -> torch.Tensor:
+        def score_fn(keep: torch.Tensor, row=row, row_target=row_target, fixed=fixed) -> torch.Tensor:
             perturbed = perturb_one_row(row, modality, keep)
-            return target_scalars(adapter, perturbed, sub_target(row_target, [0] * len(keep)))
+            s_target = sub_target(row_target, [0] * len(keep))
+            if not reuse:
+                return target_scalars(adapter, perturbed, s_target)
+            encodings = {o: e.expand(len(keep), *e.shape[1:]) for o, e in fixed.items()}
+            encodings[modality] = adapter.encode(modality, perturbed)
+            return scalars_from_logits(adapter, adapter.fuse(encodings), s_target)
 
         fit = _lime_fit(score_fn, int(counts[r]), n_samples, seed, kernel_width, batch_size)
         weights[r, : counts[r]] = fit.weights
