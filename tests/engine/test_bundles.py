@@ -1,0 +1,212 @@
+"""Bundles: what precompute writes, how it resumes, and what validation refuses."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from viz_engine.bundles.format import STAGES, BundleError, bundle_files, read_json
+from viz_engine.bundles.precompute import (
+    build_bundle,
+    finalize,
+    load_context,
+    missing_items,
+    plan_bundle,
+    progress,
+    validate_bundle,
+)
+from viz_engine.bundles.selection import select_items
+from viz_engine.bundles.sources import load_model
+from viz_engine.bundles.stages import live_second_order_gradient
+
+REQUEST = dict(dataset="shapes_vqa", model="shapes_vqa_early", n_items=2, seed=3)
+
+
+def broken_loader():
+    raise RuntimeError("checkpoint file is corrupt")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bundles") / "b"
+    build_bundle(out, **REQUEST)
+    return out
+
+
+@pytest.fixture
+def bundle(built, tmp_path):
+    copy = tmp_path / "b"
+    shutil.copytree(built, copy)
+    return copy
+
+
+def _mtimes(root):
+    return {name: (root / name).stat().st_mtime_ns for name in bundle_files(root)}
+
+
+def test_a_bundle_has_every_stage_of_every_item_and_validates(built):
+    manifest = validate_bundle(built)
+    assert manifest["format"] == "multiviz-bundle" and manifest["format_version"] == 1
+    assert manifest["request"]["stages"] == list(STAGES)
+    assert len(manifest["items"]) == 2
+    for entry in manifest["items"]:
+        item = read_json(built / "items" / entry["id"] / "item.json")
+        assert item["label"] and item["prediction"] in manifest["class_names"]
+        assert (built / item["datapoint"]["image"]).is_file()
+        for stage in STAGES:
+            assert f"items/{entry['id']}/{stage}.json" in manifest["files"]
+        c = read_json(built / "items" / entry["id"] / "C.json")
+        assert len(c["words"]) == len(item["datapoint"]["tokens"])
+        rg = read_json(built / "items" / entry["id"] / "Rg.json")
+        assert all(len(f["max"]) == 3 and len(f["min"]) == 3 for f in rg["features"])
+
+
+def test_the_p_section_does_not_mark_the_prediction(built):
+    manifest = validate_bundle(built)
+    entry = manifest["items"][0]
+    p_text = (built / "items" / entry["id"] / "P.json").read_text()
+    assert "prediction" not in p_text and "predicted" not in p_text
+    classes = [c["class"] for c in json.loads(p_text)["classes"]]
+    names = manifest["class_names"]
+    assert classes == sorted(classes, key=names.index)  # class order, not probability order
+
+
+def test_running_again_computes_nothing_and_rewrites_nothing(bundle):
+    before = _mtimes(bundle)
+    build_bundle(bundle, **REQUEST)
+    assert _mtimes(bundle) == before
+
+
+def test_an_interrupted_bundle_resumes_with_only_the_missing_sections(bundle):
+    manifest = read_json(bundle / "manifest.json")
+    victim = manifest["items"][1]["id"]
+    (bundle / "manifest.json").unlink()
+    (bundle / "items" / victim / "C.json").unlink()
+    (bundle / "items" / victim / ".C.json.12345.tmp").write_text("{half")  # a killed writer's leftover
+    assert missing_items(bundle) == [victim]
+    assert progress(bundle) == (1, 2)
+    before = _mtimes(bundle)
+    build_bundle(bundle, **REQUEST)
+    after = _mtimes(bundle)
+    changed = {n for n in after if before.get(n) != after[n]}
+    # the missing section and its own assets, nothing else
+    assert changed == {f"items/{victim}/C.json", f"items/{victim}/assets/C-phrase.png"}
+    assert not list(bundle.rglob("*.tmp"))
+    assert validate_bundle(bundle)["files"] == manifest["files"]  # recomputed to the same bytes
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda b, i: (b / "items" / i / "U.json").write_text('{"image": {}}'), "does not match its hash"),
+    (lambda b, i: (b / "items" / i / "P.json").unlink(), "missing"),
+    (lambda b, i: (b / "items" / i / "extra.json").write_text("{}"), "not in the manifest"),
+    (lambda b, i: (b / "manifest.json").unlink(), "no manifest.json"),
+    (lambda b, i: (b / "manifest.json").write_text("{not json"), "not valid JSON"),
+])
+def test_a_damaged_bundle_is_refused_naming_the_problem(bundle, damage, message):
+    item = read_json(bundle / "manifest.json")["items"][0]["id"]
+    damage(bundle, item)
+    with pytest.raises(BundleError, match=message):
+        validate_bundle(bundle)
+
+
+def test_a_manifest_of_another_version_is_refused(bundle):
+    manifest = read_json(bundle / "manifest.json")
+    manifest["format_version"] = 99
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="version 99 is not supported"):
+        validate_bundle(bundle)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(dataset="cifar"), "dataset 'cifar' is unknown"),
+    (dict(model="resnet"), "model 'resnet' is unknown"),
+    (dict(stages=["U", "X"]), "unknown stage"),
+    (dict(task="ranking"), "task 'ranking' is unknown"),
+    (dict(model="tests.engine.test_bundles:broken_loader"), "failed to load: RuntimeError: checkpoint file is corrupt"),
+    (dict(model="tests.engine.nowhere:load"), "cannot import"),
+    (dict(n_items=5000), "only .* datapoints meet the criteria"),
+])
+def test_bad_requests_fail_before_any_work(tmp_path, kwargs, message):
+    out = tmp_path / "never"
+    with pytest.raises(BundleError, match=message):
+        plan_bundle(out, **{**REQUEST, **kwargs})
+    assert not (out / "plan.json").exists()
+
+
+def test_an_unwritable_output_folder_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(BundleError, match="not writable"):
+        plan_bundle(blocker / "bundle", **REQUEST)
+
+
+def test_a_different_plan_in_the_same_folder_is_refused_and_nothing_is_lost(bundle):
+    before = _mtimes(bundle)
+    with pytest.raises(BundleError, match="already holds a different bundle"):
+        plan_bundle(bundle, **{**REQUEST, "n_items": 3})
+    assert _mtimes(bundle) == before
+    validate_bundle(bundle)
+
+
+def test_finalize_refuses_an_incomplete_bundle(bundle):
+    item = read_json(bundle / "manifest.json")["items"][0]["id"]
+    (bundle / "items" / item / "Rl.json").unlink()
+    with pytest.raises(BundleError, match="1 item\\(s\\) are not computed yet"):
+        finalize(bundle)
+
+
+def test_simulation_items_leave_out_yes_no_and_rare_answers_and_are_seeded():
+    labels = np.array(["red"] * 30 + ["yes"] * 30 + ["rare"] * 2)
+    yes_no = labels == "yes"
+    picks = select_items(labels, labels, yes_no, task="simulation", n=10, seed=1, min_answer_count=5)
+    assert all(labels[i] == "red" for i in picks) and len(set(picks)) == 10
+    assert picks == select_items(labels, labels, yes_no, task="simulation", n=10, seed=1, min_answer_count=5)
+    assert picks != select_items(labels, labels, yes_no, task="simulation", n=10, seed=2, min_answer_count=5)
+
+
+def test_error_items_are_only_misclassified_points():
+    labels = np.array(["red", "blue"] * 20)
+    preds = labels.copy()
+    preds[:6] = "green"
+    picks = select_items(labels, preds, np.zeros(40, bool), task="error", n=6, seed=0, min_answer_count=1)
+    assert sorted(picks) == list(range(6))
+
+
+def test_a_concept_bundle_shows_one_feature_per_item_on_its_most_activating_point(tmp_path):
+    plan = plan_bundle(tmp_path / "c", dataset="shapes_vqa", model="shapes_vqa_late", task="concept", n_items=2,
+                       stages=["Rl", "Rg"])
+    ctx = load_context(tmp_path / "c")
+    for entry in plan["items"]:
+        assert entry["index"] == int(np.argmax(ctx.features[:, entry["feature"]]))
+    features = [e["feature"] for e in plan["items"]]
+    assert len(set(features)) == 2
+
+
+def test_live_second_order_gradient_finds_the_named_object_more_often_than_chance():
+    from viz_engine.bundles.sources import ShapesVQASource
+
+    adapter = load_model("shapes_vqa_early")
+    source = ShapesVQASource()
+    examples = [e for e in source.examples("test")[:200] if e.question_type in ("colour", "shape")][:20]
+    hits, chance = 0, 0.0
+    for example in examples:
+        phrase, obj = example.references[0]
+        result = live_second_order_gradient(adapter, source, example, list(phrase))
+        assert result["words"] == [example.tokens[p] for p in phrase]
+        assert result["heatmap_png"].startswith(b"\x89PNG")
+        hits += obj in result["top_boxes"]
+        chance += min(2, len(example.objects)) / len(example.objects)
+    assert hits > chance + 2
+
+
+def test_live_second_order_gradient_rejects_words_the_question_does_not_have():
+    from viz_engine.bundles.sources import ShapesVQASource
+
+    adapter = load_model("shapes_vqa_early")
+    source = ShapesVQASource()
+    example = source.examples("test")[0]
+    with pytest.raises(BundleError, match="not words of this question"):
+        live_second_order_gradient(adapter, source, example, [99])
+    with pytest.raises(BundleError, match="at least one word"):
+        live_second_order_gradient(adapter, source, example, [])

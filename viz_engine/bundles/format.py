@@ -1,0 +1,149 @@
+"""The bundle format (version 1): precomputed MultiViz stages of one (dataset, model).
+
+A bundle is a folder::
+
+    plan.json                      what is to be computed (written first; never changes)
+    manifest.json                  plan + sha256 of every file; written last, atomically
+    shared/P.json                  the sparse linear model (P) shared by every item
+    shared/Rg/f<j>.json, *.png     the most/least activating datapoints of feature j
+    items/<id>/item.json           the datapoint as shown to people, label, prediction
+    items/<id>/<stage>.json        one section per stage: U, C, Rl, Rg, P
+    items/<id>/assets/*.png        rendered assets (overlays), named after their stage
+    cache/                         working files (feature matrices); not part of the bundle
+
+Every file is written atomically (a temporary file in the same folder, then a rename), so
+a reader — or a worker that resumes after a crash — sees a whole file or none. An item's
+stage is done when its section file exists; ``manifest.json`` exists only once every item
+is done, and lists a content hash of every file, so import can refuse a partial or
+tampered bundle. The full description, with every field, is ``docs/bundles.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+FORMAT = "multiviz-bundle"
+FORMAT_VERSION = 1
+STAGES = ("U", "C", "Rl", "Rg", "P")
+ITEM_FILE = "item.json"
+ITEM_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# Asset names are the only paths a section may point at: no folders, no "..".
+ASSET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}\.png$")
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "STAGES",
+    "BundleError",
+    "write_json",
+    "write_bytes",
+    "read_json",
+    "sha256_file",
+    "bundle_files",
+    "item_dir",
+    "section_path",
+    "check_stages",
+    "remove_stale_temporaries",
+]
+
+
+class BundleError(ValueError):
+    """A bundle (or a request to build one) is not valid; the message says what and where."""
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically (sorted keys: the same content, the same hash)."""
+    _atomic_write(Path(path), json.dumps(obj, sort_keys=True, allow_nan=False, separators=(",", ":")).encode())
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    _atomic_write(Path(path), data)
+
+
+def read_json(path: Path) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BundleError(f"{path} is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path} is not valid JSON: {exc}") from None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def bundle_files(root: Path) -> list[str]:
+    """Every file of the bundle (relative POSIX paths, sorted), without the manifest, the
+    plan, the cache and temporaries."""
+    root = Path(root)
+    out = []
+    for sub in ("shared", "items"):
+        base = root / sub
+        if not base.exists():
+            continue
+        for p in base.rglob("*"):
+            if p.is_file() and not p.name.startswith("."):
+                out.append(p.relative_to(root).as_posix())
+    return sorted(out)
+
+
+def item_dir(root: Path, item_id: str) -> Path:
+    if not ITEM_ID.match(item_id):
+        raise BundleError(f"item id {item_id!r} is not a valid id (letters, digits, _ . -)")
+    return Path(root) / "items" / item_id
+
+
+def section_path(root: Path, item_id: str, stage: str) -> Path:
+    if stage not in STAGES:
+        raise BundleError(f"stage {stage!r} is unknown; stages: {', '.join(STAGES)}")
+    return item_dir(root, item_id) / f"{stage}.json"
+
+
+def check_stages(stages) -> tuple[str, ...]:
+    """The stages in canonical order, or an error naming the unknown ones."""
+    stages = tuple(stages)
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise BundleError(f"unknown stage(s) {', '.join(map(repr, unknown))}; stages: {', '.join(STAGES)}")
+    if not stages:
+        raise BundleError("stages must name at least one stage")
+    return tuple(s for s in STAGES if s in stages)
+
+
+def remove_stale_temporaries(root: Path) -> int:
+    """Delete the temporaries a killed writer left behind; returns how many."""
+    n = 0
+    for p in Path(root).rglob(".*.tmp"):
+        try:
+            p.unlink()
+            n += 1
+        except FileNotFoundError:
+            pass
+    return n

@@ -1,0 +1,288 @@
+"""Building a bundle: plan, compute items (in any order, on any number of workers), finalize.
+
+    plan = plan_bundle(out, dataset="shapes_vqa", model="shapes_vqa_early", task="simulation",
+                       n_items=20, seed=0)                   # checks everything, before any work
+    ctx = load_context(out)                                  # once per worker process
+    for ids in chunks(plan):  compute_chunk(ctx, ids)        # idempotent, resumable
+    manifest = finalize(out)                                 # hashes; refuses an incomplete bundle
+
+Re-running any step computes only what is missing. A plan that differs from the one already
+in the folder is refused (nothing there is lost); pick another folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .. import __version__
+from ..methods.features import feature_matrix
+from ..methods.sparse_linear import accuracy_sparsity_curve, choose_path_point, fit_sparse_linear_path
+from .format import (
+    FORMAT,
+    FORMAT_VERSION,
+    STAGES,
+    BundleError,
+    bundle_files,
+    check_stages,
+    item_dir,
+    read_json,
+    remove_stale_temporaries,
+    section_path,
+    sha256_file,
+    write_json,
+)
+from .selection import TASKS, select_features, select_items
+from .sources import MODELS, load_dataset, load_model
+from .stages import BundleContext, compute_item, sparse_model_summary
+
+__all__ = ["DEFAULT_PARAMS", "plan_bundle", "load_context", "compute_chunk", "progress", "finalize",
+           "validate_bundle", "chunks", "model_fingerprint", "build_bundle", "missing_items", "default_bundle_dir"]
+
+DEFAULT_PARAMS = {
+    "U": {"image": "lime", "n_samples": 500, "patch": 8, "seed": 0, "text": "gradient_x_input"},
+    "C": {"method": "second_order_gradient", "top_boxes": 2},
+    "Rl": {"features": 3, "method": "gradient_x_input"},
+    "Rg": {"k": 3},
+    "P": {"alpha": 0.99, "n_lambdas": 12, "max_acc_drop": 0.02, "top_k": 5, "classes": 4},
+}
+
+
+def model_fingerprint(adapter) -> str:
+    h = hashlib.sha256()
+    for name, t in sorted(adapter.module.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-check.tmp"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise BundleError(f"the output folder {out} is not writable: {exc.strerror or exc}") from None
+
+
+def _reference(ctx_source, adapter, split: str, cache: Path):
+    examples = ctx_source.examples(split)
+    feats, logits = feature_matrix(adapter, ctx_source.make_batch(adapter, examples), cache_path=cache)
+    z = logits - logits.max(axis=1, keepdims=True)
+    probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    return examples, feats.astype(np.float64), probs
+
+
+def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_items: int = 20,
+                seed: int = 0, stages=STAGES, split: str = "test", exclude_yes_no: bool = True,
+                min_answer_count: int = 20, params: dict | None = None,
+                log: Callable[[str], None] = lambda _m: None) -> dict:
+    """Check the request, choose the items, fit P, and write ``plan.json`` (returns the plan).
+
+    Every check (names, stages, folder, model loading, enough items) runs before anything
+    is written; an existing identical plan is returned as it is (resume).
+    """
+    out = Path(out)
+    stages = check_stages(stages)
+    if task not in TASKS:
+        raise BundleError(f"task {task!r} is unknown; tasks: {', '.join(TASKS)}")
+    if isinstance(n_items, bool) or not isinstance(n_items, int) or n_items < 1:
+        raise BundleError(f"n_items must be a positive integer; got {n_items!r}")
+    source = load_dataset(dataset)
+    if model in MODELS and MODELS[model][0] != dataset:
+        raise BundleError(f"model {model!r} was trained on {MODELS[model][0]!r}, not on {dataset!r}")
+    params = {s: {**DEFAULT_PARAMS[s], **(params or {}).get(s, {})} for s in stages}
+    request = {"dataset": dataset, "model": model, "task": task, "n_items": n_items, "seed": seed,
+               "stages": list(stages), "split": split, "exclude_yes_no": exclude_yes_no,
+               "min_answer_count": min_answer_count, "params": params}
+    plan_path = out / "plan.json"
+    if plan_path.exists():
+        existing = read_json(plan_path)
+        if existing.get("request") != request:
+            raise BundleError(f"{out} already holds a different bundle ({existing.get('request')}); "
+                              "choose another output folder")
+        return existing
+    adapter = load_model(model)  # a model that fails to load stops us here
+    _check_writable(out)
+
+    log(f"features of the {split} split …")
+    examples, feats, probs = _reference(source, adapter, split, out / "cache")
+    class_names = list(adapter.class_names)
+    preds = [class_names[i] for i in probs.argmax(axis=1)]
+    labels = [source.label(e) for e in examples]
+
+    log("fitting the sparse linear model (P) …")
+    p = {**DEFAULT_PARAMS["P"], **params.get("P", {})}
+    cut = int(0.75 * len(examples))
+    y = probs.argmax(axis=1)
+    path = fit_sparse_linear_path(feats[:cut], y[:cut], val_features=feats[cut:], val_labels=y[cut:],
+                                  alpha=p["alpha"], n_lambdas=p["n_lambdas"])
+    sparse = sparse_model_summary(choose_path_point(path, p["max_acc_drop"]), accuracy_sparsity_curve(path),
+                                  class_names, p["top_k"])
+
+    if task == "concept":
+        picks = select_features(sparse["weights"], feats, n=n_items)
+        items = [{"id": f"{split}-{i:05d}-f{j}", "index": i, "feature": j} for j, i in picks]
+    else:
+        chosen = select_items(labels, preds, [source.is_yes_no(e) for e in examples], task=task, n=n_items,
+                              seed=seed, exclude_yes_no=exclude_yes_no, min_answer_count=min_answer_count)
+        items = [{"id": f"{split}-{i:05d}", "index": i} for i in chosen]
+
+    write_json(out / "shared" / "P.json", sparse)
+    plan = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "engine_version": __version__,
+        "request": request,
+        "dataset": {"name": dataset, "split": split},
+        "model": {"name": model, "weights_sha256": model_fingerprint(adapter),
+                  "class": f"{type(adapter).__module__}.{type(adapter).__qualname__}"},
+        "class_names": class_names,
+        "representation_layer": adapter.default_layer,
+        "task": task,
+        "selection": {"split": split, "seed": seed, "n_items": n_items, "exclude_yes_no": exclude_yes_no,
+                      "min_answer_count": min_answer_count, "misclassified_only": task == "error"},
+        "stages": params,
+        "items": items,
+    }
+    write_json(plan_path, plan)  # last: a plan exists only once its shared parts do
+    return plan
+
+
+def load_context(out, adapter=None) -> BundleContext:
+    """Everything an item needs, loaded once (a worker process keeps it)."""
+    out = Path(out)
+    plan = read_json(out / "plan.json")
+    source = load_dataset(plan["dataset"]["name"])
+    adapter = adapter or load_model(plan["model"]["name"])
+    if model_fingerprint(adapter) != plan["model"]["weights_sha256"]:
+        raise BundleError(f"the weights of model {plan['model']['name']!r} changed since {out} was planned; "
+                          "plan a new bundle")
+    examples, feats, probs = _reference(source, adapter, plan["dataset"]["split"], out / "cache")
+    return BundleContext(out, plan, source, adapter, examples, feats, probs, read_json(out / "shared" / "P.json"))
+
+
+def _item_done(root: Path, entry: dict, stages) -> bool:
+    return (item_dir(root, entry["id"]) / "item.json").exists() and all(
+        section_path(root, entry["id"], s).exists() for s in stages)
+
+
+def progress(out) -> tuple[int, int]:
+    """(items done, items planned); (0, 0) before a plan exists."""
+    out = Path(out)
+    if not (out / "plan.json").exists():
+        return 0, 0
+    plan = read_json(out / "plan.json")
+    return sum(_item_done(out, e, plan["request"]["stages"]) for e in plan["items"]), len(plan["items"])
+
+
+def missing_items(out) -> list[str]:
+    plan = read_json(Path(out) / "plan.json")
+    return [e["id"] for e in plan["items"] if not _item_done(Path(out), e, plan["request"]["stages"])]
+
+
+def chunks(ids: list[str], size: int) -> Iterable[list[str]]:
+    for s in range(0, len(ids), max(1, size)):
+        yield ids[s : s + size]
+
+
+def compute_chunk(ctx: BundleContext, ids: Iterable[str], on_item: Callable[[str], None] = lambda _i: None) -> int:
+    """Compute the missing sections of the items ``ids``; returns how many items it touched."""
+    entries = {e["id"]: e for e in ctx.plan["items"]}
+    n = 0
+    for item_id in ids:
+        if item_id not in entries:
+            raise BundleError(f"item {item_id!r} is not in the plan of {ctx.root}")
+        if compute_item(ctx, entries[item_id]):
+            n += 1
+        on_item(item_id)
+    return n
+
+
+def finalize(out) -> dict:
+    """Write ``manifest.json`` (the plan, every file's sha256, ``complete: true``)."""
+    out = Path(out)
+    remove_stale_temporaries(out)
+    left = missing_items(out)
+    if left:
+        raise BundleError(f"{len(left)} item(s) are not computed yet (e.g. {left[0]}); run precompute again")
+    plan = read_json(out / "plan.json")
+    files = {name: sha256_file(out / name) for name in bundle_files(out)}
+    manifest = {**plan, "files": files, "complete": True}
+    write_json(out / "manifest.json", manifest)
+    return manifest
+
+
+def build_bundle(out, log: Callable[[str], None] = lambda _m: None, **plan_kwargs) -> dict:
+    """Plan, compute every item in this process, finalize: the whole job without a broker."""
+    plan_bundle(out, log=log, **plan_kwargs)
+    ctx = load_context(out)
+    compute_chunk(ctx, missing_items(out), on_item=lambda i: log(f"item {i} done"))
+    return finalize(out)
+
+
+# -- validation (import) ----------------------------------------------------------------------------
+def _asset_refs(obj) -> Iterable[str]:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if isinstance(v, str) and v.endswith(".png") and k in ("image", "overlay", "heatmap", "image_highlights"):
+                yield v
+            else:
+                yield from _asset_refs(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _asset_refs(v)
+
+
+def validate_bundle(out) -> dict:
+    """The manifest of a complete, untampered bundle at ``out``, or a :class:`BundleError`
+    saying what is wrong. Checks the format and version, every file's hash, that nothing was
+    added, that every item has every section, and that every asset a section names exists."""
+    out = Path(out)
+    if not out.is_dir():
+        raise BundleError(f"{out} is not a folder")
+    if not (out / "manifest.json").exists():
+        hint = " (precompute did not finish: run it again)" if (out / "plan.json").exists() else ""
+        raise BundleError(f"{out} has no manifest.json: not a finished bundle{hint}")
+    manifest = read_json(out / "manifest.json")
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError(f"{out}/manifest.json is not a {FORMAT} manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise BundleError(f"bundle format version {manifest.get('format_version')!r} is not supported "
+                          f"(this installation reads version {FORMAT_VERSION})")
+    for key in ("files", "items", "stages", "class_names", "dataset", "model", "task", "request"):
+        if key not in manifest:
+            raise BundleError(f"manifest.json lacks {key!r}")
+    if manifest.get("complete") is not True:
+        raise BundleError("manifest.json does not say the bundle is complete")
+    listed = manifest["files"]
+    present = set(bundle_files(out))
+    extra = sorted(present - set(listed))
+    if extra:
+        raise BundleError(f"{len(extra)} file(s) are not in the manifest, e.g. {extra[0]}: the bundle was changed")
+    for name, digest in listed.items():
+        if name not in present:
+            raise BundleError(f"{name} is listed in the manifest but missing")
+        if sha256_file(out / name) != digest:
+            raise BundleError(f"{name} does not match its hash in the manifest: the bundle was changed")
+    stages = manifest["request"]["stages"]
+    for entry in manifest["items"]:
+        item_dir(out, entry["id"])  # validates the id
+        for name in ["item.json", *[f"{s}.json" for s in stages]]:
+            rel = f"items/{entry['id']}/{name}"
+            if rel not in listed:
+                raise BundleError(f"item {entry['id']} lacks {name}")
+            section = read_json(out / rel)
+            for ref in _asset_refs(section):
+                if ref not in listed:
+                    raise BundleError(f"{rel} names asset {ref!r}, which is not in the bundle")
+    return manifest
+
+
+def default_bundle_dir(data_dir, dataset: str, model: str, task: str, n_items: int, seed: int) -> Path:
+    return Path(data_dir) / "bundles" / f"{dataset}-{model.replace(':', '_').replace('.', '_')}-{task}-{n_items}-s{seed}"
+

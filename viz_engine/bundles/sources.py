@@ -1,0 +1,126 @@
+"""What a bundle is computed from: a dataset source and a model, named in the manifest.
+
+Built-in names: datasets ``shapes_vqa``; models ``shapes_vqa_early``, ``shapes_vqa_late``.
+Your own: ``"package.module:callable"`` for either. A model callable returns a
+:class:`~viz_engine.adapters.MultimodalClassifier`; a dataset callable returns an object
+with the interface of :class:`ShapesVQASource` (``splits``, ``examples(split)``,
+``make_batch(adapter, examples)``, ``label(example)``, ``describe(example)``,
+``render(example)``, ``text_modality``, ``image_modality``, ``boxes(example)``,
+``is_yes_no(example)``). Nothing is downloaded: a loader reads local files only.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+import numpy as np
+
+from ..adapters import MultimodalClassifier
+from ..data import shapes_vqa as vqa_data
+from ..render import image_png
+from .format import BundleError
+
+__all__ = ["ShapesVQASource", "DATASETS", "MODELS", "load_dataset", "load_model", "resolve_callable"]
+
+
+class ShapesVQASource:
+    """shapes-VQA as bundles see it: the question and the scene, shown as an image and words."""
+
+    name = "shapes_vqa"
+    splits = ("train", "val", "test")
+    text_modality = "question"
+    image_modality = "image"
+    image_scale = 4  # the 48×48 scene is shown at 192×192
+
+    def examples(self, split: str) -> list:
+        if split not in self.splits:
+            raise BundleError(f"split {split!r} is unknown for {self.name}; splits: {', '.join(self.splits)}")
+        return vqa_data.load_split(split)
+
+    def make_batch(self, adapter: MultimodalClassifier, examples):
+        return adapter.make_batch(examples)
+
+    def label(self, example) -> str:
+        return example.answer
+
+    def is_yes_no(self, example) -> bool:
+        return example.answer in ("yes", "no")
+
+    def describe(self, example) -> dict:
+        """What people are shown of the datapoint, besides its image."""
+        return {"question": example.question, "tokens": list(example.tokens), "question_type": example.question_type}
+
+    def render(self, example) -> bytes:
+        return image_png(example.image, self.image_scale)
+
+    def boxes(self, example) -> list[tuple[int, int, int, int]]:
+        return [o.box for o in example.objects]
+
+    def image_size(self) -> tuple[int, int]:
+        return vqa_data.IMAGE_SIZE, vqa_data.IMAGE_SIZE
+
+    def thumbnail(self, example, scores: np.ndarray | None = None) -> bytes:
+        from ..render import heatmap_overlay_png
+
+        if scores is None:
+            return image_png(example.image, 2)
+        return heatmap_overlay_png(example.image, scores, 2)
+
+
+def _shapes_model(kind: str) -> Callable[[], MultimodalClassifier]:
+    def load() -> MultimodalClassifier:
+        from ..models import shapes_vqa
+
+        return shapes_vqa.load_pretrained(kind)
+
+    return load
+
+
+DATASETS: dict[str, Callable[[], object]] = {"shapes_vqa": ShapesVQASource}
+MODELS: dict[str, tuple[str, Callable[[], MultimodalClassifier]]] = {
+    "shapes_vqa_early": ("shapes_vqa", _shapes_model("early")),
+    "shapes_vqa_late": ("shapes_vqa", _shapes_model("late")),
+}
+
+
+def resolve_callable(spec: str, what: str) -> Callable:
+    """``"package.module:callable"`` → the callable, or a :class:`BundleError` saying why not."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise BundleError(f"{what} {spec!r} is neither a built-in name nor 'package.module:callable'")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - any import failure is the user's to see
+        raise BundleError(f"{what} {spec!r}: cannot import {module_name!r}: {exc}") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise BundleError(f"{what} {spec!r}: {module_name!r} has no callable {attr!r}")
+    return fn
+
+
+def load_dataset(name: str):
+    if name in DATASETS:
+        return DATASETS[name]()
+    if ":" not in name:
+        raise BundleError(f"dataset {name!r} is unknown; built-in: {', '.join(DATASETS)} (or 'package.module:callable')")
+    return resolve_callable(name, "dataset")()
+
+
+def load_model(name: str) -> MultimodalClassifier:
+    """The adapter of a built-in or user model, in eval mode; a clear error if it fails to load."""
+    if name in MODELS:
+        loader = MODELS[name][1]
+    elif ":" in name:
+        loader = resolve_callable(name, "model")
+    else:
+        raise BundleError(f"model {name!r} is unknown; built-in: {', '.join(MODELS)} (or 'package.module:callable')")
+    try:
+        adapter = loader()
+    except BundleError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a failing loader must not look like our bug
+        raise BundleError(f"model {name!r} failed to load: {type(exc).__name__}: {exc}") from None
+    if not isinstance(adapter, MultimodalClassifier):
+        raise BundleError(f"model {name!r}: the loader returned {type(adapter).__name__}, not a MultimodalClassifier")
+    return adapter.eval()

@@ -1,0 +1,272 @@
+"""One bundle item's sections: U, C, Rℓ, Rg and P, numbers plus rendered assets.
+
+:class:`BundleContext` holds what every item of a bundle shares and is built once per
+process (a Celery worker keeps it): the model, the reference split's features and
+predictions, and the sparse linear model P (fitted once, at planning, and read back from
+``shared/P.json`` so every worker explains with the same P). :func:`compute_item` writes
+the missing sections of one item; it never rewrites a section that exists.
+
+Every asset a section names is a path relative to the bundle root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..adapters import Feature, atoms_per_patch
+from ..methods.global_representation import top_activating
+from ..methods.gradient_x_input import gradient_x_input
+from ..methods.lime import lime
+from ..methods.second_order_gradient import second_order_gradient, second_order_gradient_per_atom
+from ..render import heatmap_overlay_png, token_highlights, top_regions
+from .format import BundleError, item_dir, read_json, section_path, write_bytes, write_json
+
+__all__ = ["BundleContext", "compute_item", "sparse_model_summary", "live_second_order_gradient", "item_feature_ids"]
+
+
+def _r(x, digits: int = 5):
+    """Round floats for JSON (NaN → None)."""
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return [_r(v, digits) for v in x]
+    x = float(x)
+    return None if not np.isfinite(x) else float(f"{x:.{digits}g}")
+
+
+@dataclass
+class BundleContext:
+    root: Path
+    plan: dict
+    source: object
+    adapter: object
+    examples: list            # the reference split, indexable by an item's index
+    features: np.ndarray      # (N, d) representation of every reference datapoint
+    probs: np.ndarray         # (N, C) predicted probabilities
+    sparse: dict              # shared/P.json
+
+    @property
+    def params(self) -> dict:
+        return self.plan["stages"]
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.plan["class_names"]
+
+
+def sparse_model_summary(model, curve: dict, class_names: list[str], top_k: int) -> dict:
+    """``shared/P.json``: the chosen point of the λ path, its nonzero weights, the top-k
+    features per class and the accuracy–sparsity curve."""
+    from ..methods.sparse_linear import top_features_per_class
+
+    graph = top_features_per_class(model, k=top_k, class_names=[class_names[int(c)] for c in model.classes])
+    nz = np.argwhere(model.weights != 0)
+    return {
+        "lambda": _r(model.lam),
+        "alpha": model.alpha,
+        "n_nonzero": int(model.n_nonzero),
+        "val_accuracy": _r(model.val_accuracy) if model.val_accuracy is not None else None,
+        "train_accuracy": _r(model.train_accuracy),
+        "classes": [class_names[int(c)] for c in model.classes],
+        "mean": _r(model.mean),
+        "std": _r(model.std),
+        "bias": _r(model.bias),
+        "weights": [[int(k), int(j), _r(model.weights[k, j])] for k, j in nz],
+        "top_features": {
+            name: [[int(j), _r(w)] for j, w in zip(idx, ws) if j >= 0]
+            for name, idx, ws in zip(graph["class_names"], graph["feature_indices"], graph["weights"])
+        },
+        "curve": {k: _r(v) for k, v in curve.items()},
+    }
+
+
+def item_feature_ids(ctx: BundleContext, entry: dict) -> list[int]:
+    """The features an item's Rℓ/Rg pages show: the concept item's own feature, else the top
+    features of P for the predicted class."""
+    if entry.get("feature") is not None:
+        return [int(entry["feature"])]
+    pred = ctx.class_names[int(ctx.probs[entry["index"]].argmax())]
+    k = ctx.params.get("Rl", {}).get("features", 3)
+    return [j for j, _ in ctx.sparse["top_features"].get(pred, [])][:k]
+
+
+# -- sections ---------------------------------------------------------------------------------
+def _item_record(ctx, entry, ex) -> dict:
+    probs = ctx.probs[entry["index"]]
+    order = np.argsort(-probs, kind="stable")
+    pred = ctx.class_names[int(order[0])]
+    label = ctx.source.label(ex)
+    base = f"items/{entry['id']}"
+    write_bytes(ctx.root / base / "assets" / "image.png", ctx.source.render(ex))
+    return {
+        "id": entry["id"],
+        "split": ctx.plan["selection"]["split"],
+        "index": entry["index"],
+        "datapoint": {**ctx.source.describe(ex), "image": f"{base}/assets/image.png"},
+        "label": label,
+        "prediction": pred,
+        "correct": pred == label,
+        "probabilities": [[ctx.class_names[int(c)], _r(probs[c], 4)] for c in order[:6]],
+        "feature": entry.get("feature"),
+    }
+
+
+def _unimodal(ctx, entry, ex, batch, pred) -> dict:
+    p = ctx.params["U"]
+    src = ctx.source
+    patch = p.get("patch", 8)
+    patched = replace(batch, atoms={**batch.atoms, src.image_modality: atoms_per_patch(batch.inputs[src.image_modality], patch)})
+    img = lime(ctx.adapter, patched, pred, src.image_modality, n_samples=p.get("n_samples", 500), seed=p.get("seed", 0))[0]
+    side = int(round(np.sqrt(img.size)))
+    words = gradient_x_input(ctx.adapter, batch, pred, src.text_modality)[0]
+    name = f"items/{entry['id']}/assets/U-image.png"
+    write_bytes(ctx.root / name, heatmap_overlay_png(ex.image, img.reshape(side, side), src.image_scale, signed=True))
+    return {
+        "target": "predicted class",
+        "image": {"method": "lime", "n_samples": p.get("n_samples", 500), "grid": [side, side],
+                  "scores": _r(img), "overlay": name},
+        "text": {"method": "gradient_x_input", "highlights": token_highlights(list(ex.tokens), words)},
+    }
+
+
+def _cross(ctx, entry, ex, batch, pred) -> dict:
+    src = ctx.source
+    h, w = src.image_size()
+    boxes = src.boxes(ex)
+    per_word = second_order_gradient_per_atom(ctx.adapter, batch, pred, src.text_modality, src.image_modality,
+                                              magnitude=True)[0]
+    words = []
+    for pos, token in enumerate(ex.tokens):
+        heat = per_word[pos].reshape(h, w)
+        words.append({"position": pos, "token": token, "magnitude": _r(np.nansum(heat)),
+                      "top_boxes": top_regions(heat, boxes, k=2)})
+    phrase = list(ex.references[0][0]) if getattr(ex, "references", None) else list(range(len(ex.tokens)))
+    heat = second_order_gradient(ctx.adapter, batch, pred, src.text_modality, src.image_modality, phrase,
+                                 aggregate="abs", magnitude=True)[0].reshape(h, w)
+    name = f"items/{entry['id']}/assets/C-phrase.png"
+    write_bytes(ctx.root / name, heatmap_overlay_png(ex.image, heat, src.image_scale))
+    return {
+        "target": "predicted class",
+        "method": "second_order_gradient",
+        "boxes": [list(b) for b in boxes],
+        "words": words,
+        "phrase": {"positions": phrase, "text": " ".join(ex.tokens[i] for i in phrase),
+                   "heatmap": name, "top_boxes": top_regions(heat, boxes, k=2)},
+    }
+
+
+def _prediction(ctx, entry) -> dict:
+    """The P graph around this datapoint: for its most probable classes (never marked as
+    the prediction), the top features with their weights and this datapoint's values."""
+    i = entry["index"]
+    k_classes = ctx.params["P"].get("classes", 4)
+    order = np.argsort(-ctx.probs[i], kind="stable")[:k_classes]
+    mean, std = np.asarray(ctx.sparse["mean"], dtype=float), np.asarray(ctx.sparse["std"], dtype=float)
+    z = (ctx.features[i] - mean) / np.where(std > 0, std, 1.0)
+    classes = []
+    for c in sorted(order.tolist()):  # class order, so the layout does not give the prediction away
+        name = ctx.class_names[c]
+        feats = [{"feature": j, "weight": w, "value": _r(z[j]), "contribution": _r(w * z[j])}
+                 for j, w in ctx.sparse["top_features"].get(name, [])]
+        classes.append({"class": name, "features": feats})
+    return {"method": "sparse_linear", "lambda": ctx.sparse["lambda"], "n_nonzero": ctx.sparse["n_nonzero"],
+            "classes": classes}
+
+
+def _local(ctx, entry, ex, batch) -> dict:
+    src = ctx.source
+    h, w = src.image_size()
+    out = []
+    for j in item_feature_ids(ctx, entry):
+        words = gradient_x_input(ctx.adapter, batch, Feature(j), src.text_modality)[0]
+        img = np.abs(gradient_x_input(ctx.adapter, batch, Feature(j), src.image_modality)[0])
+        name = f"items/{entry['id']}/assets/Rl-f{j}.png"
+        write_bytes(ctx.root / name, heatmap_overlay_png(ex.image, img.reshape(h, w), src.image_scale))
+        out.append({"feature": j, "activation": _r(ctx.features[entry["index"], j]),
+                    "text": token_highlights(list(ex.tokens), words), "image": name})
+    return {"method": "gradient_x_input", "features": out}
+
+
+def _feature_datapoints(ctx, j: int) -> dict:
+    """``shared/Rg/f<j>.json``: the k most and least activating reference datapoints of
+    feature j, each as a plain thumbnail and with the feature's highlights."""
+    path = ctx.root / "shared" / "Rg" / f"f{j}.json"
+    if path.exists():
+        return read_json(path)
+    src = ctx.source
+    h, w = src.image_size()
+    k = ctx.params["Rg"].get("k", 3)
+    top = top_activating(ctx.features, j, k=k)
+    result = {"feature": j}
+    for side in ("max", "min"):
+        idx = [int(i) for i in top[f"{side}_indices"]]
+        exs = [ctx.examples[i] for i in idx]
+        batch = src.make_batch(ctx.adapter, exs)
+        heat = np.abs(gradient_x_input(ctx.adapter, batch, Feature(j), src.image_modality))
+        words = gradient_x_input(ctx.adapter, batch, Feature(j), src.text_modality)
+        rows = []
+        for r, (i, ex) in enumerate(zip(idx, exs)):
+            plain = f"shared/Rg/f{j}-{side}{r}.png"
+            lit = f"shared/Rg/f{j}-{side}{r}-highlights.png"
+            write_bytes(ctx.root / plain, src.thumbnail(ex))
+            write_bytes(ctx.root / lit, src.thumbnail(ex, heat[r].reshape(h, w)))
+            rows.append({"index": i, "value": _r(ctx.features[i, j]), **src.describe(ex),
+                         "image": plain, "image_highlights": lit,
+                         "text_highlights": token_highlights(list(ex.tokens), words[r])})
+        result[side] = rows
+    write_json(path, result)
+    return result
+
+
+def _global(ctx, entry) -> dict:
+    return {"method": "top_activating", "k": ctx.params["Rg"].get("k", 3),
+            "features": [_feature_datapoints(ctx, j) for j in item_feature_ids(ctx, entry)]}
+
+
+def compute_item(ctx: BundleContext, entry: dict, stages=None) -> list[str]:
+    """Write the missing sections of one item (and its ``item.json``); returns the stages written."""
+    stages = list(stages or ctx.plan["stages"])
+    folder = item_dir(ctx.root, entry["id"])
+    todo = [s for s in stages if not section_path(ctx.root, entry["id"], s).exists()]
+    need_record = not (folder / "item.json").exists()
+    if not todo and not need_record:
+        return []
+    ex = ctx.examples[entry["index"]]
+    batch = ctx.source.make_batch(ctx.adapter, [ex])
+    pred = int(ctx.probs[entry["index"]].argmax())
+    torch.manual_seed(0)
+    makers = {
+        "U": lambda: _unimodal(ctx, entry, ex, batch, pred),
+        "C": lambda: _cross(ctx, entry, ex, batch, pred),
+        "Rl": lambda: _local(ctx, entry, ex, batch),
+        "Rg": lambda: _global(ctx, entry),
+        "P": lambda: _prediction(ctx, entry),
+    }
+    for stage in todo:
+        write_json(section_path(ctx.root, entry["id"], stage), makers[stage]())
+    if need_record:  # last: an item is listed as started only once its sections exist
+        write_json(folder / "item.json", _item_record(ctx, entry, ex))
+    return todo
+
+
+def live_second_order_gradient(adapter, source, example, positions: list[int], root: Path | None = None) -> dict:
+    """The paper's error-analysis request: the SOG of the words at ``positions`` over the
+    image, for the model's predicted class: a heatmap (PNG bytes) and the top-2 boxes."""
+    tokens = list(example.tokens)
+    if not positions:
+        raise BundleError("pick at least one word")
+    bad = [p for p in positions if not isinstance(p, int) or not 0 <= p < len(tokens)]
+    if bad:
+        raise BundleError(f"word positions {bad} are not words of this question (0–{len(tokens) - 1})")
+    batch = source.make_batch(adapter, [example])
+    with torch.no_grad():
+        pred = int(adapter.logits(batch).argmax())
+    h, w = source.image_size()
+    heat = second_order_gradient(adapter, batch, pred, source.text_modality, source.image_modality,
+                                 sorted(set(positions)), aggregate="abs", magnitude=True)[0].reshape(h, w)
+    boxes = source.boxes(example)
+    return {"words": [tokens[p] for p in sorted(set(positions))], "positions": sorted(set(positions)),
+            "top_boxes": top_regions(heat, boxes, k=2), "boxes": [list(b) for b in boxes],
+            "heatmap_png": heatmap_overlay_png(example.image, heat, source.image_scale)}
