@@ -7,9 +7,18 @@ With ``CELERY_BROKER_URL`` set (e.g. ``redis://127.0.0.1:6379/0``) tasks go to r
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("multiviz")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def _one_torch_thread_per_worker_process(**_kwargs):
+    """Worker processes share the machine's cores: one torch thread each unless told otherwise."""
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("MULTIVIZ_TORCH_THREADS", "1")))

@@ -4,6 +4,8 @@ in-process tasks), so a fresh clone runs with nothing configured.
 Environment:
     DATABASE_URL        e.g. postgres://postgres@127.0.0.1:5432/test (default: SQLite in var/)
     CELERY_BROKER_URL   e.g. redis://127.0.0.1:6379/0 (default: tasks run in-process)
+    CELERY_TASK_DEFAULT_QUEUE  the queue tasks go to and workers read (default: celery)
+    MULTIVIZ_TORCH_THREADS     torch threads per Celery worker process (default: 1)
     DJANGO_SECRET_KEY   required when DJANGO_DEBUG=0
     DJANGO_DEBUG        1 (default) or 0
     DJANGO_ALLOWED_HOSTS comma-separated (default: localhost, 127.0.0.1)
@@ -102,3 +104,6 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
+# Workers and the commands that send them work agree on a queue (tests use their own).
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
+LOGIN_URL = "admin:login"

@@ -6,4 +6,8 @@ app_name = "studies"
 
 urlpatterns = [
     path("", views.engine_demo, name="engine-demo"),
+    path("bundles/", views.bundle_list, name="bundles"),
+    path("bundles/progress.json", views.bundle_progress, name="bundle-progress"),
+    path("bundles/<int:pk>/assets/<path:path>", views.bundle_asset, name="bundle-asset"),
+    path("bundles/<int:pk>/items/<str:item_id>/live-sog", views.live_sog, name="live-sog"),
 ]

@@ -1,11 +1,79 @@
-"""Pages. For now: the engine demo (the MultiViz stages of the built-in model on a few
-shapes-VQA questions); the study pages come with the study platform."""
+"""Pages. The engine demo, the bundles (precompute progress, assets, live second-order
+gradients); the study pages come with the study platform."""
 
-from django.shortcuts import render
+import base64
+import mimetypes
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from viz_engine.bundles.format import BundleError
+from viz_engine.bundles.precompute import progress
 
 from .demo import load_engine_demo
+from .models import Bundle, BundleItem
+from .services import live_second_order_gradient
 
 
 def engine_demo(request):
     demo = load_engine_demo()
     return render(request, "studies/engine_demo.html", {"demo": demo}, status=200 if demo else 503)
+
+
+def bundle_folders() -> list[dict]:
+    """Every bundle folder under ``DATA_DIR/bundles`` with its precompute progress."""
+    base = Path(settings.DATA_DIR) / "bundles"
+    imported = {b.path: b for b in Bundle.objects.all()}
+    rows = []
+    for folder in sorted(base.iterdir()) if base.exists() else []:
+        if not folder.is_dir():
+            continue
+        done, total = progress(folder)
+        bundle = imported.get(str(folder.resolve()))
+        rows.append({"name": folder.name, "done": done, "total": total,
+                     "finished": (folder / "manifest.json").exists(),
+                     "imported": bundle.name if bundle else None})
+    return rows
+
+
+@login_required
+def bundle_list(request):
+    return render(request, "studies/bundles.html", {"folders": bundle_folders(), "bundles": Bundle.objects.all()})
+
+
+@login_required
+@require_GET
+def bundle_progress(request):
+    return JsonResponse({"folders": bundle_folders()})
+
+
+@login_required
+@require_GET
+def bundle_asset(request, pk: int, path: str):
+    """A rendered asset of a bundle: only files its manifest lists."""
+    bundle = get_object_or_404(Bundle, pk=pk)
+    if path not in bundle.manifest.get("files", {}) or not path.endswith(".png"):
+        raise Http404("no such asset in this bundle")
+    file = Path(bundle.path) / path
+    if not file.is_file():
+        raise Http404("the asset is missing on disk")
+    return FileResponse(open(file, "rb"), content_type=mimetypes.guess_type(path)[0] or "image/png")
+
+
+@login_required
+@require_GET
+def live_sog(request, pk: int, item_id: str):
+    """``?positions=4,5``: the second-order gradient of those words over the image."""
+    item = get_object_or_404(BundleItem, bundle_id=pk, item_id=item_id)
+    raw = request.GET.get("positions", "")
+    try:
+        result = live_second_order_gradient(item, [p for p in raw.split(",") if p.strip()])
+    except BundleError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    payload = dict(result.result)
+    payload["heatmap"] = "data:image/png;base64," + base64.b64encode(bytes(result.heatmap_png)).decode()
+    return JsonResponse(payload)

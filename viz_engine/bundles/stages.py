@@ -11,6 +11,7 @@ Every asset a section names is a path relative to the bundle root.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -225,8 +226,11 @@ def _global(ctx, entry) -> dict:
             "features": [_feature_datapoints(ctx, j) for j in item_feature_ids(ctx, entry)]}
 
 
-def compute_item(ctx: BundleContext, entry: dict, stages=None) -> list[str]:
-    """Write the missing sections of one item (and its ``item.json``); returns the stages written."""
+def compute_item(ctx: BundleContext, entry: dict, stages=None, timings: dict | None = None) -> list[str]:
+    """Write the missing sections of one item (and its ``item.json``); returns the stages written.
+
+    ``timings``, if given, accumulates the seconds spent per stage (and ``"item"`` for the record).
+    """
     stages = list(stages or ctx.plan["stages"])
     folder = item_dir(ctx.root, entry["id"])
     todo = [s for s in stages if not section_path(ctx.root, entry["id"], s).exists()]
@@ -244,10 +248,15 @@ def compute_item(ctx: BundleContext, entry: dict, stages=None) -> list[str]:
         "Rg": lambda: _global(ctx, entry),
         "P": lambda: _prediction(ctx, entry),
     }
+    timings = {} if timings is None else timings
     for stage in todo:
+        t0 = time.perf_counter()
         write_json(section_path(ctx.root, entry["id"], stage), makers[stage]())
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
     if need_record:  # last: an item is listed as started only once its sections exist
+        t0 = time.perf_counter()
         write_json(folder / "item.json", _item_record(ctx, entry, ex))
+        timings["item"] = timings.get("item", 0.0) + time.perf_counter() - t0
     return todo
 
 

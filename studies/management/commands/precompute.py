@@ -1,0 +1,101 @@
+"""``python manage.py precompute``: compute exactly the bundle a study needs.
+
+Checks everything first (names, stages, the output folder, the model), then computes only
+what is missing, item by item, on Celery workers when a broker is configured and in this
+process otherwise, with a progress bar; interrupted, it resumes where it stopped.
+"""
+
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from config.celery import app as celery_app
+
+from viz_engine.bundles.format import STAGES, BundleError
+from viz_engine.bundles.precompute import (
+    chunks,
+    compute_chunk,
+    default_bundle_dir,
+    finalize,
+    load_context,
+    missing_items,
+    plan_bundle,
+    progress,
+)
+from viz_engine.bundles.selection import TASKS
+
+from ...services import import_bundle
+from ...tasks import precompute_chunk
+
+
+class Command(BaseCommand):
+    help = "Precompute a bundle of MultiViz stages (U, C, Rl, Rg, P) for a study; resumable."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dataset", default="shapes_vqa", help="built-in name or package.module:callable")
+        parser.add_argument("--model", default="shapes_vqa_early", help="built-in name or package.module:callable")
+        parser.add_argument("--task", default="simulation", choices=TASKS)
+        parser.add_argument("--items", type=int, default=20, help="datapoints (features for a concept study)")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--stages", nargs="+", default=list(STAGES), help=f"any of {' '.join(STAGES)}")
+        parser.add_argument("--split", default="test")
+        parser.add_argument("--keep-yes-no", action="store_true", help="do not leave out yes/no questions")
+        parser.add_argument("--out", help="bundle folder (default: under MULTIVIZ_DATA_DIR/bundles)")
+        parser.add_argument("--chunk", type=int, default=5, help="items per Celery task")
+        parser.add_argument("--stall-timeout", type=float, default=600,
+                            help="give up (resumably) after this many seconds without progress")
+        parser.add_argument("--import", dest="do_import", action="store_true", help="import the finished bundle")
+        parser.add_argument("--name", help="name of the imported bundle (default: the folder's name)")
+
+    def handle(self, *args, **o):
+        out = o["out"] or default_bundle_dir(settings.DATA_DIR, o["dataset"], o["model"], o["task"], o["items"], o["seed"])
+        try:
+            plan = plan_bundle(out, dataset=o["dataset"], model=o["model"], task=o["task"], n_items=o["items"],
+                               seed=o["seed"], stages=o["stages"], split=o["split"],
+                               exclude_yes_no=not o["keep_yes_no"], log=self.stdout.write)
+            todo = missing_items(out)
+            done, total = progress(out)
+            self.stdout.write(f"bundle {out}: {done}/{total} items done, {len(todo)} to compute "
+                              f"({'Celery workers' if not celery_app.conf.task_always_eager else 'in this process'})")
+            if todo:
+                if celery_app.conf.task_always_eager:
+                    self._in_process(out, todo, done, total)
+                else:
+                    self._on_workers(out, todo, done, total, o["chunk"], o["stall_timeout"])
+            manifest = finalize(out)
+        except BundleError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(self.style.SUCCESS(f"bundle complete: {len(plan['items'])} items, "
+                                             f"{len(manifest['files'])} files in {out}"))
+        if o["do_import"]:
+            try:
+                bundle = import_bundle(out, name=o["name"])
+            except BundleError as exc:
+                raise CommandError(f"import refused: {exc}") from None
+            self.stdout.write(self.style.SUCCESS(f"imported as bundle {bundle.name!r} (id {bundle.pk})"))
+
+    def _in_process(self, out, todo, done, total):
+        ctx = load_context(out)
+        with tqdm(total=total, initial=done, unit="item", desc="precompute") as bar:
+            compute_chunk(ctx, todo, on_item=lambda _i: bar.update(1))
+
+    def _on_workers(self, out, todo, done, total, chunk, stall_timeout):
+        results = [precompute_chunk.delay(str(out), ids) for ids in chunks(todo, chunk)]
+        last_change, last_done = time.monotonic(), done
+        with tqdm(total=total, initial=done, unit="item", desc="precompute") as bar:
+            while True:
+                now_done, _ = progress(out)
+                if now_done != last_done:
+                    bar.update(now_done - last_done)
+                    last_done, last_change = now_done, time.monotonic()
+                failed = [r for r in results if r.ready() and r.failed()]
+                if failed:
+                    raise CommandError(f"a worker failed: {failed[0].result!r}; fix it and run the command again")
+                if now_done == total:
+                    return
+                if time.monotonic() - last_change > stall_timeout:
+                    raise CommandError(f"no progress for {stall_timeout:.0f} s: are Celery workers running "
+                                       f"(celery -A config worker)? Run the command again to resume.")
+                time.sleep(0.5)
