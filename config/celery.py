@@ -20,5 +20,8 @@ app.autodiscover_tasks()
 def _one_torch_thread_per_worker_process(**_kwargs):
     """Worker processes share the machine's cores: one torch thread each unless told otherwise."""
     import torch
+    from threadpoolctl import threadpool_limits
 
-    torch.set_num_threads(int(os.environ.get("MULTIVIZ_TORCH_THREADS", "1")))
+    threads = int(os.environ.get("MULTIVIZ_TORCH_THREADS", "1"))
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)  # numpy's BLAS (LIME's surrogate fits) as well
