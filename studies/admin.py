@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Bundle, BundleItem, LiveSOGResult
+from .models import Bundle, BundleItem, Condition, Enrolment, LiveSOGResult, Study, StudyItem
 
 
 @admin.register(Bundle)
@@ -18,3 +18,29 @@ class BundleItemAdmin(admin.ModelAdmin):
 @admin.register(LiveSOGResult)
 class LiveSOGResultAdmin(admin.ModelAdmin):
     list_display = ("item", "positions", "created_at")
+
+
+class ConditionInline(admin.TabularInline):
+    model = Condition
+    extra = 0
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ("title", "task", "status", "owner", "created_at")
+    list_filter = ("task", "status")
+    readonly_fields = ("invite_token", "created_at")
+    inlines = [ConditionInline]
+
+
+@admin.register(StudyItem)
+class StudyItemAdmin(admin.ModelAdmin):
+    list_display = ("study", "bundle_item", "is_practice", "order")
+    list_filter = ("study", "is_practice")
+
+
+@admin.register(Enrolment)
+class EnrolmentAdmin(admin.ModelAdmin):
+    list_display = ("pseudonym", "study", "condition", "step", "position", "started_at", "completed_at")
+    list_filter = ("study", "condition", "step")
+    readonly_fields = ("token", "started_at")

@@ -77,3 +77,65 @@ def live_second_order_gradient(item: BundleItem, positions, timeout: float = 30.
     obj, _ = LiveSOGResult.objects.get_or_create(item=item, positions=key,
                                                  defaults={"result": data, "heatmap_png": heat})
     return obj
+
+
+# -- enrolment ----------------------------------------------------------------------------------
+class StudyError(ValueError):
+    """A request the study cannot take (closed, full, bad answer …); the message says why."""
+
+
+# An enrolment counts towards its condition's size while completed or seen this recently.
+ACTIVE_WINDOW_SECONDS = 30 * 60
+
+
+def condition_fill(condition, now=None) -> int:
+    """Completed enrolments plus those active within ``ACTIVE_WINDOW_SECONDS``."""
+    from datetime import timedelta
+
+    from django.db.models import Q
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    recent = now - timedelta(seconds=ACTIVE_WINDOW_SECONDS)
+    return condition.enrolments.filter(Q(completed_at__isnull=False) | Q(last_seen_at__gte=recent)).count()
+
+
+def _item_order(study, token: str) -> list[int]:
+    import random
+
+    practice = list(study.items.filter(is_practice=True).order_by("order", "pk").values_list("pk", flat=True))
+    counted = list(study.items.filter(is_practice=False).order_by("order", "pk").values_list("pk", flat=True))
+    if study.item_order == study.Order.SHUFFLED:
+        random.Random(token).shuffle(counted)
+    return practice + counted
+
+
+def enrol(study, pseudonym: str = "", prolific_study_id: str = "", prolific_session_id: str = ""):
+    """The annotator's enrolment: their existing one (same pseudonym) or a new one in the
+    least-filled open condition. The condition is permanent."""
+    import secrets
+
+    from .models import Enrolment, Study
+
+    pseudonym = (pseudonym or "").strip()[:100]
+    with transaction.atomic():
+        study = Study.objects.select_for_update().get(pk=study.pk)  # one join at a time per study
+        if pseudonym:
+            existing = study.enrolments.filter(pseudonym=pseudonym).first()
+            if existing:
+                return existing
+        if study.status != Study.Status.OPEN:
+            raise StudyError("this study is not open for new participants")
+        candidates = []
+        for condition in study.conditions.filter(paused=False).order_by("pk"):
+            fill = condition_fill(condition)
+            if condition.target_size == 0 or fill < condition.target_size:
+                candidates.append((fill, condition.pk, condition))
+        if not candidates:
+            raise StudyError("this study is full: every group has all the participants it needs")
+        condition = min(candidates, key=lambda c: (c[0], c[1]))[2]
+        enrolment = Enrolment(study=study, condition=condition, pseudonym=pseudonym or f"anon-{secrets.token_hex(6)}",
+                              prolific_study_id=prolific_study_id[:100], prolific_session_id=prolific_session_id[:100])
+        enrolment.item_order = _item_order(study, enrolment.token)
+        enrolment.save()
+        return enrolment

@@ -1,0 +1,35 @@
+"""What annotators answer. One response per (enrolment, item); practice answers are kept
+but never counted."""
+
+from django.db import models
+
+
+class Response(models.Model):
+    class HelpfulPage(models.TextChoices):
+        NONE = "", "not asked"
+        OVERVIEW = "overview", "Overview (U, C)"
+        FEATURES = "features", "Features (Rℓ, Rg, P)"
+
+    class Category(models.TextChoices):
+        NONE = "", "not asked"
+        UNIMODAL = "unimodal", "unimodal perception error"
+        CROSS_MODAL = "cross_modal", "cross-modal interaction error"
+        PREDICTION = "prediction", "prediction error"
+
+    enrolment = models.ForeignKey("studies.Enrolment", on_delete=models.PROTECT, related_name="responses")
+    item = models.ForeignKey("studies.StudyItem", on_delete=models.PROTECT, related_name="responses")
+    is_practice = models.BooleanField(default=False)
+    choice = models.CharField(max_length=200, blank=True, help_text="simulation: the class the annotator picked")
+    free_text = models.TextField(blank=True, help_text="concept assignment: the concept in the annotator's words")
+    category = models.CharField(max_length=20, choices=Category.choices, blank=True)
+    confidence = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1–5")
+    helpful_page = models.CharField(max_length=10, choices=HelpfulPage.choices, blank=True)
+    seconds_on_item = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["enrolment", "created_at"]
+        constraints = [models.UniqueConstraint(fields=["enrolment", "item"], name="one_response_per_item")]
+
+    def __str__(self):
+        return f"{self.enrolment.pseudonym} · {self.item.bundle_item.item_id}: {self.choice or self.category or self.free_text[:30]}"

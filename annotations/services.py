@@ -1,0 +1,96 @@
+"""Business rules that write responses: validated, idempotent, never counted twice."""
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from studies.models import Enrolment, Study
+from studies.services import StudyError
+
+from .models import Response
+
+MAX_FREE_TEXT = 500
+
+
+def _validate(enrolment: Enrolment, item, answer: dict) -> dict:
+    study, condition = enrolment.study, enrolment.condition
+    clean = {"choice": "", "free_text": "", "category": "", "confidence": None, "helpful_page": ""}
+    confidence = answer.get("confidence")
+    if confidence not in (None, ""):
+        try:
+            confidence = int(confidence)
+        except (TypeError, ValueError):
+            raise StudyError("confidence must be a whole number from 1 to 5") from None
+        if not 1 <= confidence <= 5:
+            raise StudyError(f"confidence must be from 1 to 5; got {confidence}")
+        clean["confidence"] = confidence
+    if study.task == Study.Task.SIMULATION:
+        choice = str(answer.get("choice") or "")
+        if choice not in item.choices:
+            raise StudyError(f"{choice!r} is not one of this item's choices ({', '.join(item.choices)})")
+        clean["choice"] = choice
+    elif study.task == Study.Task.CONCEPT:
+        text = str(answer.get("free_text") or "").strip()
+        if not text:
+            raise StudyError("describe the concept in a few words")
+        if len(text) > MAX_FREE_TEXT:
+            raise StudyError(f"the concept is longer than {MAX_FREE_TEXT} characters")
+        clean["free_text"] = text
+    else:
+        category = str(answer.get("category") or "")
+        if category not in Response.Category.values or not category:
+            raise StudyError(f"{category!r} is not an error category "
+                             f"({', '.join(v for v in Response.Category.values if v)})")
+        clean["category"] = category
+    if study.task != Study.Task.SIMULATION and clean["confidence"] is None:
+        raise StudyError("say how confident you are (1–5)")
+    page = str(answer.get("helpful_page") or "")
+    if condition.ask_helpful_page and not item.is_practice:
+        if page not in (Response.HelpfulPage.OVERVIEW, Response.HelpfulPage.FEATURES):
+            raise StudyError("say which page helped more")
+        clean["helpful_page"] = page
+    seconds = answer.get("seconds_on_item")
+    try:
+        clean["seconds_on_item"] = None if seconds in (None, "") else max(0.0, float(seconds))
+    except (TypeError, ValueError):
+        raise StudyError("seconds_on_item must be a number") from None
+    return clean
+
+
+def _same(response: Response, clean: dict) -> bool:
+    return all(getattr(response, k) == v for k, v in clean.items() if k != "seconds_on_item")
+
+
+def submit_response(enrolment: Enrolment, item_id: int, answer: dict) -> tuple[Response, bool]:
+    """Record the answer to the enrolment's current item; returns ``(response, created)``.
+
+    Submitting the same answer again returns the saved one (``created`` False); a different
+    answer to an answered item, an item out of turn, or any answer once the study is closed
+    is refused with a :class:`StudyError`, and nothing saved changes.
+    """
+    with transaction.atomic():
+        enrolment = Enrolment.objects.select_for_update().select_related("study", "condition").get(pk=enrolment.pk)
+        if item_id not in enrolment.item_order:
+            raise StudyError("this item is not part of your study")
+        item = enrolment.study.items.get(pk=item_id)
+        clean = _validate(enrolment, item, answer)
+        existing = enrolment.responses.filter(item_id=item_id).first()
+        if existing:
+            if _same(existing, clean):
+                return existing, False
+            raise StudyError("this item is already answered; answers cannot be changed")
+        if enrolment.study.status != Study.Status.OPEN:
+            raise StudyError("the study is closed; your earlier answers are saved")
+        if enrolment.step != Enrolment.Step.ITEMS or enrolment.position >= len(enrolment.item_order) \
+                or enrolment.item_order[enrolment.position] != item_id:
+            raise StudyError("this is not the item you are on; reload the page")
+        try:
+            with transaction.atomic():
+                response = Response.objects.create(enrolment=enrolment, item=item, is_practice=item.is_practice, **clean)
+        except IntegrityError:  # a racing identical submit won
+            return Response.objects.get(enrolment=enrolment, item=item), False
+        enrolment.position += 1
+        if enrolment.position >= len(enrolment.item_order):
+            enrolment.step = Enrolment.Step.CLOSING
+        enrolment.last_seen_at = timezone.now()
+        enrolment.save(update_fields=["position", "step", "last_seen_at"])
+        return response, True
