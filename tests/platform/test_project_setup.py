@@ -63,3 +63,19 @@ def test_engine_demo_page_shows_each_stage_of_a_computed_demo(client, settings, 
     html = response.content.decode()
     for text in ("what colour is the large circle", "second-order gradient of “large circle”", "z7", "EMAP"):
         assert text in html
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_engine_demo_command_computes_every_stage_and_the_page_shows_it(client, settings, tmp_path):
+    from django.core.management import call_command
+
+    settings.DATA_DIR = tmp_path
+    call_command("engine_demo", "--items", "1")
+    demo = json.loads((tmp_path / "demo" / "engine_demo.json").read_text())
+    item = demo["items"][0]
+    for key in ("unimodal", "cross", "prediction_stage", "feature_page"):
+        assert key in item, key
+    assert set(demo["emap"]) == {"early", "late"}
+    html = client.get("/").content.decode()
+    assert item["question"] in html and "Rg · most activating" in html
