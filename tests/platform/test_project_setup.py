@@ -79,3 +79,17 @@ def test_engine_demo_command_computes_every_stage_and_the_page_shows_it(client, 
     assert set(demo["emap"]) == {"early", "late"}
     html = client.get("/").content.decode()
     assert item["question"] in html and "Rg · most activating" in html
+
+
+def test_the_default_database_folder_is_created_on_a_fresh_clone(tmp_path):
+    import subprocess
+    import sys
+
+    data = tmp_path / "fresh" / "var"
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["MULTIVIZ_DATA_DIR"] = str(data)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    done = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (data / "db.sqlite3").is_file()
