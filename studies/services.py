@@ -139,3 +139,101 @@ def enrol(study, pseudonym: str = "", prolific_study_id: str = "", prolific_sess
         enrolment.item_order = _item_order(study, enrolment.token)
         enrolment.save()
         return enrolment
+
+
+def touch(enrolment) -> None:
+    """The annotator was here now (keeps their place counted in the condition)."""
+    from django.utils import timezone
+
+    type(enrolment).objects.filter(pk=enrolment.pk).update(last_seen_at=timezone.now())
+
+
+def advance(enrolment, from_step: str, to_step: str):
+    """Move past consent or instructions; a repeated click is harmless."""
+    from .models import Enrolment
+
+    with transaction.atomic():
+        e = Enrolment.objects.select_for_update().get(pk=enrolment.pk)
+        if e.step == from_step:
+            e.step = to_step
+            e.save(update_fields=["step"])
+        return e
+
+
+def finish(enrolment, closing_answers: dict):
+    """Record the closing questions and complete the enrolment (once)."""
+    from django.utils import timezone
+
+    from .models import Enrolment
+
+    with transaction.atomic():
+        e = Enrolment.objects.select_for_update().get(pk=enrolment.pk)
+        if e.step == Enrolment.Step.DONE:
+            return e
+        if e.step != Enrolment.Step.CLOSING:
+            raise StudyError("there are items left to answer")
+        e.closing_answers = {k: str(v)[:2000] for k, v in closing_answers.items()}
+        e.step, e.completed_at = Enrolment.Step.DONE, timezone.now()
+        e.save(update_fields=["closing_answers", "step", "completed_at"])
+        return e
+
+
+# -- building studies ------------------------------------------------------------------------
+ALL_STAGES = ["U", "C", "Rl", "Rg", "P"]
+# The paper's conditions (section 3, appendix D) as presets: (name, stages, options).
+PRESETS = {
+    "simulation": [
+        ("U", ["U"], {}), ("U+C", ["U", "C"], {}), ("U+C+Rℓ", ["U", "C", "Rl"], {}),
+        ("U+C+Rℓ+Rg", ["U", "C", "Rl", "Rg"], {}), ("MultiViz (U+C+Rℓ+Rg+P)", ALL_STAGES, {}),
+        ("Rℓ+P", ["Rl", "P"], {}), ("Rg+P", ["Rg", "P"], {}),
+    ],
+    "concept": [
+        ("Rℓ", ["Rl"], {}), ("Rℓ+Rg without highlights", ["Rl", "Rg"], {"rg_highlights": False}),
+        ("Rℓ+Rg with highlights", ["Rl", "Rg"], {"rg_highlights": True}),
+    ],
+    "error": [("No-Viz", [], {}), ("MultiViz", ALL_STAGES, {"live_sog": True})],
+}
+DEFAULT_GROUP_SIZE = {"simulation": 3, "concept": 5, "error": 5}  # the paper's group sizes
+
+
+def simulation_choices(bundle_item, n: int = 4) -> list[str]:
+    """The model's prediction, the correct answer and the most probable other classes, in an
+    order that does not give the prediction away (sorted by name)."""
+    picks = dict.fromkeys([bundle_item.prediction, bundle_item.label])
+    for name, _p in bundle_item.record.get("probabilities", []):
+        if len(picks) >= n:
+            break
+        picks[name] = None
+    return sorted(picks)
+
+
+def create_study(owner, bundle, *, title: str, task: str | None = None, presets: list[str] | None = None,
+                 practice: int = 1, group_size: int | None = None, instructions: str = "", consent_text: str = "",
+                 open_now: bool = False):
+    """A study over every item of ``bundle`` with the paper's conditions for its task (all of
+    them, or those named in ``presets``); the first ``practice`` items are practice."""
+    from .models import Condition, Study, StudyItem
+
+    task = task or bundle.task
+    if task not in PRESETS:
+        raise StudyError(f"task {task!r} is unknown; tasks: {', '.join(PRESETS)}")
+    chosen = [p for p in PRESETS[task] if presets is None or p[0] in presets]
+    if presets is not None and len(chosen) != len(presets):
+        known = [p[0] for p in PRESETS[task]]
+        raise StudyError(f"unknown preset(s) {sorted(set(presets) - set(known))}; presets for {task}: {known}")
+    missing = sorted({s for _, stages, _ in chosen for s in stages} - set(bundle.stages))
+    if missing:
+        raise StudyError(f"the bundle lacks stage(s) {missing} that these conditions show")
+    size = DEFAULT_GROUP_SIZE[task] if group_size is None else group_size
+    with transaction.atomic():
+        study = Study.objects.create(owner=owner, bundle=bundle, title=title, task=task, instructions=instructions,
+                                     consent_text=consent_text,
+                                     status=Study.Status.OPEN if open_now else Study.Status.DRAFT)
+        for name, stages, options in chosen:
+            both_pages = bool({"U", "C"} & set(stages)) and bool({"Rl", "Rg"} & set(stages))
+            Condition.objects.create(study=study, name=name, stages=stages, target_size=size,
+                                     ask_helpful_page=task == "simulation" and both_pages, **options)
+        for k, bi in enumerate(bundle.items.order_by("position")):
+            StudyItem.objects.create(study=study, bundle_item=bi, order=k, is_practice=k < practice,
+                                     choices=simulation_choices(bi) if task == "simulation" else [])
+    return study

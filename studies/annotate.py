@@ -1,0 +1,177 @@
+"""The annotator's pages: invite link → consent → instructions → practice (with feedback)
+→ counted items → closing questions → done. Identified only by the enrolment token in the
+URL (and a cookie that remembers it for the invite link); every step resumes on reload."""
+
+import base64
+from pathlib import Path
+
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from annotations.models import Response
+from annotations.services import submit_response
+from viz_engine.bundles.format import BundleError
+
+from .models import Enrolment, Study
+from .selectors import ASSET_KEYS, allowed_assets, annotator_view, current_item
+from .services import StudyError, advance, enrol, finish, live_second_order_gradient, touch
+
+COOKIE = "mvz_enrolment_{}"
+
+
+def _message(request, title, text, status):
+    return render(request, "annotate/message.html", {"title": title, "text": text}, status=status)
+
+
+def _enrolment(request, token) -> Enrolment:
+    try:
+        return Enrolment.objects.select_related("study", "condition").get(token=token)
+    except Enrolment.DoesNotExist:
+        raise Http404("This link is not valid. Use the invite link you were given.") from None
+
+
+@require_GET
+def join(request, invite):
+    study = Study.objects.filter(invite_token=invite).first()
+    if study is None:
+        return _message(request, "Link not valid", "This invite link is not valid. Check that you copied all of it.", 404)
+    remembered = request.COOKIES.get(COOKIE.format(study.pk))
+    pid = request.GET.get("PROLIFIC_PID", "")
+    if remembered and not pid and Enrolment.objects.filter(token=remembered, study=study).exists():
+        return redirect("annotate:page", token=remembered)
+    try:
+        enrolment = enrol(study, pseudonym=pid, prolific_study_id=request.GET.get("STUDY_ID", ""),
+                          prolific_session_id=request.GET.get("SESSION_ID", ""))
+    except StudyError as exc:
+        return _message(request, "Cannot join", str(exc).capitalize() + ".", 409)
+    response = redirect("annotate:page", token=enrolment.token)
+    response.set_cookie(COOKIE.format(study.pk), enrolment.token, max_age=60 * 60 * 24 * 30,
+                        httponly=True, samesite="Lax")
+    return response
+
+
+def _with_urls(obj, token, item_pk):
+    """The view with every asset path turned into this annotator's asset URL."""
+    if isinstance(obj, dict):
+        return {k: (reverse("annotate:asset", args=[token, item_pk, v])
+                    if k in ASSET_KEYS and isinstance(v, str) and v.endswith(".png") else _with_urls(v, token, item_pk))
+                for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_with_urls(v, token, item_pk) for v in obj]
+    return obj
+
+
+@require_http_methods(["GET", "POST"])
+def page(request, token):
+    e = _enrolment(request, token)
+    touch(e)
+    steps = Enrolment.Step
+    if request.method == "POST":
+        if e.step == steps.CONSENT and request.POST.get("agree") == "yes":
+            advance(e, steps.CONSENT, steps.INSTRUCTIONS)
+        elif e.step == steps.INSTRUCTIONS:
+            advance(e, steps.INSTRUCTIONS, steps.ITEMS)
+        elif e.step == steps.ITEMS:
+            return _answer(request, e)
+        elif e.step == steps.CLOSING:
+            finish(e, {k: request.POST.get(k, "") for k in ("clarity", "comments")})
+        return redirect("annotate:page", token=token)
+    context = {"e": e, "study": e.study}
+    if e.step == steps.CONSENT:
+        return render(request, "annotate/consent.html", context)
+    if e.step == steps.INSTRUCTIONS:
+        return render(request, "annotate/instructions.html", context)
+    if e.step == steps.CLOSING:
+        return render(request, "annotate/closing.html", context)
+    if e.step == steps.DONE:
+        if e.study.completion_url:
+            context["completion_url"] = e.study.completion_url
+        return render(request, "annotate/done.html", context)
+    return _item_page(request, e)
+
+
+def _progress(e):
+    order = e.item_order
+    practice = e.study.items.filter(pk__in=order, is_practice=True).count()
+    return {"practice_total": practice, "counted_total": len(order) - practice,
+            "counted_done": max(0, e.position - practice), "position": e.position}
+
+
+def _item_page(request, e, error=None, status=200):
+    item = current_item(e)
+    if item is None:  # nothing left (an empty study): straight to the closing questions
+        advance(e, Enrolment.Step.ITEMS, Enrolment.Step.CLOSING)
+        return redirect("annotate:page", token=e.token)
+    view = _with_urls(annotator_view(e, item), e.token, item.pk)
+    local = {f["feature"]: f for f in view["sections"].get("Rl", {}).get("features", [])}
+    glob = {f["feature"]: f for f in view["sections"].get("Rg", {}).get("features", [])}
+    blocks = [{"feature": j, "local": local.get(j), "global": glob.get(j)} for j in dict.fromkeys([*local, *glob])]
+    return render(request, "annotate/item.html", {
+        "e": e, "study": e.study, "view": view, "feature_blocks": blocks, "error": error, "progress": _progress(e),
+        "categories": [c for c in Response.Category.choices if c[0]], "posted": request.POST if error else {},
+    }, status=status)
+
+
+def _answer(request, e):
+    try:
+        item_pk = int(request.POST.get("item", ""))
+    except ValueError:
+        return _item_page(request, e, "The answer did not say which item it was for; answer again.", 400)
+    answer = {k: request.POST.get(k) for k in ("choice", "free_text", "category", "confidence", "helpful_page",
+                                               "seconds_on_item")}
+    try:
+        response, _ = submit_response(e, item_pk, answer)
+    except StudyError as exc:
+        if str(exc).startswith("the study is closed"):
+            return _message(request, "The study is closed", "Thank you: your answers so far are saved.", 409)
+        return _item_page(request, e, str(exc).capitalize() + ".", 400)
+    if response.is_practice:
+        return redirect("annotate:feedback", token=e.token, item_pk=item_pk)
+    return redirect("annotate:page", token=e.token)
+
+
+@require_GET
+def feedback(request, token, item_pk):
+    """After a practice item: the right answer (it never counts)."""
+    e = _enrolment(request, token)
+    response = e.responses.filter(item_id=item_pk, is_practice=True).select_related("item__bundle_item").first()
+    if response is None:
+        raise Http404("no practice answer to show")
+    return render(request, "annotate/feedback.html", {"e": e, "study": e.study, "response": response,
+                                                       "model_answer": response.item.bundle_item.prediction})
+
+
+def _item_of(e, item_pk):
+    if item_pk not in e.item_order:
+        raise Http404("not an item of this enrolment")
+    return e.study.items.select_related("bundle_item__bundle").get(pk=item_pk)
+
+
+@require_GET
+def asset(request, token, item_pk, path):
+    e = _enrolment(request, token)
+    item = _item_of(e, item_pk)
+    if path not in allowed_assets(e, item):
+        raise Http404("no such asset")
+    file = Path(item.bundle_item.bundle.path) / path
+    if not file.is_file():
+        raise Http404("the asset is missing on the server")
+    return FileResponse(open(file, "rb"), content_type="image/png")
+
+
+@require_GET
+def live_sog(request, token, item_pk):
+    e = _enrolment(request, token)
+    item = _item_of(e, item_pk)
+    if not annotator_view(e, item)["live_sog"]:
+        return JsonResponse({"error": "your group does not use this tool"}, status=403)
+    try:
+        result = live_second_order_gradient(item.bundle_item,
+                                            [p for p in request.GET.get("positions", "").split(",") if p.strip()])
+    except BundleError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"words": result.result["words"], "top_boxes": result.result["top_boxes"],
+                         "boxes": result.result["boxes"],
+                         "heatmap": "data:image/png;base64," + base64.b64encode(bytes(result.heatmap_png)).decode()})

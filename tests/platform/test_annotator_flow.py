@@ -1,0 +1,141 @@
+"""The annotator's flow in the browser's terms (HTTP), and what each condition may see."""
+
+import re
+
+import pytest
+from django.contrib.auth.models import User
+
+from annotations.models import Response
+from studies.models import Enrolment, Study
+from studies.services import create_study, import_bundle
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def study(bundle_copy):
+    bundle = import_bundle(bundle_copy)
+    owner = User.objects.create_user("researcher")
+    return create_study(owner, bundle, title="Shapes", presets=["U", "MultiViz (U+C+Rℓ+Rg+P)"], practice=1,
+                        open_now=True)
+
+
+def join(client, study, **params):
+    response = client.get(f"/join/{study.invite_token}/", params)
+    assert response.status_code == 302, response.content
+    return response["Location"]
+
+
+def to_first_item(client, url):
+    client.post(url, {"agree": "yes"})
+    client.post(url)
+    return client.get(url)
+
+
+def item_id(html):
+    return int(re.search(r'name="item" value="(\d+)"', html).group(1))
+
+
+def test_an_annotator_goes_from_consent_to_the_completion_code(client, study):
+    study.completion_code = "C0DE42"
+    study.save()
+    url = join(client, study, PROLIFIC_PID="pid-1", STUDY_ID="s", SESSION_ID="x")
+    assert "Before you start" in client.get(url).content.decode()
+    client.post(url, {"agree": "yes"})
+    assert "Instructions" in client.get(url).content.decode()
+    client.post(url)
+    e = Enrolment.objects.get(pseudonym="pid-1")
+    assert e.prolific_study_id == "s" and e.prolific_session_id == "x"
+    # practice first, with feedback, then the counted item
+    page = client.get(url).content.decode()
+    assert "Practice item" in page
+    choice = re.search(r'name="choice" value="([^"]+)"', page).group(1)
+    after = client.post(url, {"item": item_id(page), "choice": choice, "seconds_on_item": "3.5",
+                              "helpful_page": "features"})
+    assert "/practice/" in after["Location"]
+    assert "The model predicted" in client.get(after["Location"]).content.decode()
+    page = client.get(url).content.decode()
+    assert "Item 1 of 1" in page
+    fields = {"item": item_id(page), "choice": re.search(r'name="choice" value="([^"]+)"', page).group(1)}
+    if 'name="helpful_page"' in page:
+        fields["helpful_page"] = "overview"
+    client.post(url, fields)
+    client.post(url, {"clarity": "4", "comments": "fine"})
+    done = client.get(url).content.decode()
+    assert "C0DE42" in done
+    e.refresh_from_db()
+    assert e.step == "done" and e.completed_at and e.closing_answers["clarity"] == "4"
+    assert Response.objects.filter(enrolment=e, is_practice=False).count() == 1
+
+
+def test_coming_back_resumes_where_the_annotator_was(client, study):
+    url = join(client, study)
+    first = to_first_item(client, url).content.decode()
+    assert join(client, study) == url  # the cookie brings them back to the same enrolment
+    assert item_id(client.get(url).content.decode()) == item_id(first)
+    assert Enrolment.objects.count() == 1
+
+
+def test_what_a_u_only_annotator_receives_holds_no_other_stage_and_no_prediction(client, study):
+    u_only = study.conditions.get(name="U")
+    study.conditions.exclude(pk=u_only.pk).update(paused=True)
+    url = join(client, study)
+    html = to_first_item(client, url).content.decode()
+    e = Enrolment.objects.get()
+    assert e.condition == u_only
+    item = study.items.get(pk=item_id(html)).bundle_item
+    for forbidden in ("C-phrase", "Rl-f", "shared/Rg", "interacts with the image", "Features", "Prediction",
+                      "live-sog", "probabilit", "The model predicted", "model answered"):
+        assert forbidden not in html, forbidden
+    # the prediction is one of the four choices, so it may appear only as a choice
+    assert html.count(f'value="{item.prediction}"') == 1
+    from studies.selectors import annotator_view
+
+    view = annotator_view(e, study.items.get(pk=item_id(html)))
+    assert set(view["sections"]) == {"U"} and "prediction" not in view and "label" not in view
+    assert "U-image.png" in html  # U is there
+    # a hidden stage's asset cannot be fetched even by guessing its name
+    base = f"/a/{e.token}/items/{item_id(html)}/assets/items/{item.item_id}/assets"
+    assert client.get(f"{base}/U-image.png").status_code == 200
+    assert client.get(f"{base}/C-phrase.png").status_code == 404
+    assert client.get(f"/a/{e.token}/items/{item_id(html)}/live-sog", {"positions": "0"}).status_code == 403
+
+
+def test_the_full_condition_shows_every_page(client, study):
+    study.conditions.filter(name="U").update(paused=True)
+    html = to_first_item(client, join(client, study)).content.decode()
+    for shown in ("C-phrase", "Rl-f", "Feature z", "most", "Prediction", 'name="choice"'):
+        assert shown in html, shown
+
+
+def test_a_forged_token_and_a_foreign_item_get_clear_errors(client, study):
+    assert client.get("/a/not-a-real-token/").status_code == 404
+    url = join(client, study)
+    to_first_item(client, url)
+    e = Enrolment.objects.get()
+    foreign = study.items.exclude(pk__in=e.item_order[:1]).first()
+    response = client.post(url, {"item": foreign.pk, "choice": foreign.choices[0]})
+    assert response.status_code == 400 and "not the item you are on" in response.content.decode()
+    assert Response.objects.count() == 0
+
+
+def test_a_bad_answer_shows_the_page_again_with_the_reason(client, study):
+    url = join(client, study)
+    html = to_first_item(client, url).content.decode()
+    response = client.post(url, {"item": item_id(html), "choice": "not-a-class"})
+    assert response.status_code == 400 and "is not one of this item&#x27;s choices" in response.content.decode()
+
+
+def test_joining_a_closed_study_says_so(client, study):
+    study.status = Study.Status.CLOSED
+    study.save()
+    response = client.get(f"/join/{study.invite_token}/")
+    assert response.status_code == 409 and "not open" in response.content.decode()
+    assert client.get("/join/nope/").status_code == 404
+
+
+def test_simulation_choices_hold_the_prediction_and_the_label_without_revealing_which(study):
+    for item in study.items.all():
+        bi = item.bundle_item
+        assert bi.prediction in item.choices and bi.label in item.choices
+        assert item.choices == sorted(item.choices) and len(item.choices) == 4
