@@ -5,4 +5,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("studies.annotate_urls")),
     path("", include("studies.urls")),
+    path("", include("annotations.urls")),
 ]

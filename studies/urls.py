@@ -6,6 +6,8 @@ app_name = "studies"
 
 urlpatterns = [
     path("", views.engine_demo, name="engine-demo"),
+    path("studies/", views.study_list, name="study-list"),
+    path("studies/<int:pk>/", views.study_detail, name="study-detail"),
     path("bundles/", views.bundle_list, name="bundles"),
     path("bundles/progress.json", views.bundle_progress, name="bundle-progress"),
     path("bundles/<int:pk>/assets/<path:path>", views.bundle_asset, name="bundle-asset"),

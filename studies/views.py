@@ -9,13 +9,14 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from viz_engine.bundles.format import BundleError
 from viz_engine.bundles.precompute import progress
 
 from .demo import load_engine_demo
-from .models import Bundle, BundleItem
+from .models import Bundle, BundleItem, Study
 from .services import live_second_order_gradient
 
 
@@ -77,3 +78,28 @@ def live_sog(request, pk: int, item_id: str):
     payload = dict(result.result)
     payload["heatmap"] = "data:image/png;base64," + base64.b64encode(bytes(result.heatmap_png)).decode()
     return JsonResponse(payload)
+
+
+@login_required
+@require_GET
+def study_list(request):
+    studies = Study.objects.select_related("bundle")
+    if not request.user.is_superuser:
+        studies = studies.filter(owner=request.user)
+    return render(request, "studies/study_list.html", {"studies": studies})
+
+
+@login_required
+@require_GET
+def study_detail(request, pk: int):
+    from annotations.exports import summary_rows
+    from annotations.views import owned_study
+
+    from .services import condition_fill
+
+    study = owned_study(request, pk)
+    conditions = [{"c": c, "enrolled": c.enrolments.count(), "completed": c.enrolments.filter(completed_at__isnull=False).count(),
+                   "filling": condition_fill(c)} for c in study.conditions.all()]
+    invite = request.build_absolute_uri(reverse("annotate:join", args=[study.invite_token]))
+    return render(request, "studies/study_detail.html", {
+        "study": study, "conditions": conditions, "invite": invite, "summary": summary_rows(study, n_boot=500)})

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "annotations"
+
+urlpatterns = [
+    path("studies/<int:pk>/export.csv", views.export_csv, name="export-csv"),
+    path("studies/<int:pk>/export.json", views.export_json, name="export-json"),
+    path("studies/<int:pk>/summary.tex", views.export_latex, name="export-latex"),
+]
