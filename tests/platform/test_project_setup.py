@@ -93,3 +93,23 @@ def test_the_default_database_folder_is_created_on_a_fresh_clone(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert (data / "db.sqlite3").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_demo_study_command_builds_one_open_study_per_task_with_the_papers_conditions(settings, tmp_path, capsys):
+    from django.core.management import call_command
+
+    from studies.models import Study
+
+    settings.DATA_DIR = tmp_path
+    call_command("demo_study")
+    studies = {s.task: s for s in Study.objects.all()}
+    assert {t: s.conditions.count() for t, s in studies.items()} == {"simulation": 7, "concept": 3, "error": 2}
+    assert all(s.status == "open" for s in studies.values())
+    assert studies["simulation"].items.filter(is_practice=False).count() == 20
+    assert all(not i.bundle_item.correct for i in studies["error"].items.all())
+    out = capsys.readouterr().out
+    assert "password" in out and all(s.invite_token in out for s in studies.values())
+    call_command("demo_study")  # again: nothing duplicated
+    assert Study.objects.count() == 3

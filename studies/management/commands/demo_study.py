@@ -1,0 +1,82 @@
+"""``python manage.py demo_study``: the demo on shapes-VQA, one study per task with the
+paper's conditions, open, and the links to use them. Safe to run again: it reuses what is
+there (bundles, studies, the researcher account and its password)."""
+
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
+
+from viz_engine.bundles.format import BundleError, sha256_file
+from viz_engine.bundles.precompute import build_bundle, default_bundle_dir
+
+from ...models import Bundle, Study
+from ...services import create_study, import_bundle
+
+# (task, model, counted items, practice items, title, instructions)
+DEMO = [
+    ("simulation", "shapes_vqa_early", 20, 2, "Demo · model simulation",
+     "Each item shows a scene, a question about it, and explanations of a model's answer. "
+     "Pick the answer you think the MODEL gave (not necessarily the right one)."),
+    ("concept", "shapes_vqa_early", 8, 1, "Demo · concept assignment",
+     "Each item shows one feature of the model: what drives it in one example and the examples "
+     "that activate it most and least. Say in a few words what the feature stands for, and how sure you are."),
+    ("error", "shapes_vqa_late", 10, 1, "Demo · error categorization",
+     "Each item is a question the model got wrong. Decide where it went wrong: perceiving one modality, "
+     "relating words to the image, or turning what it saw into an answer."),
+]
+
+
+class Command(BaseCommand):
+    help = "Build the demo studies (shapes-VQA) and print the researcher login and annotator links."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+
+    def handle(self, *args, base_url, **options):
+        researcher, password = self._researcher()
+        studies = []
+        for task, model, counted, practice, title, instructions in DEMO:
+            bundle = self._bundle(task, model, counted + practice)
+            study = Study.objects.filter(title=title, owner=researcher).first()
+            if study is None:
+                study = create_study(researcher, bundle, title=title, task=task, practice=practice,
+                                     instructions=instructions, open_now=True)
+                study.completion_code = f"DEMO-{task.upper()}"
+                study.save(update_fields=["completion_code"])
+            studies.append(study)
+        self.stdout.write(self.style.SUCCESS("\nThe demo is ready."))
+        self.stdout.write(f"Researcher: {base_url}/studies/  (user {researcher.username!r}, password {password!r})")
+        for study in studies:
+            self.stdout.write(f"\n{study.title}: {study.conditions.count()} conditions")
+            self.stdout.write(f"  results:   {base_url}{reverse('studies:study-detail', args=[study.pk])}")
+            self.stdout.write(f"  annotate:  {base_url}{reverse('annotate:join', args=[study.invite_token])}")
+        self.stdout.write("\nEach annotator link opens a new pseudonymous annotator in the least-filled group "
+                          "(use a private window for another one).")
+
+    def _researcher(self):
+        cred = Path(settings.DATA_DIR) / "demo" / "researcher-password.txt"
+        user = User.objects.filter(username="researcher").first()
+        if user and cred.exists():
+            return user, cred.read_text().strip()
+        password = secrets.token_urlsafe(9)
+        user = user or User(username="researcher", is_staff=True)
+        user.set_password(password)
+        user.save()
+        cred.parent.mkdir(parents=True, exist_ok=True)
+        cred.write_text(password + "\n")
+        return user, password
+
+    def _bundle(self, task, model, n_items) -> Bundle:
+        out = default_bundle_dir(settings.DATA_DIR, "shapes_vqa", model, task, n_items, 0)
+        try:
+            if not (out / "manifest.json").exists():
+                self.stdout.write(f"precomputing the {task} bundle ({n_items} items, {model}) …")
+                build_bundle(out, dataset="shapes_vqa", model=model, task=task, n_items=n_items, seed=0)
+            existing = Bundle.objects.filter(manifest_sha256=sha256_file(out / "manifest.json")).first()
+            return existing or import_bundle(out)
+        except BundleError as exc:
+            raise CommandError(f"the demo's {task} bundle could not be built: {exc}") from None
