@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "studies",
     "annotations",
 ]
@@ -94,6 +95,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "MultiViz Studies API",
+    "DESCRIPTION": "Studies, conditions, items, enrolments, responses, metrics and exports. Researchers "
+                   "authenticate; annotators use their enrolment token.",
+    "VERSION": "1",
 }
 
 # Celery: real workers when a broker is configured, in-process otherwise.

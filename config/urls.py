@@ -3,6 +3,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("annotations.api_urls")),
     path("", include("studies.annotate_urls")),
     path("", include("studies.urls")),
     path("", include("annotations.urls")),
