@@ -75,8 +75,13 @@ DATABASES = {
         default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}", conn_max_age=60
     )
 }
-if "DATABASE_URL" not in os.environ:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)  # the embedded default lives there; a fresh clone has none
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    if "DATABASE_URL" not in os.environ:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)  # the embedded default lives there; a fresh clone has none
+    # wait for a writer instead of failing at once; tests get a file database (an in-memory
+    # one locks whole tables, which a threaded test server's parallel requests run into)
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -141,11 +141,20 @@ def enrol(study, pseudonym: str = "", prolific_study_id: str = "", prolific_sess
         return enrolment
 
 
+TOUCH_INTERVAL_SECONDS = 60
+
+
 def touch(enrolment) -> None:
-    """The annotator was here now (keeps their place counted in the condition)."""
+    """The annotator was here now (keeps their place counted in the condition). Written at
+    most once a minute: a page view should not always be a database write."""
+    from datetime import timedelta
+
     from django.utils import timezone
 
-    type(enrolment).objects.filter(pk=enrolment.pk).update(last_seen_at=timezone.now())
+    now = timezone.now()
+    if enrolment.last_seen_at and now - enrolment.last_seen_at < timedelta(seconds=TOUCH_INTERVAL_SECONDS):
+        return
+    type(enrolment).objects.filter(pk=enrolment.pk).update(last_seen_at=now)
 
 
 def advance(enrolment, from_step: str, to_step: str):
