@@ -25,6 +25,8 @@ class Response(models.Model):
     confidence = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1–5")
     helpful_page = models.CharField(max_length=10, choices=HelpfulPage.choices, blank=True)
     seconds_on_item = models.FloatField(null=True, blank=True)
+    concept_cluster = models.CharField(max_length=200, blank=True,
+                                       help_text="concept assignment: the researcher's cluster for this free text")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -89,8 +89,9 @@ def condition_metrics(condition: Condition, concept_clusters: dict[int, str] | N
                       n_boot: int = 1000, seed: int = 0) -> dict:
     """Every figure of one condition (read-only).
 
-    concept_clusters: for concept assignment, ``{response id: cluster name}`` from the
-    researcher's clustering; α is computed over clusters (unclustered answers are missing).
+    concept_clusters: for concept assignment, ``{response id: cluster name}``; by default the
+    clusters the researcher saved on the responses. α is computed over clusters (answers not
+    yet clustered count as missing).
     """
     task = condition.study.task
     responses = list(counted_responses(condition))
@@ -115,7 +116,8 @@ def condition_metrics(condition: Condition, concept_clusters: dict[int, str] | N
         out["categories"] = {c: sum(r.category == c for r in responses) for c in Response.Category.values if c}
         answers = {(r.enrolment.pseudonym, r.item.bundle_item.item_id): r.category for r in responses}
     else:
-        clusters = concept_clusters or {}
+        clusters = concept_clusters if concept_clusters is not None else {
+            r.pk: r.concept_cluster for r in responses if r.concept_cluster}
         answers = {(r.enrolment.pseudonym, r.item.bundle_item.item_id): clusters[r.pk]
                    for r in responses if r.pk in clusters}
         out["clustered"] = len(answers)

@@ -94,3 +94,23 @@ def submit_response(enrolment: Enrolment, item_id: int, answer: dict) -> tuple[R
         enrolment.last_seen_at = timezone.now()
         enrolment.save(update_fields=["position", "step", "last_seen_at"])
         return response, True
+
+
+def assign_concept_clusters(study: Study, clusters: dict[int, str]) -> int:
+    """Save the researcher's clustering of a concept study's free texts: ``{response id:
+    cluster name}`` (an empty name clears it). Returns how many responses changed."""
+    if study.task != Study.Task.CONCEPT:
+        raise StudyError("only concept-assignment studies have concepts to cluster")
+    responses = {r.pk: r for r in Response.objects.filter(enrolment__study=study, pk__in=list(clusters))}
+    unknown = sorted(set(clusters) - set(responses))
+    if unknown:
+        raise StudyError(f"responses {unknown[:5]} are not answers of this study")
+    changed = 0
+    with transaction.atomic():
+        for pk, name in clusters.items():
+            name = str(name).strip()[:200]
+            if responses[pk].concept_cluster != name:
+                responses[pk].concept_cluster = name
+                responses[pk].save(update_fields=["concept_cluster"])
+                changed += 1
+    return changed

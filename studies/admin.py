@@ -44,3 +44,9 @@ class EnrolmentAdmin(admin.ModelAdmin):
     list_display = ("pseudonym", "study", "condition", "step", "position", "started_at", "completed_at")
     list_filter = ("study", "condition", "step")
     readonly_fields = ("token", "started_at")
+
+
+@admin.register(Condition)
+class ConditionAdmin(admin.ModelAdmin):
+    list_display = ("name", "study", "target_size", "paused", "live_sog", "rg_highlights", "ask_helpful_page")
+    list_filter = ("study", "paused")

@@ -139,3 +139,23 @@ def test_simulation_choices_hold_the_prediction_and_the_label_without_revealing_
         bi = item.bundle_item
         assert bi.prediction in item.choices and bi.label in item.choices
         assert item.choices == sorted(item.choices) and len(item.choices) == 4
+
+
+def test_an_error_study_annotator_in_the_multiviz_group_asks_for_live_sog(client, bundle_copy, eager_tasks):
+    bundle = import_bundle(bundle_copy)
+    owner = User.objects.create_user("r2")
+    study = create_study(owner, bundle, title="Errors", task="error", presets=["MultiViz"], practice=0,
+                         open_now=True)
+    url = join(client, study)
+    html = to_first_item(client, url).content.decode()
+    assert "Pick words to see where they interact" in html and "Correct answer" in html
+    e = Enrolment.objects.get()
+    live = f"/a/{e.token}/items/{item_id(html)}/live-sog"
+    body = client.get(live, {"positions": "0,1"}).json()
+    assert body["heatmap"].startswith("data:image/png;base64,") and len(body["top_boxes"]) == 2
+    assert client.get(live, {"positions": "77"}).status_code == 400
+    no_viz = create_study(owner, bundle, title="Errors 2", task="error", presets=["No-Viz"], practice=0,
+                          open_now=True)
+    client.cookies.clear()
+    page = to_first_item(client, join(client, no_viz)).content.decode()
+    assert "Pick words" not in page and "U-image" not in page and "Correct answer" in page

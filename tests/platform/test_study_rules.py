@@ -186,3 +186,28 @@ def test_error_breakdown_confidence_and_helpful_share():
 
 def test_mean_std_of_nothing_is_none():
     assert mean_std([]) == {"mean": None, "std": None, "n": 0}
+
+
+def test_concept_alpha_and_full_agreement_come_from_the_saved_clusters():
+    from annotations.services import assign_concept_clusters
+
+    study = make_study(task="concept", n_items=2, practice=0)
+    texts = {"a": ["colour red", "triangles"], "b": ["redness", "three corners"], "c": ["red things", "blue"]}
+    for name, answers in texts.items():
+        answer_all(enrol(study, pseudonym=name),
+                   lambda item, answers=answers: {"free_text": answers[item.bundle_item.position], "confidence": 4})
+    before = condition_metrics(study.conditions.get(), n_boot=20)
+    assert before["alpha"] is None and before["clustered"] == 0
+    responses = {r.free_text: r.pk for r in Response.objects.all()}
+    cluster = {"colour red": "red", "redness": "red", "red things": "red",
+               "triangles": "triangle", "three corners": "triangle", "blue": "blue"}
+    assert assign_concept_clusters(study, {responses[t]: c for t, c in cluster.items()}) == 6
+    m = condition_metrics(study.conditions.get(), n_boot=20)
+    assert m["clustered"] == 6 and m["full_agreement_items"] == 1  # item 0: all "red"
+    # by hand: item 0 = (red, red, red), item 1 = (triangle, triangle, blue); each unit has
+    # 3 values, so every ordered pair weighs 1/2: o_rr = 3, o_tt = 1, o_tb = o_bt = 1; n = 6,
+    # n_r = 3, n_t = 2, n_b = 1. D_o = 2/6; D_e = 2(3·2 + 3·1 + 2·1) / (6·5) = 22/30;
+    # α = 1 − (1/3)/(22/30) = 6/11
+    assert m["alpha"] == pytest.approx(6 / 11)
+    with pytest.raises(StudyError, match="not answers of this study"):
+        assign_concept_clusters(study, {999999: "x"})
