@@ -104,6 +104,8 @@ def test_precompute_command_builds_and_imports_in_process(tmp_path, eager_tasks,
     bundle = Bundle.objects.get(name="cmd")
     assert bundle.stages == ["U", "P"] and bundle.items.count() == 2
     assert "bundle complete" in capsys.readouterr().out
+    call_command("precompute", "--items", "2", "--seed", "9", "--stages", "U", "P", "--out", str(out), "--import")
+    assert "already imported as bundle 'cmd'" in capsys.readouterr().out and Bundle.objects.count() == 1
 
 
 @pytest.mark.parametrize("args, message", [

@@ -6,6 +6,7 @@ process otherwise, with a progress bar; interrupted, it resumes where it stopped
 """
 
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -13,7 +14,7 @@ from tqdm import tqdm
 
 from config.celery import app as celery_app
 
-from viz_engine.bundles.format import STAGES, BundleError
+from viz_engine.bundles.format import STAGES, BundleError, sha256_file
 from viz_engine.bundles.precompute import (
     chunks,
     compute_chunk,
@@ -26,6 +27,7 @@ from viz_engine.bundles.precompute import (
 )
 from viz_engine.bundles.selection import TASKS
 
+from ...models import Bundle
 from ...services import import_bundle
 from ...tasks import precompute_chunk
 
@@ -70,6 +72,10 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"bundle complete: {len(plan['items'])} items, "
                                              f"{len(manifest['files'])} files in {out}"))
         if o["do_import"]:
+            already = Bundle.objects.filter(manifest_sha256=sha256_file(Path(out) / "manifest.json")).first()
+            if already:
+                self.stdout.write(f"already imported as bundle {already.name!r} (id {already.pk})")
+                return
             try:
                 bundle = import_bundle(out, name=o["name"])
             except BundleError as exc:
