@@ -11,7 +11,7 @@ from rest_framework.response import Response as APIResponse
 from rest_framework.views import APIView
 
 from studies.models import Bundle, Condition, Enrolment, Study, StudyItem
-from studies.selectors import annotator_view, current_item
+from studies.selectors import accessible_studies, annotator_view, current_item
 from studies.services import StudyError, create_study
 
 from .exports import study_json, summary_rows
@@ -31,10 +31,8 @@ from .services import submit_response
 
 
 def _owned(request):
-    qs = Study.objects.select_related("bundle")
-    if not request or not request.user.is_authenticated:  # schema generation has no researcher
-        return qs.none()
-    return qs if request.user.is_superuser else qs.filter(owner=request.user)
+    """The researcher's own studies and those shared with them (none during schema generation)."""
+    return accessible_studies(request.user if request else None)
 
 
 class BundleViewSet(viewsets.ReadOnlyModelViewSet):

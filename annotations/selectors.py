@@ -135,3 +135,79 @@ def condition_metrics(condition: Condition, concept_clusters: dict[int, str] | N
     out["features_helped_more"] = (sum(r.helpful_page == Response.HelpfulPage.FEATURES for r in asked) / len(asked)
                                    if asked else None)
     return out
+
+
+# -- comparisons and per-item views (the researcher's dashboard) ------------------------------------
+def permutation_test(a, b, *, n_resamples: int = 10000, seed: int = 0) -> dict:
+    """Two-sided permutation test of the difference in means of two groups (e.g. per-annotator
+    accuracies of two conditions).
+
+    Exact (every relabelling) when there are at most 20,000 of them, else ``n_resamples``
+    seeded random relabellings with the +1 correction. Returns ``{"difference", "p_value",
+    "exact", "n_permutations"}``; ``p_value`` is None when a group is empty.
+    """
+    from itertools import combinations
+    from math import comb
+
+    a, b = np.asarray(list(a), dtype=float), np.asarray(list(b), dtype=float)
+    if a.size == 0 or b.size == 0:
+        return {"difference": None, "p_value": None, "exact": False, "n_permutations": 0}
+    pooled = np.concatenate([a, b])
+    observed = a.mean() - b.mean()
+    total = comb(pooled.size, a.size)
+    tol = 1e-12
+    if total <= 20000:
+        hits = 0
+        idx = np.arange(pooled.size)
+        for chosen in combinations(idx, a.size):
+            mask = np.zeros(pooled.size, bool)
+            mask[list(chosen)] = True
+            hits += abs(pooled[mask].mean() - pooled[~mask].mean()) >= abs(observed) - tol
+        return {"difference": float(observed), "p_value": hits / total, "exact": True, "n_permutations": total}
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(n_resamples):
+        perm = rng.permutation(pooled)
+        hits += abs(perm[: a.size].mean() - perm[a.size:].mean()) >= abs(observed) - tol
+    return {"difference": float(observed), "p_value": (hits + 1) / (n_resamples + 1), "exact": False,
+            "n_permutations": n_resamples}
+
+
+def annotator_accuracies(condition: Condition) -> dict[str, float]:
+    """Simulation: each annotator's accuracy against the model's prediction (counted items)."""
+    per: dict[str, list[bool]] = {}
+    for r in counted_responses(condition):
+        per.setdefault(r.enrolment.pseudonym, []).append(r.choice == r.item.bundle_item.prediction)
+    return {k: float(np.mean(v)) for k, v in per.items()}
+
+
+def compare_conditions(a: Condition, b: Condition, **kwargs) -> dict:
+    """Permutation test between two conditions' per-annotator accuracies."""
+    if a.study_id != b.study_id:
+        raise ValueError("the conditions belong to different studies")
+    result = permutation_test(annotator_accuracies(a).values(), annotator_accuracies(b).values(), **kwargs)
+    return {"a": a.name, "b": b.name, **result}
+
+
+def item_agreement(condition: Condition) -> list[dict]:
+    """Per counted item: how many answered, the most common answer and its share, and (in
+    simulation) the share that matched the model."""
+    task = condition.study.task
+    per: dict[str, list] = {}
+    prediction: dict[str, str] = {}
+    for r in counted_responses(condition):
+        key = r.item.bundle_item.item_id
+        value = r.choice if task == Study.Task.SIMULATION else (r.category or r.concept_cluster or r.free_text)
+        per.setdefault(key, []).append(value)
+        prediction[key] = r.item.bundle_item.prediction
+    rows = []
+    for item, values in sorted(per.items()):
+        counts: dict[str, int] = {}
+        for v in values:
+            counts[v] = counts.get(v, 0) + 1
+        top = max(sorted(counts), key=counts.get)
+        row = {"item": item, "answers": len(values), "most_common": top, "agreement": counts[top] / len(values)}
+        if task == Study.Task.SIMULATION:
+            row["matched_model"] = sum(v == prediction[item] for v in values) / len(values)
+        rows.append(row)
+    return rows

@@ -3,22 +3,19 @@
 import json
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
-from studies.models import Study
+from studies.selectors import accessible_studies
 
 from .exports import responses_csv, study_json, summary_latex
 
 
-def owned_study(request, pk) -> Study:
-    """The study if the logged-in researcher owns it (or is a superuser); 404 otherwise, so
-    a researcher cannot even learn that another's study exists."""
-    study = get_object_or_404(Study.objects.select_related("bundle"), pk=pk)
-    if study.owner_id != request.user.pk and not request.user.is_superuser:
-        raise Http404("no such study")
-    return study
+def owned_study(request, pk):
+    """The study if the logged-in researcher owns it or it is shared with them (or they are a
+    superuser); 404 otherwise, so a researcher cannot even learn that another's study exists."""
+    return get_object_or_404(accessible_studies(request.user), pk=pk)
 
 
 def _download(body, content_type, filename):

@@ -90,6 +90,8 @@ class Study(models.Model):
         SHUFFLED = "shuffled", "a seeded shuffle per annotator"
 
     owner = models.ForeignKey("auth.User", on_delete=models.PROTECT, related_name="studies")
+    shared_with = models.ManyToManyField("auth.User", blank=True, related_name="shared_studies",
+                                         help_text="other researchers who may read and run this study")
     title = models.CharField(max_length=200)
     task = models.CharField(max_length=20, choices=Task.choices)
     bundle = models.ForeignKey(Bundle, on_delete=models.PROTECT, related_name="studies")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from .models import Enrolment, Study, StudyItem
 
-__all__ = ["annotator_view", "allowed_assets", "current_item", "FEATURE_STAGES", "OVERVIEW_STAGES"]
+__all__ = ["annotator_view", "allowed_assets", "current_item", "accessible_studies", "monitor", "FEATURE_STAGES",
+           "OVERVIEW_STAGES"]
 
 OVERVIEW_STAGES = ("U", "C")
 FEATURE_STAGES = ("Rl", "Rg")
@@ -88,3 +89,54 @@ def _assets(obj) -> set[str]:
 def allowed_assets(enrolment: Enrolment, item: StudyItem) -> set[str]:
     """Bundle-relative asset paths the annotator may load for ``item``."""
     return _assets(annotator_view(enrolment, item))
+
+
+def accessible_studies(user):
+    """The studies a researcher may see: their own and those shared with them (all, for a
+    superuser; none, for anyone not logged in)."""
+    from django.db.models import Q
+
+    qs = Study.objects.select_related("bundle", "owner")
+    if not user or not user.is_authenticated:
+        return qs.none()
+    if user.is_superuser:
+        return qs
+    return qs.filter(Q(owner=user) | Q(shared_with=user)).distinct()
+
+
+def monitor(study: Study, now=None) -> dict:
+    """Live figures of a running study: per condition enrolled / active / completed /
+    dropped out (no activity for the active window and not finished), and per annotator
+    their step, progress on counted items, minutes since last seen and median time per item."""
+    from datetime import timedelta
+    from statistics import median
+
+    from django.utils import timezone
+
+    from .services import ACTIVE_WINDOW_SECONDS
+
+    now = now or timezone.now()
+    window = timedelta(seconds=ACTIVE_WINDOW_SECONDS)
+    practice = set(study.items.filter(is_practice=True).values_list("pk", flat=True))
+    conditions, annotators = [], []
+    for c in study.conditions.all():
+        row = {"condition": c.name, "target": c.target_size, "paused": c.paused,
+               "enrolled": 0, "active": 0, "completed": 0, "dropped": 0}
+        for e in c.enrolments.prefetch_related("responses"):
+            row["enrolled"] += 1
+            if e.completed_at:
+                state = "completed"
+            elif now - e.last_seen_at <= window:
+                state = "active"
+            else:
+                state = "dropped"
+            row[state] += 1
+            counted = [pk for pk in e.item_order if pk not in practice]
+            done = sum(1 for r in e.responses.all() if not r.is_practice)
+            times = [r.seconds_on_item for r in e.responses.all() if not r.is_practice and r.seconds_on_item]
+            annotators.append({"annotator": e.pseudonym, "condition": c.name, "state": state, "step": e.step,
+                               "done": done, "of": len(counted),
+                               "minutes_since_seen": round((now - e.last_seen_at).total_seconds() / 60, 1),
+                               "median_seconds_per_item": round(median(times), 1) if times else None})
+        conditions.append(row)
+    return {"conditions": conditions, "annotators": annotators, "at": now.isoformat()}

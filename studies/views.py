@@ -16,7 +16,8 @@ from viz_engine.bundles.format import BundleError
 from viz_engine.bundles.precompute import progress
 
 from .demo import load_engine_demo
-from .models import Bundle, BundleItem, Study
+from .models import Bundle, BundleItem, Condition, Study
+from .selectors import accessible_studies
 from .services import live_second_order_gradient
 
 
@@ -83,23 +84,81 @@ def live_sog(request, pk: int, item_id: str):
 @login_required
 @require_GET
 def study_list(request):
-    studies = Study.objects.select_related("bundle")
-    if not request.user.is_superuser:
-        studies = studies.filter(owner=request.user)
+    studies = accessible_studies(request.user)
     return render(request, "studies/study_list.html", {"studies": studies})
+
+
+def _dashboard_plots(study, metrics: list[dict]) -> list[str]:
+    from annotations.plots import interval_plot
+
+    plots = []
+    if study.task == Study.Task.SIMULATION:
+        rows = [{"label": m["condition"], "value": m["accuracy"]["mean"],
+                 "low": None if m["accuracy"]["mean"] is None else m["accuracy"]["mean"] - m["accuracy"]["std"],
+                 "high": None if m["accuracy"]["mean"] is None else m["accuracy"]["mean"] + m["accuracy"]["std"]}
+                for m in metrics]
+        plots.append(interval_plot(rows, title="Accuracy against the model (mean ± std over annotators)",
+                                   lo=0, hi=1, ticks=[0, .25, .5, .75, 1], fmt="{:.0%}"))
+    else:
+        rows = [{"label": m["condition"], "value": m["confidence"]["mean"],
+                 "low": None if m["confidence"]["mean"] is None else m["confidence"]["mean"] - m["confidence"]["std"],
+                 "high": None if m["confidence"]["mean"] is None else m["confidence"]["mean"] + m["confidence"]["std"]}
+                for m in metrics]
+        plots.append(interval_plot(rows, title="Confidence (mean ± std)", lo=1, hi=5, ticks=[1, 2, 3, 4, 5],
+                                   fmt="{:.0f}"))
+    rows = [{"label": m["condition"], "value": m["alpha"],
+             "low": m["alpha_interval"][0] if m["alpha_interval"] else None,
+             "high": m["alpha_interval"][1] if m["alpha_interval"] else None} for m in metrics]
+    plots.append(interval_plot(rows, title="Krippendorff's α (bootstrap 95 % interval over items)", lo=-0.5, hi=1,
+                               ticks=[-.5, 0, .5, 1]))
+    return plots
 
 
 @login_required
 @require_GET
 def study_detail(request, pk: int):
     from annotations.exports import summary_rows
+    from annotations.selectors import condition_metrics, item_agreement
     from annotations.views import owned_study
 
     from .services import condition_fill
 
     study = owned_study(request, pk)
-    conditions = [{"c": c, "enrolled": c.enrolments.count(), "completed": c.enrolments.filter(completed_at__isnull=False).count(),
-                   "filling": condition_fill(c)} for c in study.conditions.all()]
+    conditions = list(study.conditions.all())
+    metrics = [condition_metrics(c, n_boot=500) for c in conditions]
+    rows = [{"c": c, "enrolled": c.enrolments.count(), "completed": c.enrolments.filter(completed_at__isnull=False).count(),
+             "filling": condition_fill(c)} for c in conditions]
     invite = request.build_absolute_uri(reverse("annotate:join", args=[study.invite_token]))
     return render(request, "studies/study_detail.html", {
-        "study": study, "conditions": conditions, "invite": invite, "summary": summary_rows(study, n_boot=500)})
+        "study": study, "conditions": rows, "invite": invite, "summary": summary_rows(study, n_boot=500),
+        "plots": _dashboard_plots(study, metrics), "agreement": [(c.name, item_agreement(c)) for c in conditions],
+    })
+
+
+@login_required
+@require_GET
+def study_monitor(request, pk: int):
+    """Live figures (polled by the study page)."""
+    from annotations.views import owned_study
+
+    from .selectors import monitor
+
+    return JsonResponse(monitor(owned_study(request, pk)))
+
+
+@login_required
+@require_GET
+def study_compare(request, pk: int):
+    """``?a=<condition id>&b=<condition id>``: permutation test of their accuracies."""
+    from annotations.selectors import compare_conditions
+    from annotations.views import owned_study
+
+    study = owned_study(request, pk)
+    try:
+        a = study.conditions.get(pk=int(request.GET.get("a", "")))
+        b = study.conditions.get(pk=int(request.GET.get("b", "")))
+    except (ValueError, Condition.DoesNotExist):
+        return JsonResponse({"error": "choose two conditions of this study"}, status=400)
+    if study.task != Study.Task.SIMULATION:
+        return JsonResponse({"error": "accuracy comparisons are for model-simulation studies"}, status=400)
+    return JsonResponse(compare_conditions(a, b))
