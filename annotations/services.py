@@ -114,3 +114,34 @@ def assign_concept_clusters(study: Study, clusters: dict[int, str]) -> int:
                 responses[pk].save(update_fields=["concept_cluster"])
                 changed += 1
     return changed
+
+
+def concept_responses(study: Study):
+    """The counted free-text answers of a concept study."""
+    return Response.objects.filter(enrolment__study=study, is_practice=False).exclude(free_text="") \
+        .select_related("enrolment__condition", "item__bundle_item").order_by("item__order", "enrolment_id")
+
+
+def apply_suggested_clusters(study: Study, only_unclustered: bool = True) -> int:
+    """Cluster all of the study's concepts from sentence embeddings, across features (as the
+    paper sorted all its answers into one set of concepts); keeps the researcher's clusters
+    unless ``only_unclustered`` is False."""
+    from .clustering import suggest_clusters
+
+    if study.task != Study.Task.CONCEPT:
+        raise StudyError("only concept-assignment studies have concepts to cluster")
+    responses = list(concept_responses(study))
+    names = suggest_clusters([r.free_text for r in responses])
+    return assign_concept_clusters(study, {r.pk: name for r, name in zip(responses, names)
+                                           if not (only_unclustered and r.concept_cluster)})
+
+
+def rename_concept_cluster(study: Study, old: str, new: str) -> int:
+    """Rename a cluster; renaming it to an existing cluster's name merges the two."""
+    new = new.strip()
+    if not new:
+        raise StudyError("a cluster needs a name")
+    ids = list(concept_responses(study).filter(concept_cluster=old).values_list("pk", flat=True))
+    if not ids:
+        raise StudyError(f"there is no cluster named {old!r}")
+    return assign_concept_clusters(study, {pk: new for pk in ids})

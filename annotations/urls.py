@@ -8,4 +8,5 @@ urlpatterns = [
     path("studies/<int:pk>/export.csv", views.export_csv, name="export-csv"),
     path("studies/<int:pk>/export.json", views.export_json, name="export-json"),
     path("studies/<int:pk>/summary.tex", views.export_latex, name="export-latex"),
+    path("studies/<int:pk>/concepts/", views.concept_workspace, name="concepts"),
 ]

@@ -41,3 +41,52 @@ def export_json(request, pk):
 @require_GET
 def export_latex(request, pk):
     return _download(summary_latex(owned_study(request, pk)), "application/x-tex", f"study-{pk}-summary.tex")
+
+
+@login_required
+def concept_workspace(request, pk):
+    """Cluster a concept study's free texts: suggest, merge/rename, move (split), with alpha
+    and the full-agreement count recomputed on every change."""
+    from django.shortcuts import redirect, render
+
+    from studies.services import StudyError
+
+    from .selectors import condition_metrics
+    from .services import (
+        apply_suggested_clusters,
+        assign_concept_clusters,
+        concept_responses,
+        rename_concept_cluster,
+    )
+
+    study = owned_study(request, pk)
+    error = None
+    if request.method == "POST":
+        try:
+            action = request.POST.get("action")
+            if action == "suggest":
+                apply_suggested_clusters(study, only_unclustered=request.POST.get("keep") == "yes")
+            elif action == "rename":
+                rename_concept_cluster(study, request.POST.get("old", ""), request.POST.get("new", ""))
+            elif action == "move":
+                ids = [int(i) for i in request.POST.getlist("response")]
+                if not ids:
+                    raise StudyError("select the answers to move")
+                name = request.POST.get("to", "").strip()
+                if not name:
+                    raise StudyError("name the cluster to move them to")
+                assign_concept_clusters(study, {i: name for i in ids})
+            else:
+                raise StudyError("unknown action")
+            return redirect("annotations:concepts", pk=study.pk)
+        except (StudyError, ValueError) as exc:
+            error = str(exc)
+    clusters: dict[str, list] = {}
+    for r in concept_responses(study):
+        clusters.setdefault(r.concept_cluster or "", []).append(r)
+    unclustered = clusters.pop("", [])
+    metrics = [condition_metrics(c, n_boot=300) for c in study.conditions.all()]
+    return render(request, "annotations/concepts.html", {
+        "study": study, "clusters": sorted(clusters.items(), key=lambda kv: (-len(kv[1]), kv[0])),
+        "unclustered": unclustered, "metrics": metrics, "error": error,
+    }, status=400 if error else 200)
