@@ -5,6 +5,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("annotations.api_urls")),
     path("", include("studies.annotate_urls")),
+    path("", include("studies.builder_urls")),
     path("", include("studies.urls")),
     path("", include("annotations.urls")),
 ]

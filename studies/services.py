@@ -216,20 +216,49 @@ def simulation_choices(bundle_item, n: int = 4) -> list[str]:
     return sorted(picks)
 
 
+def parse_condition(line: str) -> tuple[str, list[str], dict]:
+    """``"name: U C Rl"`` (any set of stages, or none) → a custom condition."""
+    name, sep, stages = line.partition(":")
+    name = name.strip()
+    if not sep or not name:
+        raise StudyError(f"write a custom condition as 'name: stages', e.g. 'U+P: U P'; got {line!r}")
+    aliases = {"rℓ": "Rl", "rl": "Rl", "rg": "Rg", "u": "U", "c": "C", "p": "P"}
+    parsed = []
+    for token in stages.replace("+", " ").replace(",", " ").split():
+        stage = aliases.get(token.lower())
+        if stage is None:
+            raise StudyError(f"{token!r} in {line!r} is not a stage (U, C, Rl, Rg, P)")
+        if stage not in parsed:
+            parsed.append(stage)
+    return name, [s for s in ALL_STAGES if s in parsed], {}
+
+
 def create_study(owner, bundle, *, title: str, task: str | None = None, presets: list[str] | None = None,
-                 practice: int = 1, group_size: int | None = None, instructions: str = "", consent_text: str = "",
+                 custom: list[tuple[str, list[str], dict]] | None = None, practice: int = 1,
+                 group_size: int | None = None, instructions: str = "", consent_text: str = "",
                  open_now: bool = False):
     """A study over every item of ``bundle`` with the paper's conditions for its task (all of
-    them, or those named in ``presets``); the first ``practice`` items are practice."""
+    them, or those named in ``presets``) and any ``custom`` conditions (name, stages,
+    options); the first ``practice`` items are practice."""
     from .models import Condition, Study, StudyItem
 
     task = task or bundle.task
     if task not in PRESETS:
         raise StudyError(f"task {task!r} is unknown; tasks: {', '.join(PRESETS)}")
+    if not title.strip():
+        raise StudyError("the study needs a title")
     chosen = [p for p in PRESETS[task] if presets is None or p[0] in presets]
     if presets is not None and len(chosen) != len(presets):
         known = [p[0] for p in PRESETS[task]]
         raise StudyError(f"unknown preset(s) {sorted(set(presets) - set(known))}; presets for {task}: {known}")
+    chosen = chosen + list(custom or [])
+    names = [c[0] for c in chosen]
+    if not chosen:
+        raise StudyError("choose at least one condition")
+    if len(set(names)) != len(names):
+        raise StudyError(f"condition names must differ: {names}")
+    if not 0 <= practice < bundle.items.count():
+        raise StudyError(f"practice must leave counted items: the bundle has {bundle.items.count()} items")
     missing = sorted({s for _, stages, _ in chosen for s in stages} - set(bundle.stages))
     if missing:
         raise StudyError(f"the bundle lacks stage(s) {missing} that these conditions show")
@@ -245,4 +274,66 @@ def create_study(owner, bundle, *, title: str, task: str | None = None, presets:
         for k, bi in enumerate(bundle.items.order_by("position")):
             StudyItem.objects.create(study=study, bundle_item=bi, order=k, is_practice=k < practice,
                                      choices=simulation_choices(bi) if task == "simulation" else [])
+    return study
+
+
+def update_items(study, rows: dict[int, dict]) -> None:
+    """``{study item id: {"choices": [...], "is_practice": bool, "include": bool}}``. Only
+    before anyone enrols: answers must never refer to items that changed under them."""
+    from .models import StudyItem
+
+    if study.enrolments.exists():
+        raise StudyError("annotators have started this study; its items can no longer change")
+    classes = set(study.bundle.class_names)
+    items = {i.pk: i for i in study.items.all()}
+    unknown = sorted(set(rows) - set(items))
+    if unknown:
+        raise StudyError(f"items {unknown[:5]} are not in this study")
+    with transaction.atomic():
+        for pk, row in rows.items():
+            item = items[pk]
+            if not row.get("include", True):
+                item.delete()
+                continue
+            if "choices" in row:
+                choices = [c.strip() for c in row["choices"] if c.strip()]
+                bad = [c for c in choices if c not in classes]
+                if study.task == "simulation" and (len(choices) < 2 or bad or len(set(choices)) != len(choices)):
+                    raise StudyError(f"item {item.bundle_item.item_id}: choices must be two or more distinct "
+                                     f"classes of the model" + (f" ({', '.join(bad)} are not)" if bad else ""))
+                item.choices = choices
+            item.is_practice = bool(row.get("is_practice", item.is_practice))
+            item.save()
+        if not StudyItem.objects.filter(study=study, is_practice=False).exists():
+            raise StudyError("keep at least one counted (non-practice) item")
+
+
+def update_conditions(study, rows: dict[int, dict]) -> None:
+    """Target sizes, pausing and the variants of each condition."""
+    conditions = {c.pk: c for c in study.conditions.all()}
+    with transaction.atomic():
+        for pk, row in rows.items():
+            if pk not in conditions:
+                raise StudyError(f"condition {pk} is not in this study")
+            c = conditions[pk]
+            try:
+                c.target_size = int(row.get("target_size", c.target_size))
+            except (TypeError, ValueError):
+                raise StudyError(f"{c.name}: the target size must be a whole number") from None
+            if c.target_size < 0:
+                raise StudyError(f"{c.name}: the target size cannot be negative")
+            for flag in ("paused", "rg_highlights", "live_sog", "ask_helpful_page"):
+                setattr(c, flag, bool(row.get(flag, False)))
+            c.save()
+
+
+def set_status(study, status: str):
+    from .models import Study
+
+    if status not in Study.Status.values:
+        raise StudyError(f"status must be one of {', '.join(Study.Status.values)}")
+    if status == Study.Status.OPEN and not study.conditions.filter(paused=False).exists():
+        raise StudyError("open at least one condition before opening the study")
+    study.status = status
+    study.save(update_fields=["status"])
     return study

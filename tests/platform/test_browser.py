@@ -102,3 +102,82 @@ def test_three_annotators_complete_a_simulation_study_and_the_researcher_exports
     assert len(json.loads(files["#export-json"])["metrics"]) == 3
     assert r"\begin{tabular}" in files["#export-latex"]
     context.close()
+
+
+def login(page, live_server, username, password, next_url):
+    page.goto(f"{live_server.url}/admin/login/?next={next_url}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.get_by_role("button", name=re.compile("log in", re.I)).click()
+
+
+def test_a_researcher_builds_previews_and_opens_a_study_in_the_browser(browser, live_server, built_bundle):
+    from playwright.sync_api import expect
+
+    from studies.models import Study
+
+    User.objects.create_user("grace", password="a-long-passphrase", is_staff=True)
+    bundle = import_bundle(built_bundle)
+    page = browser.new_context().new_page()
+    login(page, live_server, "grace", "a-long-passphrase", "/studies/")
+    page.click("#new-study-link")
+    page.fill("input[name=title]", "Built in the browser")
+    page.select_option("#bundle", str(bundle.pk))
+    expect(page.locator("fieldset.presets[data-task=simulation]")).to_be_visible()
+    page.get_by_label("Rℓ+P", exact=True).uncheck()
+    page.get_by_label("Rg+P", exact=True).uncheck()
+    page.fill("textarea[name=custom]", "U+P: U P")
+    page.get_by_role("button", name="Create the study").click()
+    expect(page.locator("h1")).to_have_text("Built in the browser")
+    study = Study.objects.get(title="Built in the browser")
+    assert [c.name for c in study.conditions.all()][-1] == "U+P" and study.conditions.count() == 6
+    counted = study.items.get(is_practice=False)
+    page.fill(f"input[name=choices-{counted.pk}]", ", ".join(sorted(bundle.class_names)[:3]))
+    page.get_by_role("button", name="Save items").click()
+    expect(page.locator(f"input[name=choices-{counted.pk}]")).to_have_value(", ".join(sorted(bundle.class_names)[:3]))
+    u_plus_p = study.conditions.get(name="U+P")
+    page.goto(f"{live_server.url}/studies/{study.pk}/preview/{u_plus_p.pk}/?item=1")
+    expect(page.locator(".preview-banner")).to_contain_text("U+P")
+    expect(page.locator("#prediction")).to_be_visible()
+    assert page.locator("#features").count() == 0
+    page.get_by_role("link", name="back to the builder").click()
+    page.click("#open-study")
+    expect(page.locator("#status")).to_have_text("open")
+    annotator = browser.new_context().new_page()
+    annotator.goto(f"{live_server.url}/join/{study.invite_token}/")
+    expect(annotator.get_by_role("button", name="I agree to take part")).to_be_visible()
+
+
+def test_a_researcher_clusters_concepts_in_the_browser(browser, live_server):
+    from playwright.sync_api import expect
+
+    from studies.services import enrol
+    from tests.platform.study_helpers import answer_all, make_study
+
+    study = make_study(task="concept", n_items=2, practice=0)
+    texts = {"a": ["colour red", "triangles"], "b": ["redness", "three corners"], "c": ["red things", "triangle shapes"]}
+    for name, answers in texts.items():
+        answer_all(enrol(study, pseudonym=name),
+                   lambda item, answers=answers: {"free_text": answers[item.bundle_item.position], "confidence": 4})
+    study.owner.set_password("a-long-passphrase")
+    study.owner.is_staff = True
+    study.owner.save()
+    page = browser.new_context().new_page()
+    login(page, live_server, study.owner.username, "a-long-passphrase", f"/studies/{study.pk}/concepts/")
+    expect(page.get_by_text("Not clustered yet")).to_be_visible()
+    page.click("#suggest")
+    expect(page.locator("article.cluster").first).to_be_visible(timeout=60000)
+    for text in ("colour red", "redness", "red things"):
+        page.get_by_label(re.compile(f"“{text}”")).check()
+    page.fill("input[name=to]", "red")
+    page.click("#move")
+    for text in ("triangles", "three corners", "triangle shapes"):
+        page.get_by_label(re.compile(f"“{text}”")).check()
+    page.fill("input[name=to]", "triangle")
+    page.click("#move")
+    expect(page.locator("article.cluster")).to_have_count(2)
+    expect(page.locator("#concept-metrics")).to_contain_text("1.00")  # alpha over the clusters
+    page.select_option("select[name=old]", "triangle")
+    page.fill("input[name=new]", "three-cornered shapes")
+    page.click("#rename")
+    expect(page.locator("article.cluster[data-cluster='three-cornered shapes']")).to_be_visible()

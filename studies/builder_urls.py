@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import builder
+
+app_name = "builder"
+
+urlpatterns = [
+    path("studies/new/", builder.new_study, name="new"),
+    path("studies/<int:pk>/edit/", builder.edit_study, name="edit"),
+    path("studies/<int:pk>/preview/<int:condition_pk>/", builder.preview, name="preview"),
+]
