@@ -44,3 +44,12 @@ def live_sog(dataset: str, model: str, split: str, index: int, positions: list[i
     result = live_second_order_gradient(loaded_model(model), source, example, positions)
     result["heatmap_png"] = result["heatmap_png"].hex()  # JSON-safe
     return result
+
+
+@shared_task
+def debugging_report(out_dir: str, dataset: str, model: str) -> str:
+    """Build the model debugging report of a bundle's (dataset, model) into ``out_dir``."""
+    from viz_engine.bundles.debugging_report import build_debugging_report
+
+    build_debugging_report(out_dir, dataset=dataset, model=model)
+    return out_dir

@@ -162,3 +162,40 @@ def study_compare(request, pk: int):
     if study.task != Study.Task.SIMULATION:
         return JsonResponse({"error": "accuracy comparisons are for model-simulation studies"}, status=400)
     return JsonResponse(compare_conditions(a, b))
+
+
+def report_dir(bundle) -> Path:
+    return Path(settings.DATA_DIR) / "reports" / f"bundle-{bundle.pk}"
+
+
+@login_required
+def bundle_debugging(request, pk: int):
+    """The model debugging report of a bundle's model: compute it (a Celery task, in-process
+    without a broker), then read it."""
+    import json
+
+    from django.shortcuts import redirect
+
+    from .tasks import debugging_report
+
+    bundle = get_object_or_404(Bundle, pk=pk)
+    out = report_dir(bundle)
+    if request.method == "POST":
+        debugging_report.delay(str(out), bundle.dataset, bundle.model)
+        return redirect("studies:bundle-debugging", pk=pk)
+    report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else None
+    return render(request, "studies/debugging.html", {"bundle": bundle, "report": report})
+
+
+@login_required
+@require_GET
+def bundle_debugging_asset(request, pk: int, name: str):
+    import json
+
+    bundle = get_object_or_404(Bundle, pk=pk)
+    out = report_dir(bundle)
+    report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
+    names = {e["image"] for f in report.get("features", []) for e in f["examples"]}
+    if name not in names or not (out / name).is_file():
+        raise Http404("no such image in this report")
+    return FileResponse(open(out / name, "rb"), content_type="image/png")

@@ -1,6 +1,7 @@
 """The researcher's dashboard: permutation tests, per-item agreement, the live monitor,
 plots, and studies shared between researchers."""
 
+import re
 from datetime import timedelta
 
 import numpy as np
@@ -109,3 +110,25 @@ def test_a_shared_study_is_visible_to_its_collaborator_and_no_one_else(client):
     client.force_login(stranger)
     for path in ("", "monitor.json", "compare.json", "export.csv"):
         assert client.get(f"/studies/{study.pk}/{path}").status_code == 404
+
+
+@pytest.mark.slow
+def test_the_model_debugging_report_names_error_features_and_compares_selections(client, settings, tmp_path,
+                                                                                  bundle_copy, eager_tasks):
+    from studies.services import import_bundle
+
+    settings.DATA_DIR = tmp_path
+    bundle = import_bundle(bundle_copy)
+    client.force_login(User.objects.create_user("ada"))
+    url = f"/bundles/{bundle.pk}/debugging/"
+    assert "No report yet" in client.get(url).content.decode()
+    assert client.post(url).status_code == 302
+    page = client.get(url).content.decode()
+    assert page.count('class="feature"') == 5 and "model errors caught" in page
+    for strategy in ("targeted", "random", "uncertainty"):
+        assert f"<td>{strategy}</td>" in page
+    image = re.search(r'src="(/bundles/\d+/debugging/f\d+-0\.png)"', page).group(1)
+    assert client.get(image).status_code == 200
+    assert client.get(f"/bundles/{bundle.pk}/debugging/report.json").status_code == 404
+    client.logout()
+    assert client.get(url).status_code == 302
