@@ -211,3 +211,9 @@ def test_concept_alpha_and_full_agreement_come_from_the_saved_clusters():
     assert m["alpha"] == pytest.approx(6 / 11)
     with pytest.raises(StudyError, match="not answers of this study"):
         assign_concept_clusters(study, {999999: "x"})
+
+
+def test_the_alpha_interval_of_perfect_agreement_is_exactly_one():
+    answers = {(a, str(i)): v for a in ("x", "y", "z") for i, v in enumerate(["red", "blue", "red", "green", "blue"])}
+    assert krippendorff_nominal(answers) == (1.0, "")
+    assert bootstrap_alpha_interval(answers, n_boot=200, seed=4) == (1.0, 1.0)
