@@ -350,6 +350,33 @@ class ShapesVQAAdapter(MultimodalClassifier):
         out["head"] = m.head
         return out
 
+    def token_segments(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """``(segments, valid)``, each ``(B, T)``: 0 for ``[CLS]``, 1 for the 9 patches, 2 for
+        words (``viz_engine.methods.attention_statistics``); valid is False for padding."""
+        mask = batch.extras["question"]["mask"].bool()
+        b, n_words = mask.shape
+        n_patch = self.module.n_patches
+        seg = torch.tensor([0] + [1] * n_patch + [2] * n_words).expand(b, -1)
+        return seg, torch.cat([torch.ones(b, 1 + n_patch, dtype=torch.bool), mask], 1)
+
+    @torch.no_grad()
+    def hidden_states(self, batch: Batch) -> list[Tensor]:
+        """Token states ``(B, T, dim)`` after the embeddings and after every block (tokens in
+        the order of :meth:`attentions`)."""
+        m = self.module
+        image, words, mask = self._unpack(batch)
+        states: list[Tensor] = []
+        hooks = [blk.register_forward_hook(lambda _m, _a, out: states.append(out.detach())) for blk in m.blocks]
+        try:
+            b = image.shape[0]
+            x = torch.cat([(m.cls + m.type_embedding.weight[0]).expand(b, 1, -1), m.embed_image(image),
+                           m.embed_words(words)], dim=1)
+            m.fuse_tokens(m.embed_image(image), m.embed_words(words), mask)
+        finally:
+            for h in hooks:
+                h.remove()
+        return [x.detach(), *states]
+
     def attentions(self, batch: Batch) -> list[Tensor]:
         """Attention weights of every block, each ``(B, heads, T, T)`` with tokens ordered
         ``[CLS]``, 9 patches (row-major), then the ``L`` words (early fusion only)."""
@@ -414,6 +441,12 @@ class LateFusionShapesVQAAdapter(ShapesVQAAdapter):
 
     def attentions(self, batch: Batch) -> list[Tensor]:
         raise AdapterError("the late-fusion model has no attention")
+
+    def hidden_states(self, batch: Batch) -> list[Tensor]:
+        raise AdapterError("the late-fusion model has no joint token states")
+
+    def token_segments(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        raise AdapterError("the late-fusion model has no joint token sequence")
 
 
 # -- construction, weights, training ------------------------------------------------------------
