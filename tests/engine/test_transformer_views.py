@@ -72,3 +72,12 @@ def test_the_built_in_transformer_exposes_states_segments_and_attention():
     np.testing.assert_allclose(heat["per_head"].sum(-1), 1.0, atol=1e-6)
     with pytest.raises(AdapterError, match="no joint token states"):
         models.load_pretrained("late").hidden_states(batch)
+
+
+@pytest.mark.slow
+def test_the_projection_benchmark_measures_both_ways_on_the_same_items():
+    from viz_engine.transformer_bench import run
+
+    report = run(n_items=20, tsne_items=2, sample=10)
+    assert report["maps"] == 80 and report["ours_seconds"] > 0
+    assert report["per_example_pca_seconds"] > 0 and report["tsne_seconds_per_item"] > 0
