@@ -1,0 +1,71 @@
+"""Hugging Face adapters, exercised end to end on tiny random-weight configurations saved to
+and loaded from a local directory (nothing is downloaded)."""
+
+import numpy as np
+import pytest
+import torch
+
+from viz_engine.adapters import AdapterError, Feature, LogitSum
+from viz_engine.methods.attention_statistics import attention_statistics
+from viz_engine.methods.gradient_x_input import gradient_x_input
+from viz_engine.methods.lime import lime
+from viz_engine.methods.second_order_gradient import second_order_gradient_per_atom
+
+
+@pytest.fixture(scope="module")
+def vilt(tmp_path_factory):
+    from transformers import ViltConfig, ViltForQuestionAnswering
+
+    from viz_engine.hf.vilt import ViltAdapter
+
+    torch.manual_seed(0)
+    cfg = ViltConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+                     image_size=32, patch_size=8, num_labels=4, vocab_size=100, max_position_embeddings=40,
+                     id2label={0: "red", 1: "blue", 2: "green", 3: "yellow"},
+                     label2id={"red": 0, "blue": 1, "green": 2, "yellow": 3})
+    directory = tmp_path_factory.mktemp("vilt")
+    ViltForQuestionAnswering(cfg).save_pretrained(directory)
+    return ViltAdapter.from_pretrained(str(directory))
+
+
+@pytest.fixture
+def batch(vilt):
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(5, 100, (2, 6), generator=g)
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    mask[1, 4:] = False
+    return vilt.make_batch(torch.rand(2, 3, 32, 32, generator=g), ids, mask)
+
+
+def test_vilt_is_deterministic_with_its_patch_draw_pinned(vilt, batch):
+    first, second = vilt.attentions(batch), vilt.attentions(batch)
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    assert torch.equal(vilt.logits(batch), vilt.logits(batch))
+    assert torch.multinomial.__name__ == "multinomial"  # the pinned draw is undone after each forward
+
+
+def test_vilt_runs_every_stage(vilt, batch):
+    assert vilt.class_names == ("red", "blue", "green", "yellow")
+    u_words = gradient_x_input(vilt, batch, "red", "question")
+    assert u_words.shape == (2, 6) and np.isnan(u_words[1, 4:]).all() and np.isfinite(u_words[1, :4]).all()
+    assert lime(vilt, batch, 0, "image", n_samples=60).shape == (2, 16)
+    sog = second_order_gradient_per_atom(vilt, batch, LogitSum(), "question", "image")
+    assert sog.shape == (2, 6, 16) and np.abs(np.nan_to_num(sog)).sum() > 0
+    r_local = gradient_x_input(vilt, batch, Feature(3), "image")
+    assert r_local.shape == (2, 16)
+
+
+def test_vilt_transformer_views_line_up_with_its_tokens(vilt, batch):
+    seg, valid = vilt.token_segments(batch)
+    attn = vilt.attentions(batch)
+    assert attn[0].shape == (2, 2, 6 + 1 + 16, 6 + 1 + 16)
+    stats = attention_statistics(attn, seg, valid, image_grid=(4, 4))
+    assert stats["text_to_image"].shape == (2, 2)
+    assert len(vilt.hidden_states(batch)) == 3
+
+
+def test_vilt_loading_from_a_missing_directory_is_a_clear_error(tmp_path):
+    from viz_engine.hf.vilt import ViltAdapter
+
+    with pytest.raises(AdapterError, match="no ViLT model could be read"):
+        ViltAdapter.from_pretrained(str(tmp_path / "nothing"))

@@ -1,0 +1,2 @@
+"""Adapters for Hugging Face vision-language models, loaded from a local directory only
+(``local_files_only=True``): nothing is downloaded."""
