@@ -69,3 +69,47 @@ def test_vilt_loading_from_a_missing_directory_is_a_clear_error(tmp_path):
 
     with pytest.raises(AdapterError, match="no ViLT model could be read"):
         ViltAdapter.from_pretrained(str(tmp_path / "nothing"))
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    from transformers import CLIPConfig, CLIPModel
+
+    from viz_engine.hf.clip import ClipAdapter
+
+    torch.manual_seed(0)
+    cfg = CLIPConfig(
+        text_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=2,
+                         vocab_size=99, max_position_embeddings=16, eos_token_id=98),
+        vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=2,
+                           image_size=32, patch_size=8),
+        projection_dim=16)
+    directory = tmp_path_factory.mktemp("clip")
+    CLIPModel(cfg).save_pretrained(directory)
+    return ClipAdapter.from_pretrained(str(directory))
+
+
+def clip_batch(clip):
+    g = torch.Generator().manual_seed(2)
+    ids = torch.randint(1, 90, (2, 5), generator=g)
+    ids[:, -1] = 98  # end of text
+    return clip.make_batch(torch.rand(2, 3, 32, 32, generator=g), ids)
+
+
+def test_clip_scores_pairs_like_the_model_itself(clip):
+    batch = clip_batch(clip)
+    with torch.no_grad():
+        ours = clip.logits(batch)[:, 0]
+        out = clip.module(input_ids=batch.extras["text"]["ids"], pixel_values=batch.inputs["image"])
+    np.testing.assert_allclose(ours.numpy(), torch.diagonal(out.logits_per_image).numpy(), rtol=1e-5)
+
+
+def test_clip_words_get_gradients_and_second_order_gradients(clip):
+    batch = clip_batch(clip)
+    u = gradient_x_input(clip, batch, 0, "text")
+    assert u.shape == (2, 5) and np.abs(u).sum() > 0
+    sog = second_order_gradient_per_atom(clip, batch, 0, "text", "image")
+    assert sog.shape == (2, 5, 16) and np.abs(sog).sum() > 0
+    assert gradient_x_input(clip, batch, Feature(2), "image").shape == (2, 16)
+    with pytest.raises(AdapterError, match="no classifier layer"):
+        clip.final_linear

@@ -23,7 +23,8 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from ..adapters import AdapterError, Batch, Modality, MultimodalClassifier, atoms_per_patch, check_finite
+from ..adapters import AdapterError, Batch, Modality, MultimodalClassifier, atoms_per_patch
+from ._common import checked_inputs, token_atom_map
 
 __all__ = ["ViltAdapter", "patches_in_order"]
 
@@ -77,29 +78,18 @@ class ViltAdapter(MultimodalClassifier):
     # -- batches ------------------------------------------------------------------------------
     def make_batch(self, pixel_values: Tensor, input_ids: Tensor, attention_mask: Tensor | None = None,
                    words: list[list[str]] | None = None) -> Batch:
-        pixel_values = torch.as_tensor(pixel_values, dtype=torch.float32)
+        pixel_values, mask = checked_inputs(self, pixel_values, input_ids, attention_mask)
         b = pixel_values.shape[0]
-        expected = (b, *self.modalities[0].input_shape)
-        if tuple(pixel_values.shape) != expected:
-            raise AdapterError(f"pixel_values has shape {tuple(pixel_values.shape)}; expected {expected}")
-        check_finite(pixel_values, "pixel_values")
-        if input_ids.ndim != 2 or input_ids.shape[0] != b:
-            raise AdapterError(f"input_ids must be ({b}, L); got {tuple(input_ids.shape)}")
-        mask = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
-        if mask.shape != input_ids.shape:
-            raise AdapterError(f"attention_mask {tuple(mask.shape)} must match input_ids {tuple(input_ids.shape)}")
         table = self.module.vilt.embeddings.text_embeddings.word_embeddings
         with torch.no_grad():
             emb = table(input_ids)
             pad = table.weight[self.module.config.pad_token_id or 0]
-        positions = torch.arange(input_ids.shape[1])[None, :].expand_as(input_ids)
-        token_atoms = torch.where(mask, positions, torch.full_like(positions, -1))
         labels = words or [[f"token{j}" for j in range(int(m.sum()))] for m in mask]
         n_patches = (pixel_values.shape[-1] // self.patch) ** 2
         return Batch(
             inputs={"image": pixel_values, "question": emb},
             atoms={"image": atoms_per_patch(pixel_values, self.patch),
-                   "question": token_atoms[:, :, None].expand_as(emb).clone()},
+                   "question": token_atom_map(mask, emb)},
             extras={"question": {"mask": mask, "ids": input_ids}},
             atom_labels={"image": [[f"patch{p}" for p in range(n_patches)]] * b, "question": labels},
             baselines={"question": pad.expand_as(emb).clone()},
