@@ -113,3 +113,68 @@ def test_clip_words_get_gradients_and_second_order_gradients(clip):
     assert gradient_x_input(clip, batch, Feature(2), "image").shape == (2, 16)
     with pytest.raises(AdapterError, match="no classifier layer"):
         clip.final_linear
+
+
+@pytest.fixture(scope="module")
+def lxmert(tmp_path_factory):
+    from transformers import LxmertConfig, LxmertForQuestionAnswering
+
+    from viz_engine.hf.regions import LxmertAdapter
+
+    torch.manual_seed(0)
+    cfg = LxmertConfig(vocab_size=100, hidden_size=32, num_attention_heads=2, intermediate_size=37, l_layers=1,
+                       x_layers=1, r_layers=1, visual_feat_dim=12, visual_pos_dim=4, num_qa_labels=3,
+                       max_position_embeddings=40)
+    directory = tmp_path_factory.mktemp("lxmert")
+    LxmertForQuestionAnswering(cfg).save_pretrained(directory)
+    return LxmertAdapter.from_pretrained(str(directory))
+
+
+@pytest.fixture(scope="module")
+def visualbert(tmp_path_factory):
+    from transformers import VisualBertConfig, VisualBertForQuestionAnswering
+
+    from viz_engine.hf.regions import VisualBertAdapter
+
+    torch.manual_seed(0)
+    cfg = VisualBertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                           intermediate_size=37, visual_embedding_dim=12, num_labels=3, max_position_embeddings=40)
+    directory = tmp_path_factory.mktemp("visualbert")
+    VisualBertForQuestionAnswering(cfg).save_pretrained(directory)
+    return VisualBertAdapter.from_pretrained(str(directory))
+
+
+def region_inputs():
+    g = torch.Generator().manual_seed(3)
+    return torch.rand(2, 5, 12, generator=g), torch.randint(5, 100, (2, 6), generator=g), \
+        torch.rand(2, 5, 4, generator=g).sort(-1).values
+
+
+def test_lxmert_needs_boxes_and_they_travel_with_their_regions(lxmert):
+    from viz_engine.adapters import Batch
+    from viz_engine.methods.emap import pairwise_logits
+
+    feats, ids, boxes = region_inputs()
+    with pytest.raises(AdapterError, match="boxes are required"):
+        lxmert.make_batch(feats, ids)
+    batch = lxmert.make_batch(feats, ids, boxes=boxes)
+    m = pairwise_logits(lxmert, batch, ("regions", "question"))
+    swapped = Batch.combine({"regions": batch.select([1]), "question": batch.select([0])})
+    with torch.no_grad():
+        np.testing.assert_allclose(m[1, 0], lxmert.logits(swapped)[0].numpy(), rtol=1e-5, atol=1e-6)
+    u = gradient_x_input(lxmert, batch, 0, "regions")
+    assert u.shape == (2, 5)
+    sog = second_order_gradient_per_atom(lxmert, batch, LogitSum(), "question", "regions")
+    assert sog.shape == (2, 6, 5) and np.abs(sog).sum() > 0
+    assert lxmert.cross_attentions(batch)[0].shape == (2, 2, 6, 5)
+
+
+def test_visualbert_runs_every_stage_and_its_single_stream_views(visualbert):
+    feats, ids, _ = region_inputs()
+    batch = visualbert.make_batch(feats, ids)
+    assert lime(visualbert, batch, 1, "regions", n_samples=40).shape == (2, 5)
+    assert np.abs(second_order_gradient_per_atom(visualbert, batch, 0, "question", "regions")).sum() > 0
+    seg, valid = visualbert.token_segments(batch)
+    stats = attention_statistics(visualbert.attentions(batch), seg, valid)
+    assert stats["text_to_image"].shape == (2, 2)
+    assert gradient_x_input(visualbert, batch, Feature(4), "question").shape == (2, 6)
