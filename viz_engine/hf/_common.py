@@ -29,3 +29,24 @@ def token_atom_map(mask: Tensor, embeddings: Tensor) -> Tensor:
     positions = torch.arange(mask.shape[1])[None, :].expand_as(mask)
     atoms = torch.where(mask, positions, torch.full_like(positions, -1))
     return atoms[:, :, None].expand_as(embeddings).clone()
+
+
+def load_local(hf_class, directory: str, label: str):
+    """``hf_class.from_pretrained`` from a local directory only, with eager attention (whose
+    second derivative exists); a clear error when the directory holds no such model."""
+    try:
+        return hf_class.from_pretrained(directory, local_files_only=True, attn_implementation="eager")
+    except OSError as exc:
+        raise AdapterError(f"no {label} model could be read from {directory!r}: {exc}") from None
+
+
+class SingleStreamViews:
+    """Attention maps and hidden states of a single-stream model with a ``_forward``."""
+
+    @torch.no_grad()
+    def attentions(self, batch) -> list[Tensor]:
+        return [a.detach() for a in self._forward(batch, output_attentions=True).attentions]
+
+    @torch.no_grad()
+    def hidden_states(self, batch) -> list[Tensor]:
+        return [h.detach() for h in self._forward(batch, output_hidden_states=True).hidden_states]

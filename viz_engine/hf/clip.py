@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ..adapters import AdapterError, Batch, Modality, MultimodalClassifier, atoms_per_patch
-from ._common import checked_inputs, token_atom_map
+from ._common import checked_inputs, load_local, token_atom_map
 
 __all__ = ["ClipAdapter"]
 
@@ -40,11 +40,7 @@ class ClipAdapter(MultimodalClassifier):
     def from_pretrained(cls, directory: str) -> "ClipAdapter":
         from transformers import CLIPModel
 
-        try:
-            model = CLIPModel.from_pretrained(directory, local_files_only=True, attn_implementation="eager")
-        except OSError as exc:
-            raise AdapterError(f"no CLIP model could be read from {directory!r}: {exc}") from None
-        return cls(model)
+        return cls(load_local(CLIPModel, directory, "CLIP"))
 
     def make_batch(self, pixel_values: Tensor, input_ids: Tensor, attention_mask: Tensor | None = None,
                    words: list[list[str]] | None = None) -> Batch:

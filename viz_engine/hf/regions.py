@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..adapters import AdapterError, Batch, Modality, MultimodalClassifier, check_finite
-from ._common import token_atom_map
+from ._common import SingleStreamViews, load_local, token_atom_map
 
 __all__ = ["LxmertAdapter", "VisualBertAdapter"]
 
@@ -93,12 +93,7 @@ class LxmertAdapter(_RegionAdapter):
     def from_pretrained(cls, directory: str, class_names: Sequence[str] | None = None) -> "LxmertAdapter":
         from transformers import LxmertForQuestionAnswering
 
-        try:
-            model = LxmertForQuestionAnswering.from_pretrained(directory, local_files_only=True,
-                                                               attn_implementation="eager")
-        except OSError as exc:
-            raise AdapterError(f"no LXMERT model could be read from {directory!r}: {exc}") from None
-        return cls(model, class_names)
+        return cls(load_local(LxmertForQuestionAnswering, directory, "LXMERT"), class_names)
 
     def _word_table(self) -> nn.Embedding:
         return self.module.lxmert.embeddings.word_embeddings
@@ -130,7 +125,7 @@ class LxmertAdapter(_RegionAdapter):
         return [a.detach() for a in self._forward(batch, output_attentions=True).cross_encoder_attentions]
 
 
-class VisualBertAdapter(_RegionAdapter):
+class VisualBertAdapter(SingleStreamViews, _RegionAdapter):
     """``VisualBertForQuestionAnswering``: one stream, the words then the regions."""
 
     def __init__(self, model: nn.Module, class_names: Sequence[str] | None = None):
@@ -140,12 +135,7 @@ class VisualBertAdapter(_RegionAdapter):
     def from_pretrained(cls, directory: str, class_names: Sequence[str] | None = None) -> "VisualBertAdapter":
         from transformers import VisualBertForQuestionAnswering
 
-        try:
-            model = VisualBertForQuestionAnswering.from_pretrained(directory, local_files_only=True,
-                                                                   attn_implementation="eager")
-        except OSError as exc:
-            raise AdapterError(f"no VisualBERT model could be read from {directory!r}: {exc}") from None
-        return cls(model, class_names)
+        return cls(load_local(VisualBertForQuestionAnswering, directory, "VisualBERT"), class_names)
 
     def _word_table(self) -> nn.Embedding:
         return self.module.visual_bert.embeddings.word_embeddings
@@ -166,14 +156,6 @@ class VisualBertAdapter(_RegionAdapter):
 
     def layers(self) -> dict[str, nn.Module]:
         return {f"layer{i}": layer for i, layer in enumerate(self.module.visual_bert.encoder.layer)}
-
-    @torch.no_grad()
-    def attentions(self, batch: Batch) -> list[Tensor]:
-        return [a.detach() for a in self._forward(batch, output_attentions=True).attentions]
-
-    @torch.no_grad()
-    def hidden_states(self, batch: Batch) -> list[Tensor]:
-        return [h.detach() for h in self._forward(batch, output_hidden_states=True).hidden_states]
 
     def token_segments(self, batch: Batch) -> tuple[Tensor, Tensor]:
         """``(segments, valid)``: 2 for the words, 1 for the regions."""

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ..adapters import AdapterError, Batch, Modality, MultimodalClassifier, atoms_per_patch
-from ._common import checked_inputs, token_atom_map
+from ._common import SingleStreamViews, checked_inputs, load_local, token_atom_map
 
 __all__ = ["ViltAdapter", "patches_in_order"]
 
@@ -50,7 +50,7 @@ def patches_in_order():
             torch.multinomial = original
 
 
-class ViltAdapter(MultimodalClassifier):
+class ViltAdapter(SingleStreamViews, MultimodalClassifier):
     def __init__(self, model: nn.Module, class_names: Sequence[str] | None = None):
         cfg = model.config
         self.module = model.eval()
@@ -68,12 +68,7 @@ class ViltAdapter(MultimodalClassifier):
         """Load a fine-tuned ViLT from a local directory (eager attention, twice differentiable)."""
         from transformers import ViltForQuestionAnswering
 
-        try:
-            model = ViltForQuestionAnswering.from_pretrained(directory, local_files_only=True,
-                                                             attn_implementation="eager")
-        except OSError as exc:
-            raise AdapterError(f"no ViLT model could be read from {directory!r}: {exc}") from None
-        return cls(model, class_names)
+        return cls(load_local(ViltForQuestionAnswering, directory, "ViLT"), class_names)
 
     # -- batches ------------------------------------------------------------------------------
     def make_batch(self, pixel_values: Tensor, input_ids: Tensor, attention_mask: Tensor | None = None,
@@ -119,15 +114,7 @@ class ViltAdapter(MultimodalClassifier):
         out["pooler"] = self.module.vilt.pooler
         return out
 
-    # -- transformer views ----------------------------------------------------------------------
-    @torch.no_grad()
-    def attentions(self, batch: Batch) -> list[Tensor]:
-        return [a.detach() for a in self._forward(batch, output_attentions=True).attentions]
-
-    @torch.no_grad()
-    def hidden_states(self, batch: Batch) -> list[Tensor]:
-        return [h.detach() for h in self._forward(batch, output_hidden_states=True).hidden_states]
-
+    # -- transformer views (attentions, hidden_states: SingleStreamViews) ----------------------------
     def token_segments(self, batch: Batch) -> tuple[Tensor, Tensor]:
         """``(segments, valid)`` ``(B, T)``: 2 for words, 0 for the image ``[CLS]``, 1 for patches."""
         mask = batch.extras["question"]["mask"].bool()
