@@ -16,6 +16,7 @@ from viz_engine.bundles.format import BundleError
 
 from .models import Enrolment, Study
 from .selectors import ASSET_KEYS, allowed_assets, annotator_view, current_item
+from .transformer_figures import transformer_figures
 from .services import StudyError, advance, enrol, finish, live_second_order_gradient, touch
 
 COOKIE = "mvz_enrolment_{}"
@@ -108,7 +109,9 @@ def _item_page(request, e, error=None, status=200):
     local = {f["feature"]: f for f in view["sections"].get("Rl", {}).get("features", [])}
     glob = {f["feature"]: f for f in view["sections"].get("Rg", {}).get("features", [])}
     blocks = [{"feature": j, "local": local.get(j), "global": glob.get(j)} for j in dict.fromkeys([*local, *glob])]
+    figures = transformer_figures(view["sections"]["T"]) if "T" in view["sections"] else None
     return render(request, "annotate/item.html", {
+        "transformer": figures,
         "e": e, "study": e.study, "view": view, "feature_blocks": blocks, "error": error, "progress": _progress(e),
         "categories": [c for c in Response.Category.choices if c[0]], "posted": request.POST if error else {},
     }, status=status)

@@ -108,7 +108,10 @@ def preview(request, pk, condition_pk):
     blocks = [{"feature": j, "local": local.get(j), "global": glob.get(j)} for j in dict.fromkeys([*local, *glob])]
     from annotations.models import Response
 
+    from .transformer_figures import transformer_figures
+
     return render(request, "annotate/item.html", {
+        "transformer": transformer_figures(view["sections"]["T"]) if "T" in view["sections"] else None,
         "e": fake, "study": study, "view": view, "feature_blocks": blocks, "preview": True,
         "preview_nav": {"condition": condition, "index": index, "count": len(items),
                         "prev": max(index - 1, 0), "next": min(index + 1, len(items) - 1),

@@ -70,7 +70,7 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-STAGE_CHOICES = ("U", "C", "Rl", "Rg", "P")
+STAGE_CHOICES = ("U", "C", "Rl", "Rg", "P", "T")  # T: transformer views
 
 
 class Study(models.Model):

@@ -56,7 +56,7 @@ def annotator_view(enrolment: Enrolment, item: StudyItem) -> dict:
         view["prediction"] = record.get("prediction")
     if study.task == Study.Task.CONCEPT:
         view["feature"] = item.bundle_item.feature
-    for stage in ("U", "C", "Rl", "Rg", "P"):
+    for stage in ("U", "C", "Rl", "Rg", "P", "T"):
         if condition.allows(stage) and stage in item.bundle_item.sections:
             section = item.bundle_item.sections[stage]
             if stage == "Rg" and not condition.rg_highlights:
@@ -66,6 +66,7 @@ def annotator_view(enrolment: Enrolment, item: StudyItem) -> dict:
         "overview": True,  # the datapoint is always there
         "features": any(s in view["sections"] for s in FEATURE_STAGES),
         "prediction": "P" in view["sections"],
+        "transformer": "T" in view["sections"],
     }
     view["live_sog"] = bool(condition.live_sog and "tokens" in datapoint)
     view["ask_helpful_page"] = bool(condition.ask_helpful_page and not item.is_practice)

@@ -188,7 +188,7 @@ def finish(enrolment, closing_answers: dict):
 
 
 # -- building studies ------------------------------------------------------------------------
-ALL_STAGES = ["U", "C", "Rl", "Rg", "P"]
+ALL_STAGES = ["U", "C", "Rl", "Rg", "P"]  # the paper's stages; T (transformer views) on request
 # The paper's conditions (section 3, appendix D) as presets: (name, stages, options).
 PRESETS = {
     "simulation": [
@@ -222,15 +222,15 @@ def parse_condition(line: str) -> tuple[str, list[str], dict]:
     name = name.strip()
     if not sep or not name:
         raise StudyError(f"write a custom condition as 'name: stages', e.g. 'U+P: U P'; got {line!r}")
-    aliases = {"rℓ": "Rl", "rl": "Rl", "rg": "Rg", "u": "U", "c": "C", "p": "P"}
+    aliases = {"rℓ": "Rl", "rl": "Rl", "rg": "Rg", "u": "U", "c": "C", "p": "P", "t": "T"}
     parsed = []
     for token in stages.replace("+", " ").replace(",", " ").split():
         stage = aliases.get(token.lower())
         if stage is None:
-            raise StudyError(f"{token!r} in {line!r} is not a stage (U, C, Rl, Rg, P)")
+            raise StudyError(f"{token!r} in {line!r} is not a stage (U, C, Rl, Rg, P, T)")
         if stage not in parsed:
             parsed.append(stage)
-    return name, [s for s in ALL_STAGES if s in parsed], {}
+    return name, [s for s in [*ALL_STAGES, "T"] if s in parsed], {}
 
 
 def create_study(owner, bundle, *, title: str, task: str | None = None, presets: list[str] | None = None,

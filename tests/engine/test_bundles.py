@@ -6,7 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from viz_engine.bundles.format import STAGES, BundleError, bundle_files, read_json
+from viz_engine.bundles.format import MULTIVIZ_STAGES as STAGES
+from viz_engine.bundles.format import BundleError, bundle_files, read_json
 from viz_engine.bundles.precompute import (
     build_bundle,
     finalize,

@@ -159,3 +159,33 @@ def test_an_error_study_annotator_in_the_multiviz_group_asks_for_live_sog(client
     client.cookies.clear()
     page = to_first_item(client, join(client, no_viz)).content.decode()
     assert "Pick words" not in page and "U-image" not in page and "Correct answer" in page
+
+
+@pytest.mark.slow
+def test_a_condition_with_transformer_views_shows_them_and_others_do_not(client, tmp_path):
+    from viz_engine.bundles.precompute import build_bundle
+
+    out = tmp_path / "with-t"
+    build_bundle(out, dataset="shapes_vqa", model="shapes_vqa_early", n_items=2, seed=2, stages=["U", "T"])
+    bundle = import_bundle(out)
+    owner = User.objects.create_user("r3")
+    study = create_study(owner, bundle, title="T", presets=["U"], custom=[("U+T", ["U", "T"], {})], practice=0,
+                         open_now=True)
+    study.conditions.filter(name="U").update(paused=True)
+    html = to_first_item(client, join(client, study)).content.decode()
+    assert 'id="transformer"' in html and "cross-modal attention" in html and "words → image" in html
+    assert html.count("<svg") >= 4
+    study.conditions.filter(name="U").update(paused=False)
+    study.conditions.filter(name="U+T").update(paused=True)
+    client.cookies.clear()
+    other = to_first_item(client, join(client, study)).content.decode()
+    assert 'id="transformer"' not in other and "cross-modal attention" not in other
+
+
+def test_a_model_without_attention_cannot_have_transformer_views(tmp_path):
+    from viz_engine.bundles.format import BundleError
+    from viz_engine.bundles.precompute import plan_bundle
+
+    with pytest.raises(BundleError, match="has no transformer views"):
+        plan_bundle(tmp_path / "x", dataset="shapes_vqa", model="shapes_vqa_late", n_items=2, stages=["T"])
+    assert not (tmp_path / "x" / "plan.json").exists()

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from threadpoolctl import threadpool_limits
 
-from .format import STAGES
+from .format import MULTIVIZ_STAGES as STAGES
 from .precompute import finalize, load_context, missing_items, plan_bundle, validate_bundle
 from .stages import compute_item
 

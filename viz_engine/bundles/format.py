@@ -7,7 +7,8 @@ A bundle is a folder::
     shared/P.json                  the sparse linear model (P) shared by every item
     shared/Rg/f<j>.json, *.png     the most/least activating datapoints of feature j
     items/<id>/item.json           the datapoint as shown to people, label, prediction
-    items/<id>/<stage>.json        one section per stage: U, C, Rl, Rg, P
+    items/<id>/<stage>.json        one section per stage: U, C, Rl, Rg, P (and T, transformer views)
+    shared/T.json                  the per-layer hidden-state projections (with T)
     items/<id>/assets/*.png        rendered assets (overlays), named after their stage
     cache/                         working files (feature matrices); not part of the bundle
 
@@ -30,7 +31,8 @@ from typing import Any
 
 FORMAT = "multiviz-bundle"
 FORMAT_VERSION = 1
-STAGES = ("U", "C", "Rl", "Rg", "P")
+STAGES = ("U", "C", "Rl", "Rg", "P", "T")  # T: transformer views, for models that have them
+MULTIVIZ_STAGES = ("U", "C", "Rl", "Rg", "P")  # what a bundle holds unless asked for more
 ITEM_FILE = "item.json"
 ITEM_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # Asset names are the only paths a section may point at: no folders, no "..".
@@ -40,6 +42,7 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "STAGES",
+    "MULTIVIZ_STAGES",
     "BundleError",
     "write_json",
     "write_bytes",

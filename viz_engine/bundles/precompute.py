@@ -24,7 +24,7 @@ from ..methods.sparse_linear import accuracy_sparsity_curve, choose_path_point, 
 from .format import (
     FORMAT,
     FORMAT_VERSION,
-    STAGES,
+    MULTIVIZ_STAGES,
     BundleError,
     bundle_files,
     check_stages,
@@ -48,6 +48,7 @@ DEFAULT_PARAMS = {
     "Rl": {"features": 3, "method": "gradient_x_input"},
     "Rg": {"k": 3},
     "P": {"alpha": 0.99, "n_lambdas": 12, "max_acc_drop": 0.02, "top_k": 5, "classes": 4},
+    "T": {"projection_sample": 200, "nearest": 3},
 }
 
 
@@ -78,7 +79,7 @@ def _reference(ctx_source, adapter, split: str, cache: Path):
 
 
 def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_items: int = 20,
-                seed: int = 0, stages=STAGES, split: str = "test", exclude_yes_no: bool = True,
+                seed: int = 0, stages=MULTIVIZ_STAGES, split: str = "test", exclude_yes_no: bool = True,
                 min_answer_count: int = 20, params: dict | None = None,
                 log: Callable[[str], None] = lambda _m: None) -> dict:
     """Check the request, choose the items, fit P, and write ``plan.json`` (returns the plan).
@@ -107,7 +108,14 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
                               "choose another output folder")
         return existing
     adapter = load_model(model)  # a model that fails to load stops us here
+    if "T" in stages and not all(hasattr(adapter, m) for m in ("attentions", "hidden_states", "token_segments")):
+        raise BundleError(f"model {model!r} has no transformer views (stage T needs attention maps)")
     _check_writable(out)
+    if "T" in stages:
+        try:
+            adapter.token_segments(source.make_batch(adapter, source.examples(split)[:1]))
+        except Exception as exc:  # noqa: BLE001 - the adapter says why it has none
+            raise BundleError(f"model {model!r} has no transformer views: {exc}") from None
 
     log(f"features of the {split} split …")
     examples, feats, probs = _reference(source, adapter, split, out / "cache")
@@ -132,6 +140,9 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
                               seed=seed, exclude_yes_no=exclude_yes_no, min_answer_count=min_answer_count)
         items = [{"id": f"{split}-{i:05d}", "index": i} for i in chosen]
 
+    if "T" in stages:
+        log("fitting the per-layer hidden-state projections (T) …")
+        write_json(out / "shared" / "T.json", _layer_projections(adapter, source, examples, params["T"]))
     write_json(out / "shared" / "P.json", sparse)
     plan = {
         "format": FORMAT,
@@ -151,6 +162,17 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
     }
     write_json(plan_path, plan)  # last: a plan exists only once its shared parts do
     return plan
+
+
+def _layer_projections(adapter, source, examples, params) -> dict:
+    """``shared/T.json``: one 2-D projection per layer, fitted over a sample of the split."""
+    from ..methods.hidden_state_projection import fit_layer_projections
+
+    sample = source.make_batch(adapter, examples[: params["projection_sample"]])
+    _, valid = adapter.token_segments(sample)
+    proj = fit_layer_projections(adapter.hidden_states(sample), valid)
+    return {"means": [m.tolist() for m in proj.means], "components": [c.tolist() for c in proj.components],
+            "explained": [e.tolist() for e in proj.explained]}
 
 
 def load_context(out, adapter=None) -> BundleContext:

@@ -226,6 +226,57 @@ def _global(ctx, entry) -> dict:
             "features": [_feature_datapoints(ctx, j) for j in item_feature_ids(ctx, entry)]}
 
 
+def _transformer(ctx, entry, ex, batch) -> dict:
+    """T: attention statistics per layer × head, where each word attends in the image, and
+    the tokens on each layer's shared 2-D map (``shared/T.json``) with their nearest tokens
+    of the other modality."""
+    from ..methods.attention_heatmap import attention_heatmap
+    from ..methods.attention_statistics import IMAGE, TEXT, attention_statistics
+    from ..methods.hidden_state_projection import LayerProjections, nearest_other_modality
+
+    adapter = ctx.adapter
+    attn = adapter.attentions(batch)
+    seg, valid = adapter.token_segments(batch)
+    seg0, valid0 = seg[0].numpy(), valid[0].numpy()
+    image_tokens = [int(i) for i in np.flatnonzero(seg0 == IMAGE)]
+    side = int(round(np.sqrt(len(image_tokens))))
+    grid = (side, side) if side * side == len(image_tokens) else None
+    stats = attention_statistics(attn, seg, valid, image_grid=grid)
+    words = list(ex.tokens)
+    word_tokens = [int(i) for i in np.flatnonzero((seg0 == TEXT) & valid0)]
+    labels = []
+    k_img = k_word = 0
+    for i, sg in enumerate(seg0):
+        if sg == IMAGE:
+            labels.append(f"patch {k_img}")
+            k_img += 1
+        elif sg == TEXT:
+            labels.append(words[k_word] if k_word < len(words) else "[PAD]")
+            k_word += 1
+        else:
+            labels.append("[CLS]")
+    heat = {}
+    for i, w in zip(word_tokens, words):
+        h = attention_heatmap(attn, query=i, keys=image_tokens)
+        heat[f"{i}"] = {"token": w, "mean": _r(h["mean"][-1]), "share": _r(h["share"][-1].mean())}
+    shared = read_json(ctx.root / "shared" / "T.json")
+    proj = LayerProjections([np.asarray(m) for m in shared["means"]], [np.asarray(c) for c in shared["components"]],
+                            [np.asarray(e) for e in shared["explained"]])
+    states = adapter.hidden_states(batch)
+    keep = np.flatnonzero(valid0)
+    maps = [{"layer": layer, "points": [_r(p, 4) for p in proj.transform(layer, states[layer][0][keep])]}
+            for layer in range(proj.n_layers)]
+    nearest = nearest_other_modality(states[-1][0][keep], seg0[keep], k=ctx.params["T"].get("nearest", 3))
+    names = ("text_to_image", "image_to_text", "image_to_image", "text_to_text", "cross_modal", "intra_modal")
+    return {
+        "layers": len(attn), "heads": int(attn[0].shape[1]), "image_grid": list(grid) if grid else None,
+        "statistics": {n: _r(stats[n]) for n in names + tuple(f"{n}_z" for n in names)},
+        "tokens": [labels[i] for i in keep], "segments": [int(seg0[i]) for i in keep],
+        "image_tokens": image_tokens, "word_to_image": heat, "maps": maps,
+        "nearest_other_modality": [[labels[keep[j]] for j in row if j >= 0] for row in nearest],
+    }
+
+
 def compute_item(ctx: BundleContext, entry: dict, stages=None, timings: dict | None = None) -> list[str]:
     """Write the missing sections of one item (and its ``item.json``); returns the stages written.
 
@@ -247,6 +298,7 @@ def compute_item(ctx: BundleContext, entry: dict, stages=None, timings: dict | N
         "Rl": lambda: _local(ctx, entry, ex, batch),
         "Rg": lambda: _global(ctx, entry),
         "P": lambda: _prediction(ctx, entry),
+        "T": lambda: _transformer(ctx, entry, ex, batch),
     }
     timings = {} if timings is None else timings
     for stage in todo:

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from config.celery import app as celery_app
 
-from viz_engine.bundles.format import STAGES, BundleError, sha256_file
+from viz_engine.bundles.format import MULTIVIZ_STAGES, STAGES, BundleError, sha256_file
 from viz_engine.bundles.precompute import (
     chunks,
     compute_chunk,
@@ -41,7 +41,8 @@ class Command(BaseCommand):
         parser.add_argument("--task", default="simulation", choices=TASKS)
         parser.add_argument("--items", type=int, default=20, help="datapoints (features for a concept study)")
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--stages", nargs="+", default=list(STAGES), help=f"any of {' '.join(STAGES)}")
+        parser.add_argument("--stages", nargs="+", default=list(MULTIVIZ_STAGES),
+                            help=f"any of {' '.join(STAGES)} (T: transformer views; default: the five MultiViz stages)")
         parser.add_argument("--split", default="test")
         parser.add_argument("--keep-yes-no", action="store_true", help="do not leave out yes/no questions")
         parser.add_argument("--out", help="bundle folder (default: under MULTIVIZ_DATA_DIR/bundles)")
