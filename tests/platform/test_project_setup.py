@@ -105,7 +105,8 @@ def test_demo_study_command_builds_one_open_study_per_task_with_the_papers_condi
     settings.DATA_DIR = tmp_path
     call_command("demo_study")
     studies = {s.task: s for s in Study.objects.all()}
-    assert {t: s.conditions.count() for t, s in studies.items()} == {"simulation": 7, "concept": 3, "error": 2}
+    assert {t: s.conditions.count() for t, s in studies.items()} == {"simulation": 8, "concept": 3, "error": 2}
+    assert sum("T" in c.stages for c in studies["simulation"].conditions.all()) == 1  # the transformer views
     assert all(s.status == "open" for s in studies.values())
     assert studies["simulation"].items.filter(is_practice=False).count() == 20
     assert all(not i.bundle_item.correct for i in studies["error"].items.all())

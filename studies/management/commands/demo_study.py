@@ -10,13 +10,15 @@ from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
-from viz_engine.bundles.format import BundleError, sha256_file
+from viz_engine.bundles.format import MULTIVIZ_STAGES, BundleError, sha256_file
 from viz_engine.bundles.precompute import build_bundle, default_bundle_dir
 
 from ...models import Bundle, Study
 from ...services import create_study, import_bundle
 
-# (task, model, counted items, practice items, title, instructions)
+# (task, model, counted items, practice items, title, instructions); the simulation bundle
+# also holds the transformer views (T), shown by one extra condition beside the paper's seven
+TRANSFORMER_CONDITION = ("MultiViz + transformer views", ["U", "C", "Rl", "Rg", "P", "T"], {})
 DEMO = [
     ("simulation", "shapes_vqa_early", 20, 2, "Demo · model simulation",
      "Each item shows a scene, a question about it, and explanations of a model's answer. "
@@ -40,10 +42,12 @@ class Command(BaseCommand):
         researcher, password = self._researcher()
         studies = []
         for task, model, counted, practice, title, instructions in DEMO:
-            bundle = self._bundle(task, model, counted + practice)
+            with_t = task == "simulation"
+            bundle = self._bundle(task, model, counted + practice, with_t)
             study = Study.objects.filter(title=title, owner=researcher).first()
             if study is None:
                 study = create_study(researcher, bundle, title=title, task=task, practice=practice,
+                                     custom=[TRANSFORMER_CONDITION] if with_t else None,
                                      instructions=instructions, open_now=True)
                 study.completion_code = f"DEMO-{task.upper()}"
                 study.save(update_fields=["completion_code"])
@@ -70,12 +74,16 @@ class Command(BaseCommand):
         cred.write_text(password + "\n")
         return user, password
 
-    def _bundle(self, task, model, n_items) -> Bundle:
+    def _bundle(self, task, model, n_items, with_t=False) -> Bundle:
         out = default_bundle_dir(settings.DATA_DIR, "shapes_vqa", model, task, n_items, 0)
+        stages = [*MULTIVIZ_STAGES, "T"] if with_t else list(MULTIVIZ_STAGES)
+        if with_t:
+            out = out.with_name(out.name + "-T")
         try:
             if not (out / "manifest.json").exists():
                 self.stdout.write(f"precomputing the {task} bundle ({n_items} items, {model}) …")
-                build_bundle(out, dataset="shapes_vqa", model=model, task=task, n_items=n_items, seed=0)
+                build_bundle(out, dataset="shapes_vqa", model=model, task=task, n_items=n_items, seed=0,
+                             stages=stages)
             existing = Bundle.objects.filter(manifest_sha256=sha256_file(out / "manifest.json")).first()
             return existing or import_bundle(out)
         except BundleError as exc:
