@@ -211,3 +211,17 @@ def test_live_second_order_gradient_rejects_words_the_question_does_not_have():
         live_second_order_gradient(adapter, source, example, [99])
     with pytest.raises(BundleError, match="at least one word"):
         live_second_order_gradient(adapter, source, example, [])
+
+
+def test_transformer_views_hold_heatmaps_both_ways_per_head_and_averaged(tmp_path):
+    build_bundle(tmp_path / "t", dataset="shapes_vqa", model="shapes_vqa_early", n_items=1, seed=4, stages=["T"])
+    manifest = validate_bundle(tmp_path / "t")
+    t = read_json(tmp_path / "t" / "items" / manifest["items"][0]["id"] / "T.json")
+    assert np.asarray(t["statistics"]["cross_modal"]).shape == (3, 4)
+    word = next(iter(t["word_to_image"].values()))
+    assert np.asarray(word["per_head"]).shape == (3, 4, 9)
+    np.testing.assert_allclose(np.asarray(word["per_head"]).sum(-1), 1.0, atol=1e-3)
+    patch = t["image_to_words"][str(t["image_tokens"][0])]
+    assert np.asarray(patch["per_head"]).shape == (3, 4, len(t["word_tokens"]))
+    assert len(t["maps"]) == 4 and len(t["maps"][0]["points"]) == len(t["tokens"])
+    assert (tmp_path / "t" / "shared" / "T.json").exists()

@@ -227,9 +227,9 @@ def _global(ctx, entry) -> dict:
 
 
 def _transformer(ctx, entry, ex, batch) -> dict:
-    """T: attention statistics per layer × head, where each word attends in the image, and
-    the tokens on each layer's shared 2-D map (``shared/T.json``) with their nearest tokens
-    of the other modality."""
+    """T: attention statistics per layer × head; where each word attends in the image and each
+    patch among the words (per layer and head, and averaged over heads); the tokens on each
+    layer's shared 2-D map (``shared/T.json``) with their nearest tokens of the other modality."""
     from ..methods.attention_heatmap import attention_heatmap
     from ..methods.attention_statistics import IMAGE, TEXT, attention_statistics
     from ..methods.hidden_state_projection import LayerProjections, nearest_other_modality
@@ -255,10 +255,15 @@ def _transformer(ctx, entry, ex, batch) -> dict:
             k_word += 1
         else:
             labels.append("[CLS]")
-    heat = {}
-    for i, w in zip(word_tokens, words):
+    heat, back = {}, {}
+    for i, w in zip(word_tokens, words):  # a word over the image
         h = attention_heatmap(attn, query=i, keys=image_tokens)
-        heat[f"{i}"] = {"token": w, "mean": _r(h["mean"][-1]), "share": _r(h["share"][-1].mean())}
+        heat[f"{i}"] = {"token": w, "mean": _r(h["mean"][-1]), "share": _r(h["share"][-1].mean()),
+                        "per_head": _r(h["per_head"], 4), "mean_per_layer": _r(h["mean"], 4)}
+    for k, i in enumerate(image_tokens):  # a patch over the words
+        h = attention_heatmap(attn, query=i, keys=word_tokens)
+        back[f"{i}"] = {"patch": k, "mean": _r(h["mean"][-1]), "share": _r(h["share"][-1].mean()),
+                        "per_head": _r(h["per_head"], 4)}
     shared = read_json(ctx.root / "shared" / "T.json")
     proj = LayerProjections([np.asarray(m) for m in shared["means"]], [np.asarray(c) for c in shared["components"]],
                             [np.asarray(e) for e in shared["explained"]])
@@ -272,7 +277,8 @@ def _transformer(ctx, entry, ex, batch) -> dict:
         "layers": len(attn), "heads": int(attn[0].shape[1]), "image_grid": list(grid) if grid else None,
         "statistics": {n: _r(stats[n]) for n in names + tuple(f"{n}_z" for n in names)},
         "tokens": [labels[i] for i in keep], "segments": [int(seg0[i]) for i in keep],
-        "image_tokens": image_tokens, "word_to_image": heat, "maps": maps,
+        "image_tokens": image_tokens, "word_tokens": word_tokens, "word_to_image": heat, "image_to_words": back,
+        "maps": maps,
         "nearest_other_modality": [[labels[keep[j]] for j in row if j >= 0] for row in nearest],
     }
 
