@@ -68,11 +68,13 @@ def _pm(stat: dict, scale: float = 1.0, digits: int = 1) -> str:
     return f"{stat['mean'] * scale:.{digits}f} ± {stat['std'] * scale:.{digits}f}"
 
 
-def summary_rows(study: Study, n_boot: int = 1000) -> list[dict]:
-    """One row per condition, with the columns of the paper's table for this task."""
+def summary_rows(study: Study, n_boot: int = 1000, metrics: list[dict] | None = None) -> list[dict]:
+    """One row per condition, with the columns of the paper's table for this task
+    (``metrics``: the conditions' metrics if already computed, in condition order)."""
     rows = []
-    for c in study.conditions.all():
-        m = condition_metrics(c, n_boot=n_boot)
+    conditions = list(study.conditions.all())
+    metrics = metrics or [condition_metrics(c, n_boot=n_boot) for c in conditions]
+    for c, m in zip(conditions, metrics):
         alpha = "undefined" if m["alpha"] is None else f"{m['alpha']:.2f}"
         if m["alpha_interval"]:
             alpha += f" [{m['alpha_interval'][0]:.2f}, {m['alpha_interval'][1]:.2f}]"

@@ -130,7 +130,7 @@ def study_detail(request, pk: int):
              "filling": condition_fill(c)} for c in conditions]
     invite = request.build_absolute_uri(reverse("annotate:join", args=[study.invite_token]))
     return render(request, "studies/study_detail.html", {
-        "study": study, "conditions": rows, "invite": invite, "summary": summary_rows(study, n_boot=500),
+        "study": study, "conditions": rows, "invite": invite, "summary": summary_rows(study, metrics=metrics),
         "plots": _dashboard_plots(study, metrics), "agreement": [(c.name, item_agreement(c)) for c in conditions],
     })
 
