@@ -41,7 +41,7 @@ class StudyItemSerializer(serializers.ModelSerializer):
 
 
 class StudySerializer(serializers.ModelSerializer):
-    bundle = serializers.PrimaryKeyRelatedField(queryset=Bundle.objects.all())
+    bundle = serializers.PrimaryKeyRelatedField(read_only=True)  # items belong to it: fixed at creation
     conditions = ConditionSerializer(many=True, read_only=True)
 
     class Meta:

@@ -115,3 +115,12 @@ def test_metrics_and_summary_are_served(api):
     metrics = api.get(f"/api/studies/{study.pk}/metrics/").json()
     assert metrics[0]["condition"] == "U" and metrics[0]["alpha"] is None
     assert api.get(f"/api/studies/{study.pk}/summary/").json()[0]["condition"] == "U"
+
+
+def test_a_studys_bundle_cannot_be_swapped_under_its_items(api):
+    study, other = make_study(), make_study()
+    api.force_authenticate(study.owner)
+    response = api.patch(f"/api/studies/{study.pk}/", {"bundle": other.bundle.pk, "title": "renamed"}, format="json")
+    assert response.status_code == 200
+    study.refresh_from_db()
+    assert study.bundle_id != other.bundle_id and study.title == "renamed"
