@@ -9,6 +9,7 @@ Environment:
     DJANGO_SECRET_KEY   required when DJANGO_DEBUG=0
     DJANGO_DEBUG        1 (default) or 0
     DJANGO_ALLOWED_HOSTS comma-separated (default: localhost, 127.0.0.1)
+    DJANGO_SSL_REDIRECT, DJANGO_HSTS_SECONDS, DJANGO_HSTS_SUBDOMAINS  HTTPS settings when DEBUG=0
     MULTIVIZ_DATA_DIR   where bundles, caches and the demo live (default: var/)
 """
 
@@ -28,6 +29,13 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=0")
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
+if not DEBUG:
+    # production is served over HTTPS (behind a proxy that sets X-Forwarded-Proto)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = os.environ.get("DJANGO_SSL_REDIRECT", "1") == "1"
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", str(60 * 60 * 24 * 30)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = os.environ.get("DJANGO_HSTS_SUBDOMAINS", "0") == "1"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -114,3 +114,16 @@ def test_demo_study_command_builds_one_open_study_per_task_with_the_papers_condi
     assert "password" in out and all(s.invite_token in out for s in studies.values())
     call_command("demo_study")  # again: nothing duplicated
     assert Study.objects.count() == 3
+
+
+def test_production_settings_pass_djangos_deployment_checks(tmp_path):
+    import secrets
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+           "DJANGO_ALLOWED_HOSTS": "studies.example.org"}
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    done = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=root,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
