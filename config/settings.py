@@ -9,7 +9,7 @@ Environment:
     DJANGO_SECRET_KEY   required when DJANGO_DEBUG=0
     DJANGO_DEBUG        1 (default) or 0
     DJANGO_ALLOWED_HOSTS comma-separated (default: localhost, 127.0.0.1)
-    DJANGO_SSL_REDIRECT, DJANGO_HSTS_SECONDS, DJANGO_HSTS_SUBDOMAINS  HTTPS settings when DEBUG=0
+    DJANGO_SSL_REDIRECT, DJANGO_HSTS_SECONDS, DJANGO_HSTS_SUBDOMAINS, DJANGO_HSTS_PRELOAD  HTTPS when DEBUG=0
     MULTIVIZ_DATA_DIR   where bundles, caches and the demo live (default: var/)
 """
 
@@ -35,7 +35,11 @@ if not DEBUG:
     SECURE_SSL_REDIRECT = os.environ.get("DJANGO_SSL_REDIRECT", "1") == "1"
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", str(60 * 60 * 24 * 30)))
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = os.environ.get("DJANGO_HSTS_SUBDOMAINS", "0") == "1"
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = os.environ.get("DJANGO_HSTS_SUBDOMAINS", "1") == "1"
+    # HSTS preload is a request to browser vendors to hard-code the domain: the domain
+    # owner's decision (DJANGO_HSTS_PRELOAD=1), not an installation default.
+    SECURE_HSTS_PRELOAD = os.environ.get("DJANGO_HSTS_PRELOAD", "0") == "1"
+    SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
