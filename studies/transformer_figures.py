@@ -74,7 +74,9 @@ def transformer_figures(section: dict) -> dict:
     return {
         "cross": stats_grid(stats["cross_modal_z"], "cross-modal attention (z)"),
         "text_to_image": stats_grid(stats["text_to_image"], "words → image"),
-        "words": [word_grid(v["mean"], side, v["token"]) for v in section["word_to_image"].values()] if side else [],
+        "words": [{"mean": word_grid(v["mean"], side, v["token"]),
+                   "heads": [word_grid(h, side, f"head {k + 1}") for k, h in enumerate(v.get("per_head", [[]])[-1])]}
+                  for v in section["word_to_image"].values()] if side else [],
         "map": state_map(last["points"], section["tokens"], section["segments"]),
         "map_layer": last["layer"],
     }

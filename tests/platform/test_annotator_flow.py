@@ -174,7 +174,7 @@ def test_a_condition_with_transformer_views_shows_them_and_others_do_not(client,
     study.conditions.filter(name="U").update(paused=True)
     html = to_first_item(client, join(client, study)).content.decode()
     assert 'id="transformer"' in html and "cross-modal attention" in html and "words → image" in html
-    assert html.count("<svg") >= 4
+    assert html.count("<svg") >= 4 and "per head" in html and "head 4" in html
     study.conditions.filter(name="U").update(paused=False)
     study.conditions.filter(name="U+T").update(paused=True)
     client.cookies.clear()
