@@ -2,7 +2,6 @@
 annotators are identified only by their enrolment token. Schema: /api/schema/."""
 
 from django.db import transaction
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action

@@ -15,7 +15,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
-import numpy as np
 
 from .adapters import LogitSum
 from .data import shapes_vqa as data

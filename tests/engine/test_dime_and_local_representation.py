@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from viz_engine.adapters import AdapterError, Batch, Feature, Modality, TorchModuleAdapter
+from viz_engine.adapters import AdapterError, Feature, Modality, TorchModuleAdapter
 from viz_engine.methods.dime import dime
 from viz_engine.methods.gradient_x_input import gradient_x_input
 from viz_engine.methods.lime import lime

@@ -6,7 +6,7 @@ import pytest
 from annotations.models import Response
 from annotations.selectors import bootstrap_alpha_interval, condition_metrics, krippendorff_nominal, mean_std
 from annotations.services import submit_response
-from studies.models import Enrolment, Study, StudyItem
+from studies.models import Enrolment, Study
 from studies.services import StudyError, enrol
 
 from tests.platform.study_helpers import CLASSES, answer_all, make_study, start  # noqa: F401

@@ -12,7 +12,6 @@ CLIP has no classifier layer, so there is no P stage; Rℓ reads ``image_embeds`
 
 from __future__ import annotations
 
-from typing import Sequence
 
 import torch
 from torch import Tensor, nn
