@@ -4,6 +4,12 @@ in-process tasks), so a fresh clone runs with nothing configured.
 Environment:
     DATABASE_URL        e.g. postgres://postgres@127.0.0.1:5432/test (default: SQLite in var/)
     CELERY_BROKER_URL   e.g. redis://127.0.0.1:6379/0 (default: tasks run in-process)
+    CACHE_URL           e.g. redis://127.0.0.1:6379/1: the cache the join rate limit counts in; every
+                        server process must share it (default: in-process memory, fine for one process)
+    MULTIVIZ_JOIN_RATE  new enrolments allowed per client address (default: 20/h; raise it for a lab
+                        session where everyone shares one address)
+    MULTIVIZ_TRUSTED_PROXIES  proxies in front of the server that append to X-Forwarded-For
+                        (default: 0, the client address is the connection's)
     CELERY_TASK_DEFAULT_QUEUE  the queue tasks go to and workers read (default: celery)
     MULTIVIZ_TORCH_THREADS     torch threads per Celery worker process (default: 1)
     DJANGO_SECRET_KEY   required when DJANGO_DEBUG=0
@@ -29,6 +35,7 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=0")
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
+SILENCED_SYSTEM_CHECKS: list[str] = []
 if not DEBUG:
     # production is served over HTTPS (behind a proxy that sets X-Forwarded-Proto)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -39,7 +46,8 @@ if not DEBUG:
     # HSTS preload is a request to browser vendors to hard-code the domain: the domain
     # owner's decision (DJANGO_HSTS_PRELOAD=1), not an installation default.
     SECURE_HSTS_PRELOAD = os.environ.get("DJANGO_HSTS_PRELOAD", "0") == "1"
-    SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS.append("security.W021")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -50,6 +58,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "django_ratelimit",
     "studies",
     "annotations",
 ]
@@ -62,6 +71,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "studies.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -84,15 +94,24 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.config(
-        default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}", conn_max_age=60
+        # persistent connections, checked before reuse: after a database restart the next
+        # request reconnects instead of failing on a dead connection
+        default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}", conn_max_age=60, conn_health_checks=True
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # a database that does not answer fails the request in seconds (the annotator gets the
+    # retry page) instead of hanging it
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     if "DATABASE_URL" not in os.environ:
         DATA_DIR.mkdir(parents=True, exist_ok=True)  # the embedded default lives there; a fresh clone has none
     # wait for a writer instead of failing at once; tests get a file database (an in-memory
     # one locks whole tables, which a threaded test server's parallel requests run into)
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # a transaction takes the write lock when it begins: read-then-write transactions (a join
+    # picking the least-filled condition) run one at a time instead of failing with "locked"
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -138,3 +157,26 @@ CELERY_TASK_ACKS_LATE = True
 # Workers and the commands that send them work agree on a queue (tests use their own).
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 LOGIN_URL = "admin:login"
+# An expired or missing CSRF token: a page that says what to do, not Django's bare 403.
+CSRF_FAILURE_VIEW = "studies.annotate.csrf_failure"
+
+# The cache: shared (Redis) when CACHE_URL is set, in-process memory otherwise.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+                          "KEY_PREFIX": "multiviz", "TIMEOUT": 300}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Joining a study is rate limited per client address (django-ratelimit counts in the cache).
+MULTIVIZ_JOIN_RATE = os.environ.get("MULTIVIZ_JOIN_RATE", "20/h")
+MULTIVIZ_TRUSTED_PROXIES = int(os.environ.get("MULTIVIZ_TRUSTED_PROXIES", "0"))
+RATELIMIT_FAIL_OPEN = True  # a cache that does not answer lets joins through (and it is logged)
+if CACHE_URL:
+    # django-ratelimit lists only django-redis as supported; Django's own Redis backend
+    # increments atomically (INCR) as well
+    SILENCED_SYSTEM_CHECKS.append("django_ratelimit.W001")
+elif DEBUG:
+    # the development server is one process, so in-process counts are the real counts; a
+    # production server (several processes) must set CACHE_URL, and the check says so
+    SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]

@@ -3,12 +3,15 @@
 URL (and a cookie that remembers it for the invite link); every step resumes on reload."""
 
 import base64
+import logging
 from pathlib import Path
 
+from django.conf import settings
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
+from django_ratelimit.core import get_usage
 
 from annotations.models import Response
 from annotations.services import submit_response
@@ -20,6 +23,7 @@ from .transformer_figures import transformer_figures
 from .services import StudyError, advance, enrol, finish, live_second_order_gradient, touch
 
 COOKIE = "mvz_enrolment_{}"
+log = logging.getLogger(__name__)
 
 
 def _message(request, title, text, status):
@@ -42,6 +46,14 @@ def join(request, invite):
     pid = request.GET.get("PROLIFIC_PID", "")
     if remembered and not pid and Enrolment.objects.filter(token=remembered, study=study).exists():
         return redirect("annotate:page", token=remembered)
+    wait = _join_rate_limited(request)
+    if wait:
+        minutes = max(1, round(wait / 60))
+        response = _message(request, "Please wait a little", "Many people have joined from your network in a short "
+                            f"time. Open the link again in {minutes} minute{'s' if minutes > 1 else ''}. If you "
+                            "are in a session with others, tell the researcher.", 429)
+        response["Retry-After"] = str(wait)
+        return response
     try:
         enrolment = enrol(study, pseudonym=pid, prolific_study_id=request.GET.get("STUDY_ID", ""),
                           prolific_session_id=request.GET.get("SESSION_ID", ""))
@@ -51,6 +63,41 @@ def join(request, invite):
     response.set_cookie(COOKIE.format(study.pk), enrolment.token, max_age=60 * 60 * 24 * 30,
                         httponly=True, samesite="Lax")
     return response
+
+
+def client_address(request) -> str:
+    """The participant's address: the connection's, or behind ``MULTIVIZ_TRUSTED_PROXIES``
+    proxies the X-Forwarded-For entry the outermost trusted proxy saw (never one the client
+    could write itself)."""
+    proxies = settings.MULTIVIZ_TRUSTED_PROXIES
+    forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
+    if proxies and len(forwarded) >= proxies:
+        return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def _join_rate_limited(request) -> int:
+    """Seconds to wait when this address has joined too often (0 when it may join). Counts
+    in the shared cache; if the cache is down the join goes through (logged): turning
+    participants away would cost more than a missing limit for a moment."""
+    try:
+        usage = get_usage(request, group="studies.join", key=lambda _group, r: client_address(r),
+                          rate=settings.MULTIVIZ_JOIN_RATE, increment=True)
+    except Exception as exc:  # the cache backend's own connection errors (Redis down, …)
+        log.warning("join rate limit skipped, the cache is unavailable: %s", exc)
+        return 0
+    if usage is None or not usage["should_limit"]:
+        return 0
+    return max(1, usage["time_left"])
+
+
+def csrf_failure(request, reason=""):
+    """An expired or missing form token (a page left open for hours, cookies blocked)."""
+    return render(request, "annotate/message.html", {
+        "title": "This page has expired",
+        "text": "For your security the form could not be sent. Go back, reload the page and send it again; "
+                "everything you answered before is saved. If this keeps happening, allow cookies for this site.",
+    }, status=403)
 
 
 def _with_urls(obj, token, item_pk):

@@ -29,3 +29,12 @@ def bundle_copy(built_bundle, tmp_path):
     copy = tmp_path / built_bundle.name
     shutil.copytree(built_bundle, copy)
     return copy
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Each test starts with an empty cache (the join rate limit counts there)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

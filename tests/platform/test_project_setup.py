@@ -122,8 +122,25 @@ def test_production_settings_pass_djangos_deployment_checks(tmp_path):
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}  # a test-only switch
-    env.update(DJANGO_DEBUG="0", DJANGO_SECRET_KEY=secrets.token_urlsafe(50), DJANGO_ALLOWED_HOSTS="studies.example.org")
+    env.update(DJANGO_DEBUG="0", DJANGO_SECRET_KEY=secrets.token_urlsafe(50), DJANGO_ALLOWED_HOSTS="studies.example.org",
+               CACHE_URL="redis://127.0.0.1:6379/1")
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     done = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=root,
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_production_without_a_shared_cache_fails_the_check_and_says_why():
+    """Several server processes each counting joins in their own memory would let every
+    address join N times too often: production must name a shared cache (CACHE_URL)."""
+    import secrets
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_ALLOW_ASYNC_UNSAFE", "CACHE_URL")}
+    env.update(DJANGO_DEBUG="0", DJANGO_SECRET_KEY=secrets.token_urlsafe(50), DJANGO_ALLOWED_HOSTS="studies.example.org")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    done = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=root,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "django_ratelimit.E003" in done.stderr and "is not a shared cache" in done.stderr
