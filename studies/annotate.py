@@ -117,13 +117,16 @@ def page(request, token):
     touch(e)
     steps = Enrolment.Step
     if request.method == "POST":
-        if e.step == steps.CONSENT and request.POST.get("agree") == "yes":
+        # a form acts only on its own step: a double click's second POST (or a form sent
+        # from an old tab) arriving after the step moved on must not skip the next step
+        form = request.POST.get("form", "")
+        if e.step == steps.CONSENT and form == "consent" and request.POST.get("agree") == "yes":
             advance(e, steps.CONSENT, steps.INSTRUCTIONS)
-        elif e.step == steps.INSTRUCTIONS:
+        elif e.step == steps.INSTRUCTIONS and form == "instructions":
             advance(e, steps.INSTRUCTIONS, steps.ITEMS)
-        elif e.step == steps.ITEMS:
+        elif e.step == steps.ITEMS and "item" in request.POST:
             return _answer(request, e)
-        elif e.step == steps.CLOSING:
+        elif e.step == steps.CLOSING and form == "closing":
             finish(e, {k: request.POST.get(k, "") for k in ("clarity", "comments")})
         return redirect("annotate:page", token=token)
     context = {"e": e, "study": e.study}
@@ -196,19 +199,44 @@ def feedback(request, token, item_pk):
 def _item_of(e, item_pk):
     if item_pk not in e.item_order:
         raise Http404("not an item of this enrolment")
-    return e.study.items.select_related("bundle_item__bundle").get(pk=item_pk)
+    return e.study.items.select_related("bundle_item__bundle").defer("bundle_item__bundle__manifest").get(pk=item_pk)
+
+
+# (item, everything of the condition and study that annotator_view reads) -> (bundle folder,
+# allowed asset paths). Bundle items never change and a study's items are fixed once anyone
+# enrols, so an entry is never stale; a page of a dozen images costs one query each, not a
+# reparse of the item's sections each.
+_ASSET_PERMISSIONS: dict[tuple, tuple[str, frozenset]] = {}
+_ASSET_PERMISSIONS_MAX = 4096
+
+
+def _asset_permissions(e, item_pk) -> tuple[str, frozenset]:
+    c = e.condition
+    key = (item_pk, e.study.task, c.pk, tuple(c.stages), c.rg_highlights, c.live_sog, c.ask_helpful_page)
+    found = _ASSET_PERMISSIONS.get(key)
+    if found is None:
+        item = _item_of(e, item_pk)
+        found = (item.bundle_item.bundle.path, frozenset(allowed_assets(e, item)))
+        if len(_ASSET_PERMISSIONS) >= _ASSET_PERMISSIONS_MAX:
+            _ASSET_PERMISSIONS.clear()
+        _ASSET_PERMISSIONS[key] = found
+    return found
 
 
 @require_GET
 def asset(request, token, item_pk, path):
     e = _enrolment(request, token)
-    item = _item_of(e, item_pk)
-    if path not in allowed_assets(e, item):
+    if item_pk not in e.item_order:
+        raise Http404("not an item of this enrolment")
+    folder, allowed = _asset_permissions(e, item_pk)
+    if path not in allowed:
         raise Http404("no such asset")
-    file = Path(item.bundle_item.bundle.path) / path
+    file = Path(folder) / path
     if not file.is_file():
         raise Http404("the asset is missing on the server")
-    return FileResponse(open(file, "rb"), content_type="image/png")
+    response = FileResponse(open(file, "rb"), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=86400"  # fixed content: the browser need not ask again
+    return response
 
 
 @require_GET

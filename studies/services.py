@@ -5,7 +5,6 @@ from pathlib import Path
 from django.db import IntegrityError, transaction
 
 from viz_engine.bundles.format import BundleError, read_json, sha256_file
-from viz_engine.bundles.precompute import validate_bundle
 
 from .models import Bundle, BundleItem, LiveSOGResult
 
@@ -16,6 +15,8 @@ def import_bundle(path, name: str | None = None) -> Bundle:
     Raises :class:`BundleError` (nothing written) for a partial, malformed or tampered
     bundle, or one already imported.
     """
+    from viz_engine.bundles.precompute import validate_bundle  # torch: only where bundles are imported
+
     root = Path(path).resolve()
     manifest = validate_bundle(root)
     digest = sha256_file(root / "manifest.json")
@@ -100,6 +101,19 @@ def condition_fill(condition, now=None) -> int:
     return condition.enrolments.filter(Q(completed_at__isnull=False) | Q(last_seen_at__gte=recent)).count()
 
 
+def conditions_with_fill(study, now=None):
+    """The study's conditions, each with ``fill`` (as :func:`condition_fill`) in one query:
+    a burst of joins waits on each other's lock, so each join must be short."""
+    from datetime import timedelta
+
+    from django.db.models import Count, Q
+    from django.utils import timezone
+
+    recent = (now or timezone.now()) - timedelta(seconds=ACTIVE_WINDOW_SECONDS)
+    counted = Q(enrolments__completed_at__isnull=False) | Q(enrolments__last_seen_at__gte=recent)
+    return study.conditions.annotate(fill=Count("enrolments", filter=counted))
+
+
 def _item_order(study, token: str) -> list[int]:
     import random
 
@@ -126,11 +140,8 @@ def enrol(study, pseudonym: str = "", prolific_study_id: str = "", prolific_sess
                 return existing
         if study.status != Study.Status.OPEN:
             raise StudyError("this study is not open for new participants")
-        candidates = []
-        for condition in study.conditions.filter(paused=False).order_by("pk"):
-            fill = condition_fill(condition)
-            if condition.target_size == 0 or fill < condition.target_size:
-                candidates.append((fill, condition.pk, condition))
+        candidates = [(c.fill, c.pk, c) for c in conditions_with_fill(study).filter(paused=False).order_by("pk")
+                      if c.target_size == 0 or c.fill < c.target_size]
         if not candidates:
             raise StudyError("this study is full: every group has all the participants it needs")
         condition = min(candidates, key=lambda c: (c[0], c[1]))[2]

@@ -27,8 +27,8 @@ def join(client, study, **params):
 
 
 def to_first_item(client, url):
-    client.post(url, {"agree": "yes"})
-    client.post(url)
+    client.post(url, {"form": "consent", "agree": "yes"})
+    client.post(url, {"form": "instructions"})
     return client.get(url)
 
 
@@ -41,9 +41,9 @@ def test_an_annotator_goes_from_consent_to_the_completion_code(client, study):
     study.save()
     url = join(client, study, PROLIFIC_PID="pid-1", STUDY_ID="s", SESSION_ID="x")
     assert "Before you start" in client.get(url).content.decode()
-    client.post(url, {"agree": "yes"})
+    client.post(url, {"form": "consent", "agree": "yes"})
     assert "Instructions" in client.get(url).content.decode()
-    client.post(url)
+    client.post(url, {"form": "instructions"})
     e = Enrolment.objects.get(pseudonym="pid-1")
     assert e.prolific_study_id == "s" and e.prolific_session_id == "x"
     # practice first, with feedback, then the counted item
@@ -60,7 +60,7 @@ def test_an_annotator_goes_from_consent_to_the_completion_code(client, study):
     if 'name="helpful_page"' in page:
         fields["helpful_page"] = "overview"
     client.post(url, fields)
-    client.post(url, {"clarity": "4", "comments": "fine"})
+    client.post(url, {"form": "closing", "clarity": "4", "comments": "fine"})
     done = client.get(url).content.decode()
     assert "C0DE42" in done
     e.refresh_from_db()
@@ -189,3 +189,23 @@ def test_a_model_without_attention_cannot_have_transformer_views(tmp_path):
     with pytest.raises(BundleError, match="has no transformer views"):
         plan_bundle(tmp_path / "x", dataset="shapes_vqa", model="shapes_vqa_late", n_items=2, stages=["T"])
     assert not (tmp_path / "x" / "plan.json").exists()
+
+
+def test_a_double_click_never_skips_the_next_step(client, study):
+    """The second POST of a double click arrives after the step moved on: it must not agree
+    to the instructions for the annotator, nor send empty closing answers and finish."""
+    url = join(client, study)
+    client.post(url, {"form": "consent", "agree": "yes"})
+    client.post(url, {"form": "consent", "agree": "yes"})
+    assert Enrolment.objects.get().step == Enrolment.Step.INSTRUCTIONS
+    client.post(url, {"form": "instructions"})
+    for _ in study.items.all():
+        page = client.get(url).content.decode()
+        fields = {"item": item_id(page), "choice": re.search(r'name="choice" value="([^"]+)"', page).group(1)}
+        if 'name="helpful_page"' in page:
+            fields["helpful_page"] = "overview"
+        client.post(url, fields)
+        client.post(url, fields)
+    e = Enrolment.objects.get()
+    assert e.step == Enrolment.Step.CLOSING and e.completed_at is None
+    assert "Anything you want to tell us?" in client.get(url).content.decode()

@@ -42,7 +42,7 @@ def test_an_answer_without_its_csrf_token_is_refused_with_advice_and_not_saved()
 def test_consent_without_its_csrf_token_does_not_move_the_annotator_on():
     study = make_study()
     e = enrol(study, pseudonym="p")
-    assert csrf_client().post(f"/a/{e.token}/", {"agree": "yes"}).status_code == 403
+    assert csrf_client().post(f"/a/{e.token}/", {"form": "consent", "agree": "yes"}).status_code == 403
     assert Enrolment.objects.get(pk=e.pk).step == Enrolment.Step.CONSENT
 
 
