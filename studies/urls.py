@@ -10,6 +10,7 @@ urlpatterns = [
     path("studies/<int:pk>/", views.study_detail, name="study-detail"),
     path("studies/<int:pk>/monitor.json", views.study_monitor, name="study-monitor"),
     path("studies/<int:pk>/compare.json", views.study_compare, name="study-compare"),
+    path("studies/<int:pk>/whole-study.json", views.study_transfer, name="study-transfer"),
     path("bundles/", views.bundle_list, name="bundles"),
     path("bundles/progress.json", views.bundle_progress, name="bundle-progress"),
     path("bundles/<int:pk>/assets/<path:path>", views.bundle_asset, name="bundle-asset"),

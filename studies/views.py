@@ -7,13 +7,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from viz_engine.bundles.format import BundleError
-from viz_engine.bundles.precompute import progress
 
 from .demo import load_engine_demo
 from .models import Bundle, BundleItem, Condition, Study
@@ -28,6 +27,8 @@ def engine_demo(request):
 
 def bundle_folders() -> list[dict]:
     """Every bundle folder under ``DATA_DIR/bundles`` with its precompute progress."""
+    from viz_engine.bundles.precompute import progress  # imports torch: not on every page's import path
+
     base = Path(settings.DATA_DIR) / "bundles"
     imported = {b.path: b for b in Bundle.objects.all()}
     rows = []
@@ -162,6 +163,29 @@ def study_compare(request, pk: int):
     if study.task != Study.Task.SIMULATION:
         return JsonResponse({"error": "accuracy comparisons are for model-simulation studies"}, status=400)
     return JsonResponse(compare_conditions(a, b))
+
+
+@login_required
+@require_GET
+def study_transfer(request, pk: int):
+    """The whole study as one JSON document, to move it to another installation
+    (``manage.py import_study``)."""
+    import json
+
+    from annotations.views import owned_study
+
+    from .services import StudyError
+    from .transfer import export_study
+
+    study = owned_study(request, pk)
+    try:
+        body = json.dumps(export_study(study), indent=1, ensure_ascii=False)
+    except StudyError as exc:
+        return HttpResponse(f"The study cannot be exported: {exc}", status=409,
+                            content_type="text/plain; charset=utf-8")
+    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="study-{pk}-whole.json"'
+    return response
 
 
 def report_dir(bundle) -> Path:

@@ -92,6 +92,11 @@ def test_three_annotators_complete_a_simulation_study_and_the_researcher_exports
     page.get_by_role("button", name=re.compile("log in", re.I)).click()
     assert study.invite_token in page.content()
     assert page.locator("#summary tr").count() == 4  # a header and three conditions
+    assert page.title() == f"{study.title} · MultiViz Studies"
+    page.wait_for_function("document.getElementById('monitor-at').textContent.startsWith('updated')")  # live monitor
+    page.click("#compare button")
+    page.wait_for_function("document.getElementById('compare-result').textContent.length > 0")
+    assert "p =" in page.text_content("#compare-result")
     files = {}
     for link in ("#export-csv", "#export-json", "#export-latex"):
         with page.expect_download() as download:

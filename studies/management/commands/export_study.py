@@ -1,0 +1,37 @@
+"""``python manage.py export_study <study id> [-o file.json]``: the whole study as one JSON
+document (to move it to another installation with ``import_study``)."""
+
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ...models import Study
+from ...services import StudyError
+from ...transfer import export_study
+
+
+class Command(BaseCommand):
+    help = ("Write a whole study (conditions, items, enrolments, responses, timestamps) as one JSON document; "
+            "it holds every annotator's link, so keep it private.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("study_id", type=int)
+        parser.add_argument("-o", "--output", help="the file to write (default: standard output)")
+
+    def handle(self, *args, study_id, output, **options):
+        study = Study.objects.select_related("bundle", "owner").filter(pk=study_id).first()
+        if study is None:
+            raise CommandError(f"there is no study {study_id} here")
+        try:
+            text = json.dumps(export_study(study), indent=1, ensure_ascii=False) + "\n"
+        except StudyError as exc:
+            raise CommandError(f"export refused: {exc}") from None
+        if not output:
+            self.stdout.write(text, ending="")
+            return
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"cannot write {output}: {exc.strerror}") from None
+        self.stdout.write(self.style.SUCCESS(f"exported study {study.pk} {study.title!r} to {output}"))

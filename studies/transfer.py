@@ -1,0 +1,468 @@
+"""Moving a study to another installation: the whole study as one versioned JSON document.
+
+:func:`export_study` writes everything a study holds — its conditions, items, enrolments
+(tokens, pseudonyms, Prolific ids, steps, item orders, closing answers, timestamps) and
+every response (concept clusters included) — and :func:`import_study` recreates it, all or
+nothing, so that its metrics come out identical and annotators' links keep working.
+
+The bundle is referenced, not copied: by the SHA-256 of its manifest, so the receiving
+installation must have imported the same bundle folder first (``manage.py import_bundle``).
+Database ids never travel: items are named by their bundle item id, conditions by name,
+users by username. The document, version 1::
+
+    {"format": "multiviz-study", "version": 1, "exported_at": "<ISO 8601>",
+     "bundle": {"name", "manifest_sha256", "dataset", "model", "task"},
+     "study": {"title", "task", "status", "item_order", "instructions", "consent_text",
+               "invite_token", "completion_code", "completion_url", "created_at",
+               "owner": "<username>", "shared_with": ["<username>", ...]},
+     "conditions": [{"name", "stages", "rg_highlights", "live_sog", "ask_helpful_page",
+                     "target_size", "paused"}, ...],
+     "items": [{"item_id", "choices", "is_practice", "order"}, ...],
+     "enrolments": [{"condition": "<name>", "token", "pseudonym", "prolific_study_id",
+                     "prolific_session_id", "item_order": ["<item_id>", ...], "position", "step",
+                     "closing_answers", "started_at", "last_seen_at", "completed_at",
+                     "responses": [{"item": "<item_id>", "is_practice", "choice", "free_text",
+                                    "category", "confidence", "helpful_page", "seconds_on_item",
+                                    "concept_cluster", "created_at"}, ...]}, ...]}
+
+Times are ISO 8601 with their UTC offset. The document holds every annotator's token (their
+link to continue): keep it as private as the database.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import DataError, IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from annotations.models import Response
+
+from .models import STAGE_CHOICES, Bundle, Condition, Enrolment, Study, StudyItem
+from .services import StudyError
+
+__all__ = ["FORMAT", "VERSION", "export_study", "import_study"]
+
+FORMAT = "multiviz-study"
+VERSION = 1
+
+logger = logging.getLogger(__name__)
+
+# The fields that travel as they are (besides references, tokens and times, handled apart).
+STUDY_TEXTS = ["title", "task", "status", "item_order", "instructions", "consent_text", "completion_code",
+               "completion_url"]
+CONDITION_FLAGS = ["rg_highlights", "live_sog", "ask_helpful_page", "paused"]
+ENROLMENT_TEXTS = ["pseudonym", "prolific_study_id", "prolific_session_id", "step"]
+RESPONSE_TEXTS = ["choice", "free_text", "category", "helpful_page", "concept_cluster"]
+
+
+# -- export ---------------------------------------------------------------------------------------
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _export_bundle_reference(bundle: Bundle) -> dict:
+    return {"name": bundle.name, "manifest_sha256": bundle.manifest_sha256, "dataset": bundle.dataset,
+            "model": bundle.model, "task": bundle.task}
+
+
+def _export_study_fields(study: Study) -> dict:
+    fields = {name: getattr(study, name) for name in STUDY_TEXTS}
+    fields.update(invite_token=study.invite_token, created_at=_iso(study.created_at), owner=study.owner.username,
+                  shared_with=sorted(study.shared_with.values_list("username", flat=True)))
+    return fields
+
+
+def _export_condition(condition: Condition) -> dict:
+    fields = {"name": condition.name, "stages": list(condition.stages), "target_size": condition.target_size}
+    fields.update({flag: getattr(condition, flag) for flag in CONDITION_FLAGS})
+    return fields
+
+
+def _export_item(item: StudyItem) -> dict:
+    return {"item_id": item.bundle_item.item_id, "choices": list(item.choices), "is_practice": item.is_practice,
+            "order": item.order}
+
+
+def _export_response(response: Response, item_ids: dict[int, str]) -> dict:
+    fields = {"item": item_ids[response.item_id], "is_practice": response.is_practice,
+              "confidence": response.confidence, "seconds_on_item": response.seconds_on_item,
+              "created_at": _iso(response.created_at)}
+    fields.update({name: getattr(response, name) for name in RESPONSE_TEXTS})
+    return fields
+
+
+def _item_order_as_ids(enrolment: Enrolment, item_ids: dict[int, str]) -> list[str]:
+    stale = [pk for pk in enrolment.item_order if pk not in item_ids]
+    if stale:
+        raise StudyError(f"annotator {enrolment.pseudonym!r}'s item order names study items {stale[:5]} that are "
+                         f"no longer in the study; the study cannot be exported as it is")
+    return [item_ids[pk] for pk in enrolment.item_order]
+
+
+def _export_enrolment(enrolment: Enrolment, item_ids: dict[int, str], responses: list[Response]) -> dict:
+    fields = {"condition": enrolment.condition.name, "token": enrolment.token,
+              "item_order": _item_order_as_ids(enrolment, item_ids), "position": enrolment.position,
+              "closing_answers": dict(enrolment.closing_answers), "started_at": _iso(enrolment.started_at),
+              "last_seen_at": _iso(enrolment.last_seen_at), "completed_at": _iso(enrolment.completed_at)}
+    fields.update({name: getattr(enrolment, name) for name in ENROLMENT_TEXTS})
+    fields["responses"] = [_export_response(r, item_ids) for r in responses]
+    return fields
+
+
+def _responses_by_enrolment(study: Study) -> dict[int, list[Response]]:
+    grouped: dict[int, list[Response]] = {}
+    for response in Response.objects.filter(enrolment__study=study).order_by("enrolment_id", "created_at", "pk"):
+        grouped.setdefault(response.enrolment_id, []).append(response)
+    return grouped
+
+
+def export_study(study: Study) -> dict:
+    """The whole study as a JSON-ready dict (format ``multiviz-study``, version 1; see the
+    module's documentation). Read-only. Raises :class:`StudyError` if an enrolment's item
+    order names items the study no longer has."""
+    items = list(study.items.select_related("bundle_item").order_by("pk"))
+    item_ids = {item.pk: item.bundle_item.item_id for item in items}
+    responses = _responses_by_enrolment(study)
+    enrolments = study.enrolments.select_related("condition").order_by("started_at", "pk")
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "exported_at": _iso(timezone.now()),
+        "bundle": _export_bundle_reference(study.bundle),
+        "study": _export_study_fields(study),
+        "conditions": [_export_condition(c) for c in study.conditions.order_by("pk")],
+        "items": [_export_item(item) for item in items],
+        "enrolments": [_export_enrolment(e, item_ids, responses.get(e.pk, [])) for e in enrolments],
+    }
+
+
+# -- reading the document: every value checked, with the field's path in the message ------------------
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _value(obj, key: str, where: str):
+    if not isinstance(obj, dict):
+        raise StudyError(f"{where} must be a JSON object; got {_short(obj)}")
+    if key not in obj:
+        raise StudyError(f"{where}.{key} is missing")
+    return obj[key]
+
+
+def _list(obj, key: str, where: str) -> list:
+    value = _value(obj, key, where)
+    if not isinstance(value, list):
+        raise StudyError(f"{where}.{key} must be a list; got {_short(value)}")
+    return value
+
+
+def _text(obj, key: str, where: str, field=None) -> str:
+    """A string; with a model ``field``, also its length, choices, non-blankness and validators."""
+    value = _value(obj, key, where)
+    if not isinstance(value, str):
+        raise StudyError(f"{where}.{key} must be text; got {_short(value)}")
+    if field is None:
+        return value
+    if not value and not field.blank:
+        raise StudyError(f"{where}.{key} must not be empty")
+    try:
+        field.clean(value, None)
+    except ValidationError as exc:
+        raise StudyError(f"{where}.{key}: {' '.join(exc.messages)} (got {_short(value)})") from None
+    return value
+
+
+def _texts(obj, key: str, where: str) -> list[str]:
+    values = _list(obj, key, where)
+    for k, value in enumerate(values):
+        if not isinstance(value, str):
+            raise StudyError(f"{where}.{key}[{k}] must be text; got {_short(value)}")
+    return values
+
+
+def _flag(obj, key: str, where: str) -> bool:
+    value = _value(obj, key, where)
+    if not isinstance(value, bool):
+        raise StudyError(f"{where}.{key} must be true or false; got {_short(value)}")
+    return value
+
+
+def _whole_number(obj, key: str, where: str, *, nullable: bool = False, low: int = 0, high: int | None = None):
+    value = _value(obj, key, where)
+    if value is None and nullable:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise StudyError(f"{where}.{key} must be a whole number {bounds}{' or null' if nullable else ''}; "
+                         f"got {_short(value)}")
+    return value
+
+
+def _seconds(obj, key: str, where: str) -> float | None:
+    value = _value(obj, key, where)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise StudyError(f"{where}.{key} must be a number of seconds (at least 0) or null; got {_short(value)}")
+    return float(value)
+
+
+def _moment(obj, key: str, where: str, *, nullable: bool = False):
+    value = _value(obj, key, where)
+    if value is None and nullable:
+        return None
+    try:
+        moment = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or timezone.is_naive(moment):
+        raise StudyError(f"{where}.{key} must be an ISO 8601 time with its UTC offset"
+                         f"{' or null' if nullable else ''}; got {_short(value)}")
+    return moment
+
+
+def _answers(obj, key: str, where: str) -> dict[str, str]:
+    value = _value(obj, key, where)
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise StudyError(f"{where}.{key} must be an object of text answers; got {_short(value)}")
+    return dict(value)
+
+
+def _field(model, name: str):
+    return model._meta.get_field(name)
+
+
+def _unique(values: list, what: str, where: str) -> None:
+    seen = set()
+    for k, value in enumerate(values):
+        if value in seen:
+            raise StudyError(f"{where}[{k}]: {what} {value!r} appears twice")
+        seen.add(value)
+
+
+# -- the document's parts, read and checked ----------------------------------------------------------
+def _check_format(document) -> None:
+    if not isinstance(document, dict):
+        raise StudyError(f"the document must be a JSON object (a study exported with manage.py export_study); "
+                         f"got {_short(document)}")
+    kind = document.get("format")
+    if kind != FORMAT:
+        raise StudyError(f"document.format must be {FORMAT!r} (a study exported with manage.py export_study); "
+                         f"got {_short(kind)}")
+    version = document.get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise StudyError(f"document.version must be a whole number; got {_short(version)}")
+    if version != VERSION:
+        raise StudyError(f"document.version is {version}, but this installation reads version {VERSION} of the "
+                         f"study format" + (" (update this installation)" if version > VERSION else ""))
+
+
+def _bundle_here(reference) -> Bundle:
+    digest = _text(reference, "manifest_sha256", "bundle")
+    name = reference.get("name", "?")
+    bundle = Bundle.objects.filter(manifest_sha256=digest).first()
+    if bundle is None:
+        raise StudyError(f"bundle {name!r} (manifest sha256 {digest}) is not imported in this installation: "
+                         f"import bundle {name!r} (sha {digest[:12]}…) first with manage.py import_bundle")
+    return bundle
+
+
+def _read_study(raw) -> dict:
+    where = "study"
+    data = {name: _text(raw, name, where, _field(Study, name)) for name in STUDY_TEXTS}
+    data["invite_token"] = _text(raw, "invite_token", where, _field(Study, "invite_token"))
+    data["created_at"] = _moment(raw, "created_at", where)
+    data["owner"] = _text(raw, "owner", where)
+    data["shared_with"] = _texts(raw, "shared_with", where)
+    return data
+
+
+def _read_condition(raw, where: str) -> dict:
+    data = {"name": _text(raw, "name", where, _field(Condition, "name")),
+            "stages": _texts(raw, "stages", where),
+            "target_size": _whole_number(raw, "target_size", where)}
+    unknown = [s for s in data["stages"] if s not in STAGE_CHOICES]
+    if unknown:
+        raise StudyError(f"{where}.stages: {unknown} are not stages ({', '.join(STAGE_CHOICES)})")
+    data.update({flag: _flag(raw, flag, where) for flag in CONDITION_FLAGS})
+    return data
+
+
+def _read_conditions(document) -> list[dict]:
+    raw_conditions = _list(document, "conditions", "document")
+    conditions = [_read_condition(raw, f"conditions[{k}]") for k, raw in enumerate(raw_conditions)]
+    if not conditions:
+        raise StudyError("document.conditions is empty: a study has at least one condition")
+    _unique([c["name"] for c in conditions], "condition name", "conditions")
+    return conditions
+
+
+def _read_items(document, bundle: Bundle) -> list[dict]:
+    bundle_items = {bi.item_id: bi for bi in bundle.items.select_related("bundle")}
+    raw_items = _list(document, "items", "document")
+    items = []
+    for k, raw in enumerate(raw_items):
+        where = f"items[{k}]"
+        item_id = _text(raw, "item_id", where)
+        if item_id not in bundle_items:
+            raise StudyError(f"{where}.item_id: item {item_id!r} is not in bundle {bundle.name!r} here "
+                             f"(was the document or the bundle changed?)")
+        items.append({"item_id": item_id, "bundle_item": bundle_items[item_id],
+                      "choices": _texts(raw, "choices", where), "is_practice": _flag(raw, "is_practice", where),
+                      "order": _whole_number(raw, "order", where)})
+    if not items:
+        raise StudyError("document.items is empty: a study has at least one item")
+    _unique([i["item_id"] for i in items], "item", "items")
+    return items
+
+
+def _read_response(raw, where: str, item_order: set[str]) -> dict:
+    data = {name: _text(raw, name, where, _field(Response, name)) for name in RESPONSE_TEXTS}
+    data["item"] = _text(raw, "item", where)
+    if data["item"] not in item_order:
+        raise StudyError(f"{where}.item: {data['item']!r} is not in this annotator's item_order")
+    data["is_practice"] = _flag(raw, "is_practice", where)
+    data["confidence"] = _whole_number(raw, "confidence", where, nullable=True, low=1, high=5)
+    data["seconds_on_item"] = _seconds(raw, "seconds_on_item", where)
+    data["created_at"] = _moment(raw, "created_at", where)
+    return data
+
+
+def _read_enrolment(raw, where: str, condition_names: set[str], item_ids: set[str]) -> dict:
+    data = {name: _text(raw, name, where, _field(Enrolment, name)) for name in ENROLMENT_TEXTS}
+    data["condition"] = _text(raw, "condition", where)
+    if data["condition"] not in condition_names:
+        raise StudyError(f"{where}.condition: {data['condition']!r} is not a condition of this study "
+                         f"(document.conditions)")
+    data["token"] = _text(raw, "token", where, _field(Enrolment, "token"))
+    data["item_order"] = _texts(raw, "item_order", where)
+    strangers = [i for i in data["item_order"] if i not in item_ids]
+    if strangers:
+        raise StudyError(f"{where}.item_order: {strangers[:5]} are not items of this study (document.items)")
+    data["position"] = _whole_number(raw, "position", where, high=len(data["item_order"]))
+    data["closing_answers"] = _answers(raw, "closing_answers", where)
+    data["started_at"] = _moment(raw, "started_at", where)
+    data["last_seen_at"] = _moment(raw, "last_seen_at", where)
+    data["completed_at"] = _moment(raw, "completed_at", where, nullable=True)
+    data["responses"] = [_read_response(r, f"{where}.responses[{k}]", set(data["item_order"]))
+                         for k, r in enumerate(_list(raw, "responses", where))]
+    _unique([r["item"] for r in data["responses"]], "a response to item", f"{where}.responses")
+    return data
+
+
+def _read_enrolments(document, conditions: list[dict], items: list[dict]) -> list[dict]:
+    names, item_ids = {c["name"] for c in conditions}, {i["item_id"] for i in items}
+    enrolments = [_read_enrolment(raw, f"enrolments[{k}]", names, item_ids)
+                  for k, raw in enumerate(_list(document, "enrolments", "document"))]
+    _unique([e["token"] for e in enrolments], "enrolment token", "enrolments")
+    _unique([e["pseudonym"] for e in enrolments], "pseudonym", "enrolments")
+    return enrolments
+
+
+def _describe(study: Study) -> str:
+    return f"study #{study.pk} {study.title!r} (owner {study.owner.username})"
+
+
+def _check_collisions(study: dict, enrolments: list[dict]) -> None:
+    """Tokens are kept so links keep working; they must therefore be new here."""
+    clash = Study.objects.select_related("owner").filter(invite_token=study["invite_token"]).first()
+    if clash:
+        raise StudyError(f"the study's invite token is already used here by {_describe(clash)}; "
+                         f"was this study imported here already?")
+    tokens = [e["token"] for e in enrolments]
+    taken = Enrolment.objects.select_related("study__owner").filter(token__in=tokens).first()
+    if taken:
+        raise StudyError(f"annotator {taken.pseudonym!r}'s enrolment token is already used here by an enrolment in "
+                         f"{_describe(taken.study)}; was this study imported here already?")
+
+
+def _users_to_share_with(usernames: list[str], owner, notes: list[str]) -> list:
+    users = list(User.objects.filter(username__in=usernames).exclude(pk=owner.pk))
+    missing = sorted(set(usernames) - {u.username for u in users} - {owner.username})
+    if missing:
+        notes.append(f"not shared with {', '.join(missing)}: no such user{'s' if len(missing) > 1 else ''} here")
+    return users
+
+
+# -- writing ---------------------------------------------------------------------------------------------
+def _create_study(data: dict, bundle: Bundle, owner, share_with: list) -> Study:
+    study = Study.objects.create(owner=owner, bundle=bundle, invite_token=data["invite_token"],
+                                 **{name: data[name] for name in STUDY_TEXTS})
+    Study.objects.filter(pk=study.pk).update(created_at=data["created_at"])
+    study.shared_with.set(share_with)
+    return study
+
+
+def _create_conditions(study: Study, conditions: list[dict]) -> dict[str, Condition]:
+    return {c["name"]: Condition.objects.create(study=study, **c) for c in conditions}
+
+
+def _create_items(study: Study, items: list[dict]) -> dict[str, StudyItem]:
+    return {i["item_id"]: StudyItem.objects.create(study=study, bundle_item=i["bundle_item"], choices=i["choices"],
+                                                   is_practice=i["is_practice"], order=i["order"])
+            for i in items}
+
+
+def _create_responses(enrolment: Enrolment, responses: list[dict], items: dict[str, StudyItem]) -> None:
+    created = Response.objects.bulk_create([
+        Response(enrolment=enrolment, item=items[r["item"]], is_practice=r["is_practice"], confidence=r["confidence"],
+                 seconds_on_item=r["seconds_on_item"], **{name: r[name] for name in RESPONSE_TEXTS})
+        for r in responses])
+    for response, data in zip(created, responses):  # auto_now_add set them to now
+        response.created_at = data["created_at"]
+    Response.objects.bulk_update(created, ["created_at"])
+
+
+def _create_enrolment(study: Study, data: dict, conditions: dict[str, Condition],
+                      items: dict[str, StudyItem]) -> Enrolment:
+    enrolment = Enrolment.objects.create(
+        study=study, condition=conditions[data["condition"]], token=data["token"],
+        item_order=[items[i].pk for i in data["item_order"]], position=data["position"],
+        closing_answers=data["closing_answers"], completed_at=data["completed_at"],
+        **{name: data[name] for name in ENROLMENT_TEXTS})
+    Enrolment.objects.filter(pk=enrolment.pk).update(started_at=data["started_at"], last_seen_at=data["last_seen_at"])
+    _create_responses(enrolment, data["responses"], items)
+    return enrolment
+
+
+def import_study(document: dict, owner, notes: list[str] | None = None) -> Study:
+    """Recreate the study of an :func:`export_study` document here, owned by ``owner``.
+
+    Tokens (invite link and annotators' links), pseudonyms, Prolific ids, steps, item
+    orders, closing answers, every response and every timestamp are kept; the study is
+    shared with those of its collaborators who have an account here (by username). What
+    could not be carried over is appended to ``notes`` (and logged).
+
+    All or nothing: raises :class:`StudyError`, with nothing written, when the document's
+    format or version is unknown or a field is malformed (the message names the field),
+    when its bundle is not imported here or lacks one of its items, or when the invite
+    token or an enrolment token is already used here.
+    """
+    notes = [] if notes is None else notes
+    _check_format(document)
+    bundle = _bundle_here(_value(document, "bundle", "document"))
+    study_data = _read_study(_value(document, "study", "document"))
+    conditions = _read_conditions(document)
+    items = _read_items(document, bundle)
+    enrolments = _read_enrolments(document, conditions, items)
+    _check_collisions(study_data, enrolments)
+    share_with = _users_to_share_with(study_data["shared_with"], owner, notes)
+    if study_data["owner"] != owner.username:
+        notes.append(f"owned here by {owner.username} (exported from {study_data['owner']}'s study)")
+    try:
+        with transaction.atomic():
+            study = _create_study(study_data, bundle, owner, share_with)
+            by_name = _create_conditions(study, conditions)
+            by_item_id = _create_items(study, items)
+            for data in enrolments:
+                _create_enrolment(study, data, by_name, by_item_id)
+    except (IntegrityError, DataError) as exc:
+        raise StudyError(f"the study could not be saved, nothing was written: {exc}") from None
+    for note in notes:
+        logger.info("import of study %r: %s", study.title, note)
+    return Study.objects.get(pk=study.pk)
