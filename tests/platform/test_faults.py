@@ -68,3 +68,103 @@ def test_the_api_says_to_retry_when_the_database_is_away(client, database_down):
                            content_type="application/json")
     assert response.status_code == 503 and response["Retry-After"] == "5"
     assert "nothing already saved is lost" in response.json()["detail"]
+
+
+# -- a real PostgreSQL restart under the production-style server ------------------------------------
+def _postgres_cluster():
+    """(version, name) of the local cluster when this test may stop and start it, else None."""
+    import os
+    import shutil
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql" or not shutil.which("pg_ctlcluster") or os.geteuid() != 0:
+        return None
+    versions = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
+    return (versions[-1], "main") if versions else None
+
+
+def _pg(action, cluster):
+    import subprocess
+
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, action, *(["-m", "fast"] if action == "stop" else [])],
+                   check=True, capture_output=True, timeout=120)
+
+
+class ProxiedBrowser:
+    """A browser behind the production HTTPS proxy (see studies.loadtest.Browser)."""
+
+    def __init__(self, base_url):
+        import httpx
+
+        self.http = httpx.Client(base_url=base_url, timeout=30)
+        self.host, self.cookies = base_url.split("//", 1)[1], {}
+
+    def __call__(self, method, url, data=None):
+        headers = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.18.0.7", "Referer": f"https://{self.host}{url}"}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        response = self.http.request(method, url, data=data, headers=headers)
+        for header in response.headers.get_list("set-cookie"):
+            name, _, rest = header.partition("=")
+            self.cookies[name.strip()] = rest.split(";", 1)[0]
+        return response
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_postgresql_restart_mid_study_shows_send_again_and_loses_no_answer(bundle_copy, tmp_path):
+    import os
+    import subprocess
+
+    from django.contrib.auth.models import User
+    from django.db import connection
+
+    from studies.loadtest import HIDDEN, production_env, start_server
+    from studies.models import Enrolment
+    from studies.services import create_study, import_bundle
+
+    cluster = _postgres_cluster()
+    if cluster is None:
+        pytest.skip("needs the local PostgreSQL cluster, pg_ctlcluster and root (CI has them)")
+    study = create_study(User.objects.create_user("r"), import_bundle(bundle_copy), title="Restart", practice=0,
+                         presets=["U"], open_now=True)
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    server = start_server(production_env(url, os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/1"),
+                                         MULTIVIZ_DATA_DIR=str(tmp_path)), workers=1, threads=2)
+    stopped = False
+    try:
+        browser = ProxiedBrowser(server.base_url)
+        page = browser("GET", f"/join/{study.invite_token}/").headers["location"]
+        for step in ("consent", "instructions"):
+            html = browser("GET", page).text
+            assert browser("POST", page, {**dict(HIDDEN.findall(html)), "agree": "yes"}).status_code == 302, step
+        answers = []
+        for k in range(2):
+            html = browser("GET", page).text
+            answer = {**dict(HIDDEN.findall(html)), "choice": re.search(r'name="choice" value="([^"]+)"', html).group(1)}
+            answers.append(answer)
+            if k == 0:
+                assert browser("POST", page, answer).status_code == 302
+        _pg("stop", cluster)
+        stopped = True
+        during = browser("POST", page, answers[1])
+        assert during.status_code == 503 and "it is kept on this page, not lost" in during.text
+        assert browser("GET", page).status_code == 503
+        _pg("start", cluster)
+        stopped = False
+        subprocess.run(["pg_isready", "-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432), "-t", "60"],
+                       check=True, capture_output=True)
+        resent = dict(HIDDEN.findall(during.text))  # the page's Send again form
+        assert resent["item"] == answers[1]["item"] and resent["choice"] == answers[1]["choice"]
+        assert browser("POST", page, resent).status_code == 302
+        assert 'name="clarity"' in browser("GET", page).text  # on to the closing questions
+    finally:
+        if stopped:
+            _pg("start", cluster)
+        server.stop()
+        connection.close()  # the test's own connection died with the restart
+    e = Enrolment.objects.get(study=study)
+    assert sorted(e.responses.values_list("item_id", flat=True)) == sorted(int(a["item"]) for a in answers)
+    assert e.step == Enrolment.Step.CLOSING
