@@ -1,8 +1,13 @@
 """The REST API. Researchers log in (session or basic auth) and see only their own studies;
 annotators are identified only by their enrolment token. Schema: /api/schema/."""
 
+import re
+
 from django.db import transaction
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import build_array_type, build_basic_type
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -11,16 +16,19 @@ from rest_framework.views import APIView
 
 from studies.models import Bundle, Condition, Enrolment, Study, StudyItem
 from studies.selectors import accessible_studies, annotator_view, current_item
-from studies.services import StudyError, create_study
+from studies.services import StudyError, create_study, set_status
 
 from .exports import study_json, summary_rows
 from .models import Response
 from .selectors import condition_metrics
 from .serializers import (
+    AnnotatorStateSerializer,
+    AnswerResultSerializer,
     AnswerSerializer,
     BundleSerializer,
     ConditionSerializer,
     EnrolmentSerializer,
+    ErrorSerializer,
     ResponseSerializer,
     StudyCreateSerializer,
     StudyItemSerializer,
@@ -29,12 +37,43 @@ from .serializers import (
 from .services import submit_response
 
 
+MAX_DB_ID = 2**63 - 1  # the largest primary key any supported database can hold
+ROWS = build_array_type(build_basic_type(OpenApiTypes.OBJECT))  # a list of free-form objects
+
+
+class ApiSchema(AutoSchema):
+    """Documents the refusals of each operation next to its success, so the schema lists
+    every status code the API answers with (as JSON, ``ErrorSerializer``)."""
+
+    def map_parsers(self):
+        # the views also parse forms, but a form cannot carry the lists and nulls the
+        # bodies are made of: JSON is the documented encoding
+        return ["application/json"]
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        refusals = {}
+        if self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None \
+                or self.get_override_parameters():  # a body, or query parameters
+            refusals["400"] = "the request is malformed or breaks a rule; the body says why"
+        if any(not issubclass(p, permissions.AllowAny) for p in self.view.permission_classes):
+            refusals["403"] = "not logged in (session or HTTP basic auth), or wrong credentials"
+        if "{" in self.path:
+            refusals["404"] = "no such object among those you may see"
+        for code, description in refusals.items():
+            if code not in responses:
+                responses[code] = self._get_response_for_code(
+                    OpenApiResponse(ErrorSerializer, description=description), code, direction=direction)
+        return responses
+
+
 def _owned(request):
     """The researcher's own studies and those shared with them (none during schema generation)."""
     return accessible_studies(request.user if request else None)
 
 
 class BundleViewSet(viewsets.ReadOnlyModelViewSet):
+    schema = ApiSchema()
     serializer_class = BundleSerializer
     queryset = Bundle.objects.all()
 
@@ -42,6 +81,7 @@ class BundleViewSet(viewsets.ReadOnlyModelViewSet):
 class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     """Studies of the logged-in researcher; another researcher's study is a 404."""
 
+    schema = ApiSchema()
     serializer_class = StudySerializer
 
     def get_queryset(self):
@@ -61,12 +101,13 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Upda
         return APIResponse(StudySerializer(study).data, status=status.HTTP_201_CREATED)
 
     def _set_status(self, new):
-        study = self.get_object()
-        study.status = new
-        study.save(update_fields=["status"])
+        try:  # the service's rules: e.g. no opening while every condition is paused
+            study = set_status(self.get_object(), new)
+        except StudyError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
         return APIResponse(StudySerializer(study).data)
 
-    @extend_schema(request=None, responses=StudySerializer)
+    @extend_schema(request=None, responses={200: StudySerializer, 400: ErrorSerializer})
     @action(detail=True, methods=["post"])
     def open(self, request, pk=None):
         return self._set_status(Study.Status.OPEN)
@@ -93,12 +134,12 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Upda
             "enrolment__condition", "item__bundle_item")
         return APIResponse(ResponseSerializer(rows, many=True).data)
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses={200: OpenApiResponse(ROWS, description="one object of figures per condition")})
     @action(detail=True)
     def metrics(self, request, pk=None):
         return APIResponse([condition_metrics(c) for c in self.get_object().conditions.all()])
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses={200: OpenApiResponse(ROWS, description="one row per condition, the paper's table")})
     @action(detail=True)
     def summary(self, request, pk=None):
         return APIResponse(summary_rows(self.get_object()))
@@ -113,22 +154,35 @@ class ConditionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
                        viewsets.GenericViewSet):
     """Conditions of the researcher's studies: pause them, cap them, switch variants."""
 
+    schema = ApiSchema()
     serializer_class = ConditionSerializer
 
     def get_queryset(self):
         return Condition.objects.filter(study__in=_owned(self.request))
 
 
+@extend_schema_view(list=extend_schema(parameters=[
+    OpenApiParameter("study", int, description="only the items of this study"),
+]))
 class StudyItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
                        viewsets.GenericViewSet):
     """Items of the researcher's studies: edit answer choices, practice flags and order."""
 
+    schema = ApiSchema()
     serializer_class = StudyItemSerializer
 
     def get_queryset(self):
         qs = StudyItem.objects.filter(study__in=_owned(self.request)).select_related("bundle_item", "study__bundle")
         study = self.request.query_params.get("study")
-        return qs.filter(study_id=study) if study and study.isdigit() else qs
+        if study is None:
+            return qs
+        # str.isdigit() also passes "²", which int() refuses: ASCII digits only
+        if not re.fullmatch(r"[0-9]+", study):
+            raise ValidationError({"study": "the study filter must be a study id (a whole number)"})
+        # a number beyond the database's integers names no study (SQLite cannot even compare one)
+        if len(study) > len(str(MAX_DB_ID)) or int(study) > MAX_DB_ID:
+            return qs.none()
+        return qs.filter(study_id=int(study))
 
     def perform_update(self, serializer):
         if serializer.instance.study.enrolments.exists():
@@ -137,6 +191,8 @@ class StudyItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
 
 
 def _enrolment(token) -> Enrolment:
+    if "\x00" in token:  # no token has one, and PostgreSQL refuses to compare text containing NUL
+        raise NotFound("no enrolment has this token")
     e = Enrolment.objects.select_related("study", "condition").filter(token=token).first()
     if e is None:
         raise NotFound("no enrolment has this token")
@@ -146,10 +202,11 @@ def _enrolment(token) -> Enrolment:
 class AnnotatorStateView(APIView):
     """The annotator's state and current item, as their condition shows it."""
 
+    schema = ApiSchema()
     permission_classes = [permissions.AllowAny]
     authentication_classes = []
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=AnnotatorStateSerializer)
     def get(self, request, token):
         e = _enrolment(token)
         item = current_item(e) if e.step == Enrolment.Step.ITEMS else None
@@ -160,10 +217,15 @@ class AnnotatorStateView(APIView):
 class AnnotatorResponseView(APIView):
     """Submit the answer to the current item (idempotent for an identical resend)."""
 
+    schema = ApiSchema()
     permission_classes = [permissions.AllowAny]
     authentication_classes = []
 
-    @extend_schema(request=AnswerSerializer, responses=dict)
+    @extend_schema(request=AnswerSerializer, responses={
+        201: OpenApiResponse(AnswerResultSerializer, description="the answer is saved"),
+        200: OpenApiResponse(AnswerResultSerializer, description="the same answer was already saved"),
+        409: OpenApiResponse(ErrorSerializer, description="the item has another answer, or the study is closed"),
+    })
     def post(self, request, token):
         e = _enrolment(token)
         data = AnswerSerializer(data=request.data)

@@ -6,6 +6,9 @@ from studies.models import Bundle, Condition, Enrolment, Study, StudyItem
 
 from .models import Response
 
+MAX_TARGET_SIZE = 2_147_483_647
+MAX_SECONDS_ON_ITEM = 7 * 24 * 3600.0
+
 
 class BundleSerializer(serializers.ModelSerializer):
     class Meta:
@@ -57,7 +60,9 @@ class StudyCreateSerializer(serializers.Serializer):
     presets = serializers.ListField(child=serializers.CharField(), required=False,
                                     help_text="names of the paper's preset conditions (default: all for the task)")
     practice = serializers.IntegerField(min_value=0, default=1)
-    group_size = serializers.IntegerField(min_value=0, required=False)
+    # a condition's target size is a PositiveIntegerField: 2147483647 is its limit in every database
+    group_size = serializers.IntegerField(min_value=0, max_value=MAX_TARGET_SIZE, required=False,
+                                          help_text="annotators wanted per condition (0 = no cap)")
     instructions = serializers.CharField(required=False, allow_blank=True, default="")
     consent_text = serializers.CharField(required=False, allow_blank=True, default="")
 
@@ -90,4 +95,31 @@ class AnswerSerializer(serializers.Serializer):
     category = serializers.CharField(required=False, allow_blank=True)
     confidence = serializers.IntegerField(required=False, allow_null=True)
     helpful_page = serializers.CharField(required=False, allow_blank=True)
-    seconds_on_item = serializers.FloatField(required=False, allow_null=True)
+    # a bound keeps the figures computable: two answers of 1e308 s made every mean infinite,
+    # and the metrics and export of the study a server error
+    seconds_on_item = serializers.FloatField(
+        required=False, allow_null=True, max_value=MAX_SECONDS_ON_ITEM,
+        error_messages={"max_value": "seconds_on_item must be at most a week ({max_value} s); leave it out if the "
+                                     "time is unknown"})
+
+
+class AnswerResultSerializer(serializers.Serializer):
+    """The saved answer: ``created`` is false for an identical resend of a saved one."""
+
+    response = serializers.IntegerField()
+    created = serializers.BooleanField()
+    practice = serializers.BooleanField()
+
+
+class AnnotatorStateSerializer(serializers.Serializer):
+    step = serializers.ChoiceField(choices=Enrolment.Step.choices)
+    position = serializers.IntegerField(help_text="index of the current item")
+    items = serializers.IntegerField(help_text="items in all, practice included")
+    item = serializers.DictField(allow_null=True, help_text="the current item as the annotator's condition shows it; "
+                                                            "null outside the items step")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Why a request was refused: ``detail``, or for a refused body one list of messages per field."""
+
+    detail = serializers.CharField(required=False)

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 from annotations.models import Response
 from studies.models import Enrolment, Study
 from studies.services import enrol
-from tests.platform.study_helpers import make_study
+from tests.platform.study_helpers import make_study, start
 
 pytestmark = pytest.mark.django_db
 
@@ -124,3 +124,90 @@ def test_a_studys_bundle_cannot_be_swapped_under_its_items(api):
     assert response.status_code == 200
     study.refresh_from_db()
     assert study.bundle_id != other.bundle_id and study.title == "renamed"
+
+
+# -- regressions found by fuzzing the API from its schema (test_api_fuzz.py) ---------------------
+def test_a_study_filter_of_non_ascii_digits_is_a_400_and_a_huge_id_finds_no_items(api):
+    study = make_study()
+    api.force_authenticate(study.owner)
+    for bad in ("²", "١", "1.5", "-1", "", "1\x00"):  # "²".isdigit() is True, int("²") a ValueError
+        response = api.get("/api/items/", {"study": bad})
+        assert response.status_code == 400 and "study id" in response.json()["study"], bad
+    assert api.get("/api/items/", {"study": "9" * 30}).json() == []  # beyond SQLite's integers
+    assert len(api.get("/api/items/", {"study": str(study.pk)}).json()) == study.items.count()
+
+
+@pytest.mark.parametrize("group_size", [2**31, 2**63, 2**70])
+def test_a_group_size_no_database_column_holds_is_a_400_and_creates_nothing(api, group_size):
+    base = make_study()
+    api.force_authenticate(base.owner)
+    response = api.post("/api/studies/", {"bundle": base.bundle.pk, "title": "big", "presets": ["U"],
+                                          "group_size": group_size}, format="json")
+    assert response.status_code == 400 and "group_size" in response.json()
+    assert Study.objects.count() == 1
+    largest = api.post("/api/studies/", {"bundle": base.bundle.pk, "title": "big", "presets": ["U"],
+                                         "group_size": 2**31 - 1}, format="json")
+    assert largest.status_code == 201 and largest.json()["conditions"][0]["target_size"] == 2**31 - 1
+
+
+def test_a_token_with_a_nul_character_is_a_404_on_every_database(api):
+    e = start(enrol(make_study(), pseudonym="a"))
+    for url in (f"/api/annotate/{e.token}%00/", "/api/annotate/%00/"):  # PostgreSQL cannot compare text with NUL
+        assert api.get(url).status_code == 404
+        posted = api.post(url + "responses/", {"item": e.item_order[0], "choice": "red"}, format="json")
+        assert posted.status_code == 404 and posted.json()["detail"] == "no enrolment has this token"
+    assert Response.objects.count() == 0
+
+
+def test_an_absurd_time_on_item_is_refused_and_the_studys_figures_stay_computable(api):
+    study = make_study(n_items=2, practice=0)
+    e = start(enrol(study, pseudonym="a"))
+    url = f"/api/annotate/{e.token}/responses/"
+    for item in e.item_order:
+        refused = api.post(url, {"item": item, "choice": "red", "seconds_on_item": 1.5e308}, format="json")
+        assert refused.status_code == 400 and "at most a week" in str(refused.json()["seconds_on_item"])
+        assert Response.objects.filter(item_id=item).count() == 0
+        assert api.post(url, {"item": item, "choice": "red", "seconds_on_item": 12.5}, format="json").status_code == 201
+    api.force_authenticate(study.owner)
+    for figures in ("metrics", "summary", "export"):  # two answers of 1.5e308 s made the mean infinite: a 500
+        assert api.get(f"/api/studies/{study.pk}/{figures}/").status_code == 200, figures
+    assert api.get(f"/api/studies/{study.pk}/metrics/").json()[0]["seconds_per_item"]["mean"] == 12.5
+
+
+def test_a_url_under_api_that_no_route_takes_is_a_json_404(api):
+    study = make_study()
+    api.force_authenticate(study.owner)
+    for method, url in (("get", "/api/studies/1.5/x/"), ("post", "/api/studies/1.5/close/"), ("get", "/api/nothing/"),
+                        ("get", "/api/studies/a%2Fb/")):  # Django's own 404 was an HTML page (a POST's, CSRF's 403)
+        response = getattr(api, method)(url)
+        assert response.status_code == 404 and response["Content-Type"] == "application/json", url
+        assert response.json()["detail"] == "no such API endpoint"
+    assert api.get("/api/studies").status_code == 301  # the slash is still appended
+    assert Study.objects.get().status == Study.Status.OPEN
+
+
+def test_a_study_whose_conditions_are_all_paused_cannot_be_opened_through_the_api(api):
+    study = make_study()
+    Study.objects.filter(pk=study.pk).update(status=Study.Status.PAUSED)
+    study.conditions.update(paused=True)
+    api.force_authenticate(study.owner)
+    refused = api.post(f"/api/studies/{study.pk}/open/")
+    assert refused.status_code == 400 and "open at least one condition" in refused.json()["detail"]
+    study.refresh_from_db()
+    assert study.status == Study.Status.PAUSED
+    study.conditions.update(paused=False)
+    assert api.post(f"/api/studies/{study.pk}/open/").json()["status"] == "open"
+
+
+def test_the_schema_documents_refusals_json_bodies_and_the_shapes_returned(client):
+    schema = client.get("/api/schema/?format=json").json()
+    paths = schema["paths"]
+    assert set(paths["/api/studies/{id}/"]["patch"]["responses"]) == {"200", "400", "403", "404"}
+    assert set(paths["/api/annotate/{token}/responses/"]["post"]["responses"]) == {"200", "201", "400", "404", "409"}
+    assert set(paths["/api/annotate/{token}/"]["get"]["responses"]) == {"200", "404"}  # no login: no 403
+    assert list(paths["/api/studies/"]["post"]["requestBody"]["content"]) == ["application/json"]
+    metrics = paths["/api/studies/{id}/metrics/"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert metrics["type"] == "array"  # it was documented as an object
+    assert [p["name"] for p in paths["/api/items/"]["get"]["parameters"]] == ["study"]
+    group_size = schema["components"]["schemas"]["StudyCreate"]["properties"]["group_size"]
+    assert group_size["maximum"] == 2**31 - 1
