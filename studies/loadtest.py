@@ -77,7 +77,7 @@ def start_server(env: dict, workers: int = 4, threads: int = 4, timeout: float =
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
          "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
          "--timeout", "60", "--graceful-timeout", "5", "--log-level", "warning",
-         # longer than a client keeps an idle connection (httpx: 5 s), as a proxy in front
+         # longer than a client keeps an idle connection (here 20 s), as a proxy in front
          # would be: otherwise a browser may send on a connection the server just closed
          "--keep-alive", "30"],
         cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
@@ -102,34 +102,46 @@ CHOICES = re.compile(r'name="choice" value="([^"]+)"')
 IMAGES = re.compile(r'<img src="(/a/[^"]+)"')
 
 
+@dataclass
+class Reply:
+    status_code: int
+    location: str
+    text: str
+
+
 class Browser:
     """Cookies, the CSRF token and the headers a browser behind the HTTPS proxy sends.
 
     Production cookies are Secure and the loopback link is plain HTTP, so the proxy's part
     (X-Forwarded-Proto, X-Forwarded-For) is played here and cookies are kept by hand."""
 
-    def __init__(self, client, address: str, timings: dict):
-        self.client, self.address, self.timings = client, address, timings
+    def __init__(self, session, base_url: str, address: str, timings: dict):
+        self.session, self.address, self.timings = session, address, timings
+        self.origin = "https://" + urlsplit(base_url).netloc  # what the browser sees through the proxy
         self.cookies: dict[str, str] = {}
         self.cached: set[str] = set()  # images already loaded (the server lets browsers keep them)
 
     def _headers(self, url: str) -> dict:
         # the proxy keeps the Host; the browser's Referer is the https page it came from
         headers = {"X-Forwarded-Proto": "https", "X-Forwarded-For": self.address,
-                   "Referer": f"https://{self.client.base_url.netloc.decode()}{urlsplit(url).path}"}
+                   "Referer": self.origin + urlsplit(url).path}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         return headers
 
-    async def request(self, kind: str, method: str, url: str, data=None):
-        """One request, timed under ``kind``; returns the response (redirects not followed)."""
+    async def request(self, kind: str, method: str, url: str, data=None) -> Reply:
+        """One request, timed under ``kind`` until its whole body has arrived (redirects
+        are not followed)."""
         start = time.perf_counter()
-        response = await self.client.request(method, url, data=data, headers=self._headers(url))
+        async with self.session.request(method, url, data=data, headers=self._headers(url),
+                                        allow_redirects=False) as response:
+            body = await response.read()
         self.timings[kind].append(time.perf_counter() - start)
-        for header in response.headers.get_list("set-cookie"):
+        for header in response.headers.getall("Set-Cookie", []):
             name, _, rest = header.partition("=")
             self.cookies[name.strip()] = rest.split(";", 1)[0]
-        return response
+        is_text = response.content_type.startswith("text/")
+        return Reply(response.status, response.headers.get("Location", ""), body.decode() if is_text else "")
 
 
 @dataclass
@@ -140,9 +152,9 @@ class Outcome:
     errors: list = field(default_factory=list)
 
 
-def _expect(response, *codes):
+def _expect(response: Reply, *codes) -> Reply:
     if response.status_code not in codes:
-        raise RuntimeError(f"{response.request.method} {response.request.url.path} → {response.status_code}")
+        raise RuntimeError(f"the server answered {response.status_code}")
     return response
 
 
@@ -154,17 +166,17 @@ def _field(pattern, html: str, what: str) -> str:
     return found.group(1)
 
 
-async def annotate(out: Outcome, client, invite: str, k: int, think: float, double_click: float, timings: dict,
-                   rng: random.Random):
+async def annotate(out: Outcome, session, base_url: str, invite: str, k: int, think: float, double_click: float,
+                   timings: dict, rng: random.Random):
     """Join, consent, read the instructions, answer every item (practice feedback included),
     answer the closing questions; ``out`` records how far it got."""
-    browser = Browser(client, f"198.18.{k // 250}.{k % 250 + 1}", timings)
+    browser = Browser(session, base_url, f"198.18.{k // 250}.{k % 250 + 1}", timings)
 
     async def pause():
         await asyncio.sleep(think * rng.uniform(0.5, 1.5))
 
     joined = _expect(await browser.request("join", "GET", f"/join/{invite}/"), 302)
-    page_url = joined.headers["location"]
+    page_url = joined.location
     out.token = page_url.rstrip("/").rsplit("/", 1)[-1]
     for step in ("consent", "instructions"):
         html = _expect(await browser.request("page", "GET", page_url), 200).text
@@ -191,8 +203,8 @@ async def annotate(out: Outcome, client, invite: str, k: int, think: float, doub
         for _ in range(sends):
             submitted = _expect(await browser.request("submit", "POST", page_url, answer), 302)
         out.answered.add(int(item.group(1)))
-        if "/practice/" in submitted.headers["location"]:
-            _expect(await browser.request("page", "GET", submitted.headers["location"]), 200)
+        if "/practice/" in submitted.location:
+            _expect(await browser.request("page", "GET", submitted.location), 200)
             await pause()
     if 'name="clarity"' not in html:
         raise RuntimeError("after the last item the closing questions did not come")
@@ -205,28 +217,32 @@ async def annotate(out: Outcome, client, invite: str, k: int, think: float, doub
 
 async def drive(base_url: str, invite: str, n: int, think: float, double_click: float, timeout: float,
                 seed: int = 0) -> tuple[list[Outcome], dict, float]:
-    import httpx
+    import aiohttp
 
     timings: dict[str, list[float]] = defaultdict(list)
-    from http.cookiejar import CookieJar, DefaultCookiePolicy
-
-    limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
-    no_shared_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))  # each Browser keeps its own
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=httpx.Timeout(30.0),
-                                 cookies=no_shared_cookies) as client:
+    # one connection per browser and a few spare; each Browser keeps its own cookies
+    connector = aiohttp.TCPConnector(limit=n + 10, keepalive_timeout=20)
+    async with aiohttp.ClientSession(base_url, connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+                                     timeout=aiohttp.ClientTimeout(total=30)) as session:
         async def one(k):
             rng = random.Random(seed * 100_003 + k)
             await asyncio.sleep(rng.uniform(0, 2.0))  # the burst: everyone within two seconds
             out = Outcome()
             try:
-                await asyncio.wait_for(annotate(out, client, invite, k, think, double_click, timings, rng), timeout)
+                await asyncio.wait_for(annotate(out, session, base_url, invite, k, think, double_click, timings, rng),
+                                       timeout)
             except Exception as exc:  # an error for the report, never a crash of the run
                 out.errors.append(f"{type(exc).__name__}: {exc}")
             return out
 
+        async def warm(k):
+            async with session.get(f"/join/warm-up-{k}/", headers={"X-Forwarded-Proto": "https"},
+                                   allow_redirects=False) as response:
+                await response.read()
+
         # warm every worker thread up (imports, database connections), as a server that has
         # been running before the invitations went out would be
-        await asyncio.gather(*(client.get(f"/join/warm-up-{k}/") for k in range(64)))
+        await asyncio.gather(*(warm(k) for k in range(64)))
         start = time.perf_counter()
         outcomes = await asyncio.gather(*(one(k) for k in range(n)))
         elapsed = time.perf_counter() - start
