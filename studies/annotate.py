@@ -10,6 +10,7 @@ from django.conf import settings
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.core import get_usage
 
@@ -100,10 +101,22 @@ def csrf_failure(request, reason=""):
     }, status=403)
 
 
+def asset_signature(token: str, item_pk: int, path: str) -> str:
+    """The key of one asset URL: proof that the item page gave this annotator this asset
+    (it only links what :func:`annotator_view` let through), so the asset view can serve it
+    without asking the database again. It never expires: an image once shown may be shown
+    again, and the browser's cache keeps the URL."""
+    return salted_hmac("studies.asset", f"{token}/{item_pk}/{path}", algorithm="sha256").hexdigest()[:32]
+
+
+def _asset_url(token, item_pk, path) -> str:
+    return f"{reverse('annotate:asset', args=[token, item_pk, path])}?key={asset_signature(token, item_pk, path)}"
+
+
 def _with_urls(obj, token, item_pk):
     """The view with every asset path turned into this annotator's asset URL."""
     if isinstance(obj, dict):
-        return {k: (reverse("annotate:asset", args=[token, item_pk, v])
+        return {k: (_asset_url(token, item_pk, v)
                     if k in ASSET_KEYS and isinstance(v, str) and v.endswith(".png") else _with_urls(v, token, item_pk))
                 for k, v in obj.items()}
     if isinstance(obj, list):
@@ -223,14 +236,44 @@ def _asset_permissions(e, item_pk) -> tuple[str, frozenset]:
     return found
 
 
+# study item -> its bundle's folder; both are fixed once the item exists
+_BUNDLE_FOLDERS: dict[int, str] = {}
+
+
+def _bundle_folder(item_pk: int) -> str:
+    folder = _BUNDLE_FOLDERS.get(item_pk)
+    if folder is None:
+        from .models import StudyItem
+
+        folder = StudyItem.objects.filter(pk=item_pk).values_list("bundle_item__bundle__path", flat=True).first()
+        if folder is None:
+            raise Http404("no such item")
+        if len(_BUNDLE_FOLDERS) >= _ASSET_PERMISSIONS_MAX:
+            _BUNDLE_FOLDERS.clear()
+        _BUNDLE_FOLDERS[item_pk] = folder
+    return folder
+
+
+def forget_asset_permissions() -> None:
+    """Empty both in-process caches (for tests, whose rolled-back ids are given out again)."""
+    _ASSET_PERMISSIONS.clear()
+    _BUNDLE_FOLDERS.clear()
+
+
 @require_GET
 def asset(request, token, item_pk, path):
-    e = _enrolment(request, token)
-    if item_pk not in e.item_order:
-        raise Http404("not an item of this enrolment")
-    folder, allowed = _asset_permissions(e, item_pk)
-    if path not in allowed:
-        raise Http404("no such asset")
+    """One image of an item page. A URL with its key (as the page links it) is served at
+    once, a dozen per page; without the key the enrolment and condition are checked."""
+    key = request.GET.get("key", "")
+    if key and constant_time_compare(key, asset_signature(token, item_pk, path)):
+        folder = _bundle_folder(item_pk)
+    else:
+        e = _enrolment(request, token)
+        if item_pk not in e.item_order:
+            raise Http404("not an item of this enrolment")
+        folder, allowed = _asset_permissions(e, item_pk)
+        if path not in allowed:
+            raise Http404("no such asset")
     file = Path(folder) / path
     if not file.is_file():
         raise Http404("the asset is missing on the server")

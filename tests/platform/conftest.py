@@ -33,8 +33,12 @@ def bundle_copy(built_bundle, tmp_path):
 
 @pytest.fixture(autouse=True)
 def fresh_cache():
-    """Each test starts with an empty cache (the join rate limit counts there)."""
+    """Each test starts with an empty cache (the join rate limit counts there) and with no
+    asset permissions remembered in-process (a rolled-back test's ids come again)."""
     from django.core.cache import cache
 
+    from studies.annotate import forget_asset_permissions
+
     cache.clear()
+    forget_asset_permissions()
     yield

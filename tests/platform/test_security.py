@@ -128,6 +128,41 @@ def test_an_annotators_token_opens_only_assets_their_condition_shows(client, two
     assert client.get(f"/a/{u_only.token}/items/{item.pk}/assets/{hidden[0]}").status_code == 404
 
 
+def test_an_item_pages_images_load_by_their_key_without_the_database(client, two_studies,
+                                                                      django_assert_num_queries):
+    import re
+
+    study, _ = two_studies
+    full = next(e for e in (enrol(study, pseudonym="a"), enrol(study, pseudonym="b"))
+                if e.condition.name == "MultiViz (U+C+Rℓ+Rg+P)")
+    start(full)
+    html = client.get(f"/a/{full.token}/").content.decode()
+    urls = list(dict.fromkeys(re.findall(r'src="(/a/[^"]+\?key=[0-9a-f]{32})"', html)))
+    assert len(urls) > 3, "the page links its images with their keys"
+    assert client.get(urls[0]).status_code == 200  # the first asks which bundle the item is in
+    with django_assert_num_queries(0):  # a page of a dozen images costs the database nothing more
+        for url in urls[1:]:
+            assert client.get(url).status_code == 200
+
+
+def test_an_asset_key_opens_only_the_asset_and_annotator_it_was_made_for(client, two_studies):
+    from studies.annotate import asset_signature
+
+    study, _ = two_studies
+    u_only, full = enrol(study, pseudonym="u"), enrol(study, pseudonym="full")
+    item = study.items.first()
+    shown = sorted(allowed_assets(u_only, item))
+    hidden = sorted(allowed_assets(full, item) - allowed_assets(u_only, item))
+    base = f"/a/{u_only.token}/items/{item.pk}/assets/"
+    assert client.get(f"{base}{shown[0]}?key={asset_signature(u_only.token, item.pk, shown[0])}").status_code == 200
+    for key in (asset_signature(u_only.token, item.pk, shown[0]),  # another asset's key
+                asset_signature(full.token, item.pk, hidden[0]),  # another annotator's key
+                "0" * 32, "not-a-key", ""):
+        assert client.get(f"{base}{hidden[0]}?key={key}").status_code == 404, key
+    # a key names its token: with another token it opens nothing the token's condition hides
+    assert client.get(f"{base}{hidden[0]}").status_code == 404
+
+
 def test_an_annotators_token_opens_nothing_of_another_study(client, two_studies):
     study, other = two_studies
     mine = start(enrol(study, pseudonym="p"))
