@@ -5,9 +5,9 @@ from rest_framework import serializers
 from studies.models import Bundle, Condition, Enrolment, Study, StudyItem
 
 from .models import Response
+from .services import MAX_SECONDS_ON_ITEM
 
 MAX_TARGET_SIZE = 2_147_483_647
-MAX_SECONDS_ON_ITEM = 7 * 24 * 3600.0
 
 
 class BundleSerializer(serializers.ModelSerializer):

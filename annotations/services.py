@@ -1,5 +1,7 @@
 """Business rules that write responses: validated, idempotent, never counted twice."""
 
+import math
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -9,6 +11,7 @@ from studies.services import StudyError
 from .models import Response
 
 MAX_FREE_TEXT = 500
+MAX_SECONDS_ON_ITEM = 7 * 24 * 3600.0  # a week: longer is a broken clock, not a slow annotator
 
 
 def _validate(enrolment: Enrolment, item, answer: dict) -> dict:
@@ -50,9 +53,13 @@ def _validate(enrolment: Enrolment, item, answer: dict) -> dict:
         clean["helpful_page"] = page
     seconds = answer.get("seconds_on_item")
     try:
-        clean["seconds_on_item"] = None if seconds in (None, "") else max(0.0, float(seconds))
+        seconds = None if seconds in (None, "") else float(seconds)
     except (TypeError, ValueError):
         raise StudyError("seconds_on_item must be a number") from None
+    # "inf", "nan" or 1e308 would make every mean of the study's figures infinite or undefined
+    if seconds is not None and not (math.isfinite(seconds) and seconds <= MAX_SECONDS_ON_ITEM):
+        raise StudyError(f"seconds_on_item must be a number of seconds up to a week ({MAX_SECONDS_ON_ITEM:.0f})")
+    clean["seconds_on_item"] = None if seconds is None else max(0.0, seconds)
     return clean
 
 

@@ -4,6 +4,7 @@ URL (and a cookie that remembers it for the invite link); every step resumes on 
 
 import base64
 import logging
+import math
 from pathlib import Path
 
 from django.conf import settings
@@ -15,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.core import get_usage
 
 from annotations.models import Response
-from annotations.services import submit_response
+from annotations.services import MAX_SECONDS_ON_ITEM, submit_response
 from viz_engine.bundles.format import BundleError
 
 from .models import Enrolment, Study
@@ -180,13 +181,24 @@ def _item_page(request, e, error=None, status=200):
     }, status=status)
 
 
+def _page_clock(value) -> float | None:
+    """The seconds the item page measured, or None when it cannot vouch for them (a tab left
+    open for more than a week, a tampered field): the annotator never typed it, so it is
+    never a reason to refuse their answer."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if math.isfinite(seconds) and 0 <= seconds <= MAX_SECONDS_ON_ITEM else None
+
+
 def _answer(request, e):
     try:
         item_pk = int(request.POST.get("item", ""))
     except ValueError:
         return _item_page(request, e, "The answer did not say which item it was for; answer again.", 400)
-    answer = {k: request.POST.get(k) for k in ("choice", "free_text", "category", "confidence", "helpful_page",
-                                               "seconds_on_item")}
+    answer = {k: request.POST.get(k) for k in ("choice", "free_text", "category", "confidence", "helpful_page")}
+    answer["seconds_on_item"] = _page_clock(request.POST.get("seconds_on_item"))
     try:
         response, _ = submit_response(e, item_pk, answer)
     except StudyError as exc:

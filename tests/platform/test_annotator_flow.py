@@ -126,6 +126,16 @@ def test_a_bad_answer_shows_the_page_again_with_the_reason(client, study):
     assert response.status_code == 400 and "is not one of this item&#x27;s choices" in response.content.decode()
 
 
+@pytest.mark.parametrize("clock", ["inf", "nan", "1e308", "-3", "soon", ""])
+def test_a_time_the_page_cannot_vouch_for_is_dropped_and_the_answer_kept(client, study, clock):
+    url = join(client, study)
+    html = to_first_item(client, url).content.decode()
+    choice = re.search(r'name="choice" value="([^"]+)"', html).group(1)
+    assert client.post(url, {"item": item_id(html), "choice": choice, "seconds_on_item": clock}).status_code == 302
+    assert Response.objects.get().seconds_on_item is None
+    assert Enrolment.objects.get().position == 1  # the annotator moved on
+
+
 def test_joining_a_closed_study_says_so(client, study):
     study.status = Study.Status.CLOSED
     study.save()

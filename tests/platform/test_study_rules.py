@@ -76,6 +76,10 @@ def test_a_double_submit_counts_once_and_a_changed_answer_is_refused():
     ({"choice": "purple"}, "not one of this item's choices"),
     ({"choice": "red", "confidence": 6}, "from 1 to 5"),
     ({"choice": "red", "confidence": "high"}, "whole number"),
+    ({"choice": "red", "seconds_on_item": "inf"}, "up to a week"),
+    ({"choice": "red", "seconds_on_item": "nan"}, "up to a week"),
+    ({"choice": "red", "seconds_on_item": 1e308}, "up to a week"),
+    ({"choice": "red", "seconds_on_item": "soon"}, "must be a number"),
 ])
 def test_bad_answers_are_refused_and_nothing_is_saved(answer, message):
     study = make_study()
