@@ -67,6 +67,13 @@ def _same(response: Response, clean: dict) -> bool:
     return all(getattr(response, k) == v for k, v in clean.items() if k != "seconds_on_item")
 
 
+def _resent(existing: Response, clean: dict) -> tuple[Response, bool]:
+    """The saved answer again for an identical resend; a different one is refused."""
+    if _same(existing, clean):
+        return existing, False
+    raise StudyError("this item is already answered; answers cannot be changed")
+
+
 def submit_response(enrolment: Enrolment, item_id: int, answer: dict) -> tuple[Response, bool]:
     """Record the answer to the enrolment's current item; returns ``(response, created)``.
 
@@ -75,26 +82,27 @@ def submit_response(enrolment: Enrolment, item_id: int, answer: dict) -> tuple[R
     is refused with a :class:`StudyError`, and nothing saved changes.
     """
     with transaction.atomic():
+        # the row lock serializes the submits of one annotator (a double click's two POSTs)
         enrolment = Enrolment.objects.select_for_update().select_related("study", "condition").get(pk=enrolment.pk)
-        if item_id not in enrolment.item_order:
+        order, position = enrolment.item_order, enrolment.position
+        if item_id not in order:
             raise StudyError("this item is not part of your study")
         item = enrolment.study.items.get(pk=item_id)
         clean = _validate(enrolment, item, answer)
-        existing = enrolment.responses.filter(item_id=item_id).first()
-        if existing:
-            if _same(existing, clean):
-                return existing, False
-            raise StudyError("this item is already answered; answers cannot be changed")
+        on_it = enrolment.step == Enrolment.Step.ITEMS and position < len(order) and order[position] == item_id
+        if not on_it:  # answered already (a resend?), or out of turn
+            existing = enrolment.responses.filter(item_id=item_id).first()
+            if existing:
+                return _resent(existing, clean)
         if enrolment.study.status != Study.Status.OPEN:
             raise StudyError("the study is closed; your earlier answers are saved")
-        if enrolment.step != Enrolment.Step.ITEMS or enrolment.position >= len(enrolment.item_order) \
-                or enrolment.item_order[enrolment.position] != item_id:
+        if not on_it:
             raise StudyError("this is not the item you are on; reload the page")
-        try:
+        try:  # the current item has no answer yet: the position moves on with the first one
             with transaction.atomic():
                 response = Response.objects.create(enrolment=enrolment, item=item, is_practice=item.is_practice, **clean)
-        except IntegrityError:  # a racing identical submit won
-            return Response.objects.get(enrolment=enrolment, item=item), False
+        except IntegrityError:  # saved without moving the position on (never by this service)
+            return _resent(Response.objects.get(enrolment=enrolment, item=item), clean)
         enrolment.position += 1
         if enrolment.position >= len(enrolment.item_order):
             enrolment.step = Enrolment.Step.CLOSING

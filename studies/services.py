@@ -117,8 +117,10 @@ def conditions_with_fill(study, now=None):
 def _item_order(study, token: str) -> list[int]:
     import random
 
-    practice = list(study.items.filter(is_practice=True).order_by("order", "pk").values_list("pk", flat=True))
-    counted = list(study.items.filter(is_practice=False).order_by("order", "pk").values_list("pk", flat=True))
+    items = study.items.order_by("order", "pk").values_list("pk", "is_practice")
+    practice, counted = [], []
+    for pk, is_practice in items:
+        (practice if is_practice else counted).append(pk)
     if study.item_order == study.Order.SHUFFLED:
         random.Random(token).shuffle(counted)
     return practice + counted
@@ -132,6 +134,10 @@ def enrol(study, pseudonym: str = "", prolific_study_id: str = "", prolific_sess
     from .models import Enrolment, Study
 
     pseudonym = (pseudonym or "").strip()[:100]
+    enrolment = Enrolment(pseudonym=pseudonym or f"anon-{secrets.token_hex(6)}",
+                          prolific_study_id=prolific_study_id[:100], prolific_session_id=prolific_session_id[:100])
+    # before the lock: a burst of joins waits on it, so it covers only choosing the condition
+    enrolment.item_order = _item_order(study, enrolment.token)
     with transaction.atomic():
         study = Study.objects.select_for_update().get(pk=study.pk)  # one join at a time per study
         if pseudonym:
@@ -144,10 +150,7 @@ def enrol(study, pseudonym: str = "", prolific_study_id: str = "", prolific_sess
                       if c.target_size == 0 or c.fill < c.target_size]
         if not candidates:
             raise StudyError("this study is full: every group has all the participants it needs")
-        condition = min(candidates, key=lambda c: (c[0], c[1]))[2]
-        enrolment = Enrolment(study=study, condition=condition, pseudonym=pseudonym or f"anon-{secrets.token_hex(6)}",
-                              prolific_study_id=prolific_study_id[:100], prolific_session_id=prolific_session_id[:100])
-        enrolment.item_order = _item_order(study, enrolment.token)
+        enrolment.study, enrolment.condition = study, min(candidates, key=lambda c: (c[0], c[1]))[2]
         enrolment.save()
         return enrolment
 

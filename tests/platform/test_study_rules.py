@@ -72,6 +72,19 @@ def test_a_double_submit_counts_once_and_a_changed_answer_is_refused():
     assert Enrolment.objects.get(pk=e.pk).position == 1
 
 
+def test_a_resend_of_an_earlier_answer_after_moving_on_is_still_the_saved_one():
+    study = make_study()
+    e = start(enrol(study, pseudonym="a"))
+    first, second = e.item_order[:2]
+    r1, _ = submit_response(e, first, {"choice": "blue"})
+    submit_response(e, second, {"choice": "red"})
+    again, created = submit_response(e, first, {"choice": "blue"})  # an old tab sends it once more
+    assert (again.pk, created) == (r1.pk, False)
+    with pytest.raises(StudyError, match="already answered"):
+        submit_response(e, first, {"choice": "red"})
+    assert Response.objects.count() == 2 and Enrolment.objects.get(pk=e.pk).position == 2
+
+
 @pytest.mark.parametrize("answer, message", [
     ({"choice": "purple"}, "not one of this item's choices"),
     ({"choice": "red", "confidence": 6}, "from 1 to 5"),
