@@ -358,8 +358,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--annotators", type=int, nargs="+", default=[50, 100, 200])
-    parser.add_argument("--think", type=float, default=2.0,
-                        help="mean seconds an annotator spends on a page (uniform, ±50%%; default 2)")
+    parser.add_argument("--think", type=float, default=5.0,
+                        help="mean seconds an annotator spends on a page (uniform, ±50%%; default 5: the paper's "
+                             "annotators took minutes per item, so this is many times the real pace)")
     parser.add_argument("--double-click", type=float, default=0.1, help="share of answers sent twice (default 0.1)")
     parser.add_argument("--items", type=int, default=11, help="items in the study, the first practice (default 11)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes (default 4)")
