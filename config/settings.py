@@ -133,7 +133,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "annotations.authentication.BasicAuthentication",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -157,6 +157,9 @@ CELERY_TASK_ACKS_LATE = True
 # Workers and the commands that send them work agree on a queue (tests use their own).
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 LOGIN_URL = "admin:login"
+# Database sessions that treat a forged key with a NUL character as no session (not a 500).
+SESSION_ENGINE = "config.sessions"
+
 # An expired or missing CSRF token: a page that says what to do, not Django's bare 403.
 CSRF_FAILURE_VIEW = "studies.annotate.csrf_failure"
 

@@ -211,3 +211,19 @@ def test_the_schema_documents_refusals_json_bodies_and_the_shapes_returned(clien
     assert [p["name"] for p in paths["/api/items/"]["get"]["parameters"]] == ["study"]
     group_size = schema["components"]["schemas"]["StudyCreate"]["properties"]["group_size"]
     assert group_size["maximum"] == 2**31 - 1
+
+
+def test_basic_auth_credentials_with_a_nul_character_are_refused_not_a_server_error(client):
+    import base64
+
+    study = make_study()
+    for credentials in ("a\x00b:pw", f"{study.owner.username}:pw\x00", "\x00:\x00"):
+        header = "Basic " + base64.b64encode(credentials.encode()).decode()
+        response = client.get("/api/studies/", HTTP_AUTHORIZATION=header)  # PostgreSQL cannot compare NUL
+        assert response.status_code in (401, 403) and "Invalid username/password" in response.json()["detail"]
+
+
+def test_a_session_cookie_with_a_nul_character_is_no_session(client):
+    cookie = {"HTTP_COOKIE": "sessionid=abcdefgh\x00ijklmnop"}  # sent as is: Django's session store would query it
+    assert client.get("/api/studies/", **cookie).status_code == 403
+    assert client.get("/studies/", **cookie).status_code == 302  # to the login page

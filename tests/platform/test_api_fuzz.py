@@ -10,7 +10,8 @@ request is aimed at real objects: most generated path parameters and body fields
 objects (ids, tokens, a bundle, an item, a class) are swapped for real ones, the fields
 schemathesis is varying on purpose are left alone. The swaps are drawn from a generator
 seeded by the request itself, and Hypothesis runs derandomized without an example
-database, so every run sends the same requests.
+database, so every run on SQLite sends the same requests; on PostgreSQL the ids (never
+reused) differ from run to run, and with them some of the requests.
 """
 
 import base64

@@ -1,0 +1,15 @@
+"""HTTP basic auth for the API that refuses, rather than crashes on, credentials no account
+can have."""
+
+from rest_framework import authentication, exceptions
+
+
+class BasicAuthentication(authentication.BasicAuthentication):
+    """DRF's basic auth, but a username or password with a NUL character is wrong
+    credentials (403), not a server error: PostgreSQL refuses to compare text containing NUL,
+    and no account is named with one (Django's forms refuse it)."""
+
+    def authenticate_credentials(self, userid, password, request=None):
+        if "\x00" in userid or "\x00" in password:
+            raise exceptions.AuthenticationFailed("Invalid username/password.")
+        return super().authenticate_credentials(userid, password, request)
