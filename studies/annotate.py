@@ -32,19 +32,26 @@ def _message(request, title, text, status):
     return render(request, "annotate/message.html", {"title": title, "text": text}, status=status)
 
 
+def _no_nul(text: str) -> str:
+    """``text``, or "" if it holds a NUL character: no token has one, and PostgreSQL refuses to
+    compare text containing NUL (a forged link or cookie would be a server error)."""
+    return "" if "\x00" in text else text
+
+
 def _enrolment(request, token) -> Enrolment:
     try:
-        return Enrolment.objects.select_related("study", "condition").get(token=token)
+        return Enrolment.objects.select_related("study", "condition").get(token=_no_nul(token) or None)
     except Enrolment.DoesNotExist:
         raise Http404("This link is not valid. Use the invite link you were given.") from None
 
 
 @require_GET
 def join(request, invite):
-    study = Study.objects.filter(invite_token=invite).first()
+    invite = _no_nul(invite)
+    study = Study.objects.filter(invite_token=invite).first() if invite else None
     if study is None:
         return _message(request, "Link not valid", "This invite link is not valid. Check that you copied all of it.", 404)
-    remembered = request.COOKIES.get(COOKIE.format(study.pk))
+    remembered = _no_nul(request.COOKIES.get(COOKIE.format(study.pk), ""))
     pid = request.GET.get("PROLIFIC_PID", "")
     if remembered and not pid and Enrolment.objects.filter(token=remembered, study=study).exists():
         return redirect("annotate:page", token=remembered)

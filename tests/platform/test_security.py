@@ -176,3 +176,16 @@ def test_an_annotators_token_opens_nothing_of_another_study(client, two_studies)
     assert client.get(f"/studies/{other.pk}/").status_code == 302
     assert client.get(f"/api/studies/{other.pk}/").status_code in (401, 403)
     assert Study.objects.get(pk=other.pk).title == "B"
+
+
+def test_links_with_a_nul_character_are_not_valid_links(client):
+    study = make_study(practice=0)
+    e = start(enrol(study, pseudonym="a"))
+    item = e.item_order[0]
+    for url in (f"/join/{study.invite_token}%00/", f"/a/{e.token}%00/", f"/a/{e.token}%00/practice/{item}/",
+                f"/a/{e.token}%00/items/{item}/assets/x.png", f"/a/{e.token}%00/items/{item}/live-sog"):
+        assert client.get(url).status_code == 404, url  # PostgreSQL cannot compare text with NUL
+    assert client.post(f"/a/{e.token}%00/", {"form": "consent", "agree": "yes"}).status_code == 404
+    # a remembered-enrolment cookie with a NUL: a new enrolment, not a server error
+    joined = client.get(f"/join/{study.invite_token}/", HTTP_COOKIE=f"mvz_enrolment_{study.pk}={e.token}\x00")
+    assert joined.status_code == 302 and e.token not in joined["Location"]
