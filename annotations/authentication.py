@@ -1,6 +1,7 @@
 """HTTP basic auth for the API that refuses, rather than crashes on, credentials no account
 can have."""
 
+from drf_spectacular.authentication import BasicScheme
 from rest_framework import authentication, exceptions
 
 
@@ -13,3 +14,9 @@ class BasicAuthentication(authentication.BasicAuthentication):
         if "\x00" in userid or "\x00" in password:
             raise exceptions.AuthenticationFailed("Invalid username/password.")
         return super().authenticate_credentials(userid, password, request)
+
+
+class BasicAuthenticationScheme(BasicScheme):
+    """The schema documents it as HTTP basic auth, like DRF's own."""
+
+    target_class = "annotations.authentication.BasicAuthentication"

@@ -209,6 +209,7 @@ def test_the_schema_documents_refusals_json_bodies_and_the_shapes_returned(clien
     metrics = paths["/api/studies/{id}/metrics/"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert metrics["type"] == "array"  # it was documented as an object
     assert [p["name"] for p in paths["/api/items/"]["get"]["parameters"]] == ["study"]
+    assert schema["components"]["securitySchemes"]["basicAuth"] == {"type": "http", "scheme": "basic"}
     group_size = schema["components"]["schemas"]["StudyCreate"]["properties"]["group_size"]
     assert group_size["maximum"] == 2**31 - 1
 
