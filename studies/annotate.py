@@ -52,7 +52,9 @@ def join(request, invite):
     if study is None:
         return _message(request, "Link not valid", "This invite link is not valid. Check that you copied all of it.", 404)
     remembered = _no_nul(request.COOKIES.get(COOKIE.format(study.pk), ""))
-    pid = request.GET.get("PROLIFIC_PID", "")
+    # Prolific's ids as the link carries them, less any NUL (PostgreSQL stores no text with one)
+    pid, prolific_study, session = (request.GET.get(k, "").replace("\x00", "")
+                                    for k in ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID"))
     if remembered and not pid and Enrolment.objects.filter(token=remembered, study=study).exists():
         return redirect("annotate:page", token=remembered)
     wait = _join_rate_limited(request)
@@ -64,8 +66,7 @@ def join(request, invite):
         response["Retry-After"] = str(wait)
         return response
     try:
-        enrolment = enrol(study, pseudonym=pid, prolific_study_id=request.GET.get("STUDY_ID", ""),
-                          prolific_session_id=request.GET.get("SESSION_ID", ""))
+        enrolment = enrol(study, pseudonym=pid, prolific_study_id=prolific_study, prolific_session_id=session)
     except StudyError as exc:
         return _message(request, "Cannot join", str(exc).capitalize() + ".", 409)
     response = redirect("annotate:page", token=enrolment.token)

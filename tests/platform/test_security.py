@@ -189,3 +189,7 @@ def test_links_with_a_nul_character_are_not_valid_links(client):
     # a remembered-enrolment cookie with a NUL: a new enrolment, not a server error
     joined = client.get(f"/join/{study.invite_token}/", HTTP_COOKIE=f"mvz_enrolment_{study.pk}={e.token}\x00")
     assert joined.status_code == 302 and e.token not in joined["Location"]
+    prolific = client.get(f"/join/{study.invite_token}/", {"PROLIFIC_PID": "p\x00id", "STUDY_ID": "s\x00",
+                                                             "SESSION_ID": "\x00x"})
+    assert prolific.status_code == 302
+    assert Enrolment.objects.filter(pseudonym="pid", prolific_study_id="s", prolific_session_id="x").count() == 1
