@@ -15,7 +15,7 @@ from rest_framework.response import Response as APIResponse
 from rest_framework.views import APIView
 
 from studies.models import Bundle, Condition, Enrolment, Study, StudyItem
-from studies.selectors import accessible_studies, annotator_view, current_item
+from studies.selectors import accessible_studies, annotator_view, current_item, enrolment_by_token
 from studies.services import StudyError, create_study, set_status
 
 from .exports import study_json, summary_rows
@@ -191,9 +191,7 @@ class StudyItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
 
 
 def _enrolment(token) -> Enrolment:
-    if "\x00" in token:  # no token has one, and PostgreSQL refuses to compare text containing NUL
-        raise NotFound("no enrolment has this token")
-    e = Enrolment.objects.select_related("study", "condition").filter(token=token).first()
+    e = enrolment_by_token(token)
     if e is None:
         raise NotFound("no enrolment has this token")
     return e

@@ -14,6 +14,12 @@ MAX_FREE_TEXT = 500
 MAX_SECONDS_ON_ITEM = 7 * 24 * 3600.0  # a week: longer is a broken clock, not a slow annotator
 
 
+def plausible_seconds(seconds: float) -> bool:
+    """Whether a time on an item can count: finite and at most a week ("inf", "nan" or 1e308
+    would make every mean of the study's figures infinite or undefined)."""
+    return math.isfinite(seconds) and seconds <= MAX_SECONDS_ON_ITEM
+
+
 def _validate(enrolment: Enrolment, item, answer: dict) -> dict:
     study, condition = enrolment.study, enrolment.condition
     clean = {"choice": "", "free_text": "", "category": "", "confidence": None, "helpful_page": ""}
@@ -56,8 +62,7 @@ def _validate(enrolment: Enrolment, item, answer: dict) -> dict:
         seconds = None if seconds in (None, "") else float(seconds)
     except (TypeError, ValueError):
         raise StudyError("seconds_on_item must be a number") from None
-    # "inf", "nan" or 1e308 would make every mean of the study's figures infinite or undefined
-    if seconds is not None and not (math.isfinite(seconds) and seconds <= MAX_SECONDS_ON_ITEM):
+    if seconds is not None and not plausible_seconds(seconds):
         raise StudyError(f"seconds_on_item must be a number of seconds up to a week ({MAX_SECONDS_ON_ITEM:.0f})")
     clean["seconds_on_item"] = None if seconds is None else max(0.0, seconds)
     return clean

@@ -18,7 +18,7 @@ def owned_study(request, pk):
     return get_object_or_404(accessible_studies(request.user), pk=pk)
 
 
-def _download(body, content_type, filename):
+def download_response(body, content_type, filename):
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -27,20 +27,21 @@ def _download(body, content_type, filename):
 @login_required
 @require_GET
 def export_csv(request, pk):
-    return _download(responses_csv(owned_study(request, pk)), "text/csv; charset=utf-8", f"study-{pk}-responses.csv")
+    return download_response(responses_csv(owned_study(request, pk)), "text/csv; charset=utf-8",
+                             f"study-{pk}-responses.csv")
 
 
 @login_required
 @require_GET
 def export_json(request, pk):
     body = json.dumps(study_json(owned_study(request, pk)), indent=1, default=str)
-    return _download(body, "application/json", f"study-{pk}.json")
+    return download_response(body, "application/json", f"study-{pk}.json")
 
 
 @login_required
 @require_GET
 def export_latex(request, pk):
-    return _download(summary_latex(owned_study(request, pk)), "application/x-tex", f"study-{pk}-summary.tex")
+    return download_response(summary_latex(owned_study(request, pk)), "application/x-tex", f"study-{pk}-summary.tex")
 
 
 @login_required

@@ -4,7 +4,6 @@ URL (and a cookie that remembers it for the invite link); every step resumes on 
 
 import base64
 import logging
-import math
 from pathlib import Path
 
 from django.conf import settings
@@ -16,11 +15,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.core import get_usage
 
 from annotations.models import Response
-from annotations.services import MAX_SECONDS_ON_ITEM, submit_response
+from annotations.services import plausible_seconds, submit_response
 from viz_engine.bundles.format import BundleError
 
 from .models import Enrolment, Study
-from .selectors import ASSET_KEYS, allowed_assets, annotator_view, current_item
+from .selectors import ASSET_KEYS, allowed_assets, annotator_view, current_item, enrolment_by_token
 from .transformer_figures import transformer_figures
 from .services import StudyError, advance, enrol, finish, live_second_order_gradient, touch
 
@@ -32,31 +31,27 @@ def _message(request, title, text, status):
     return render(request, "annotate/message.html", {"title": title, "text": text}, status=status)
 
 
-def _no_nul(text: str) -> str:
-    """``text``, or "" if it holds a NUL character: no token has one, and PostgreSQL refuses to
-    compare text containing NUL (a forged link or cookie would be a server error)."""
-    return "" if "\x00" in text else text
-
-
 def _enrolment(request, token) -> Enrolment:
-    try:
-        return Enrolment.objects.select_related("study", "condition").get(token=_no_nul(token) or None)
-    except Enrolment.DoesNotExist:
-        raise Http404("This link is not valid. Use the invite link you were given.") from None
+    e = enrolment_by_token(token)
+    if e is None:
+        raise Http404("This link is not valid. Use the invite link you were given.")
+    return e
 
 
 @require_GET
 def join(request, invite):
-    invite = _no_nul(invite)
-    study = Study.objects.filter(invite_token=invite).first() if invite else None
+    # no invite has a NUL character, and PostgreSQL cannot compare one
+    study = Study.objects.filter(invite_token=invite).first() if "\x00" not in invite else None
     if study is None:
         return _message(request, "Link not valid", "This invite link is not valid. Check that you copied all of it.", 404)
-    remembered = _no_nul(request.COOKIES.get(COOKIE.format(study.pk), ""))
+    remembered = request.COOKIES.get(COOKIE.format(study.pk), "")
     # Prolific's ids as the link carries them, less any NUL (PostgreSQL stores no text with one)
     pid, prolific_study, session = (request.GET.get(k, "").replace("\x00", "")
                                     for k in ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID"))
-    if remembered and not pid and Enrolment.objects.filter(token=remembered, study=study).exists():
-        return redirect("annotate:page", token=remembered)
+    if remembered and not pid:  # the same browser again: back to its enrolment
+        e = enrolment_by_token(remembered)
+        if e is not None and e.study_id == study.pk:
+            return redirect("annotate:page", token=e.token)
     wait = _join_rate_limited(request)
     if wait:
         minutes = max(1, round(wait / 60))
@@ -197,7 +192,7 @@ def _page_clock(value) -> float | None:
         seconds = float(value)
     except (TypeError, ValueError):
         return None
-    return seconds if math.isfinite(seconds) and 0 <= seconds <= MAX_SECONDS_ON_ITEM else None
+    return seconds if seconds >= 0 and plausible_seconds(seconds) else None
 
 
 def _answer(request, e):

@@ -109,11 +109,25 @@ class Reply:
     text: str
 
 
-class Browser:
-    """Cookies, the CSRF token and the headers a browser behind the HTTPS proxy sends.
+def proxied_headers(origin: str, address: str, url: str, cookies: dict[str, str]) -> dict:
+    """A browser's request headers as the HTTPS proxy passes them on: the scheme and the
+    client's address added, the Referer the https page the browser came from, and the
+    cookies (kept by hand: production cookies are Secure and the loopback link is HTTP)."""
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-For": address, "Referer": origin + urlsplit(url).path}
+    if cookies:
+        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    return headers
 
-    Production cookies are Secure and the loopback link is plain HTTP, so the proxy's part
-    (X-Forwarded-Proto, X-Forwarded-For) is played here and cookies are kept by hand."""
+
+def keep_cookies(cookies: dict[str, str], set_cookie_headers) -> None:
+    for header in set_cookie_headers:
+        name, _, rest = header.partition("=")
+        cookies[name.strip()] = rest.split(";", 1)[0]
+
+
+class Browser:
+    """One annotator's browser behind the HTTPS proxy: its own cookies, its image cache, and
+    the time of each request."""
 
     def __init__(self, session, base_url: str, address: str, timings: dict):
         self.session, self.address, self.timings = session, address, timings
@@ -121,25 +135,15 @@ class Browser:
         self.cookies: dict[str, str] = {}
         self.cached: set[str] = set()  # images already loaded (the server lets browsers keep them)
 
-    def _headers(self, url: str) -> dict:
-        # the proxy keeps the Host; the browser's Referer is the https page it came from
-        headers = {"X-Forwarded-Proto": "https", "X-Forwarded-For": self.address,
-                   "Referer": self.origin + urlsplit(url).path}
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        return headers
-
     async def request(self, kind: str, method: str, url: str, data=None) -> Reply:
         """One request, timed under ``kind`` until its whole body has arrived (redirects
         are not followed)."""
         start = time.perf_counter()
-        async with self.session.request(method, url, data=data, headers=self._headers(url),
-                                        allow_redirects=False) as response:
+        headers = proxied_headers(self.origin, self.address, url, self.cookies)
+        async with self.session.request(method, url, data=data, headers=headers, allow_redirects=False) as response:
             body = await response.read()
         self.timings[kind].append(time.perf_counter() - start)
-        for header in response.headers.getall("Set-Cookie", []):
-            name, _, rest = header.partition("=")
-            self.cookies[name.strip()] = rest.split(";", 1)[0]
+        keep_cookies(self.cookies, response.headers.getall("Set-Cookie", []))
         is_text = response.content_type.startswith("text/")
         return Reply(response.status, response.headers.get("Location", ""), body.decode() if is_text else "")
 
@@ -385,6 +389,8 @@ def main(argv=None):
     from django.core.cache import cache
     from django.db import connections
 
+    from studies.models import Study
+
     reports, server = [], None
     try:
         with tempfile.TemporaryDirectory() as work:
@@ -396,8 +402,6 @@ def main(argv=None):
             print(f"==> gunicorn at {server.base_url} ({args.workers} workers × {args.threads} threads), "
                   f"think time {args.think} s, double clicks {args.double_click:.0%}")
             for n in args.annotators:
-                from studies.models import Study
-
                 cache.clear()  # a fresh rate-limit window per level
                 level_study = study if not reports else Study.objects.get(pk=_copy_study(study).pk)
                 report = run_level(server.base_url, level_study, n, args)

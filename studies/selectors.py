@@ -11,12 +11,20 @@ from __future__ import annotations
 
 from .models import Enrolment, Study, StudyItem
 
-__all__ = ["annotator_view", "allowed_assets", "current_item", "accessible_studies", "monitor", "FEATURE_STAGES",
+__all__ = ["annotator_view", "allowed_assets", "current_item", "enrolment_by_token", "accessible_studies", "monitor", "FEATURE_STAGES",
            "OVERVIEW_STAGES"]
 
 OVERVIEW_STAGES = ("U", "C")
 FEATURE_STAGES = ("Rl", "Rg")
 ASSET_KEYS = ("image", "overlay", "heatmap", "image_highlights")
+
+
+def enrolment_by_token(token: str) -> Enrolment | None:
+    """The enrolment with this token, its study and condition loaded; None for no such token,
+    and for one with a NUL character, which no token has and PostgreSQL cannot compare."""
+    if "\x00" in token:
+        return None
+    return Enrolment.objects.select_related("study", "condition").filter(token=token).first()
 
 
 def current_item(enrolment: Enrolment) -> StudyItem | None:

@@ -31,6 +31,7 @@ link to continue): keep it as private as the database.
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.contrib.auth.models import User
@@ -124,7 +125,9 @@ def export_study(study: Study) -> dict:
     """The whole study as a JSON-ready dict (format ``multiviz-study``, version 1; see the
     module's documentation). Read-only. Raises :class:`StudyError` if an enrolment's item
     order names items the study no longer has."""
-    items = list(study.items.select_related("bundle_item").order_by("pk"))
+    # the bundle item's id only: not its record and sections, the bulk of the database
+    items = list(study.items.select_related("bundle_item").defer("bundle_item__record", "bundle_item__sections")
+                 .order_by("pk"))
     item_ids = {item.pk: item.bundle_item.item_id for item in items}
     responses = _responses_by_enrolment(study)
     enrolments = study.enrolments.select_related("condition").order_by("started_at", "pk")
@@ -138,6 +141,11 @@ def export_study(study: Study) -> dict:
         "items": [_export_item(item) for item in items],
         "enrolments": [_export_enrolment(e, item_ids, responses.get(e.pk, [])) for e in enrolments],
     }
+
+
+def export_study_json(study: Study) -> str:
+    """:func:`export_study` as the JSON text of the file (the page's download and the command)."""
+    return json.dumps(export_study(study), indent=1, ensure_ascii=False)
 
 
 # -- reading the document: every value checked, with the field's path in the message ------------------
@@ -303,7 +311,7 @@ def _read_conditions(document) -> list[dict]:
 
 
 def _read_items(document, bundle: Bundle) -> list[dict]:
-    bundle_items = {bi.item_id: bi for bi in bundle.items.select_related("bundle")}
+    bundle_items = {bi.item_id: bi for bi in bundle.items.only("pk", "item_id")}
     raw_items = _list(document, "items", "document")
     items = []
     for k, raw in enumerate(raw_items):
@@ -349,7 +357,8 @@ def _read_enrolment(raw, where: str, condition_names: set[str], item_ids: set[st
     data["started_at"] = _moment(raw, "started_at", where)
     data["last_seen_at"] = _moment(raw, "last_seen_at", where)
     data["completed_at"] = _moment(raw, "completed_at", where, nullable=True)
-    data["responses"] = [_read_response(r, f"{where}.responses[{k}]", set(data["item_order"]))
+    order = set(data["item_order"])
+    data["responses"] = [_read_response(r, f"{where}.responses[{k}]", order)
                          for k, r in enumerate(_list(raw, "responses", where))]
     _unique([r["item"] for r in data["responses"]], "a response to item", f"{where}.responses")
     return data
@@ -393,7 +402,8 @@ def _users_to_share_with(usernames: list[str], owner, notes: list[str]) -> list:
 def _create_study(data: dict, bundle: Bundle, owner, share_with: list) -> Study:
     study = Study.objects.create(owner=owner, bundle=bundle, invite_token=data["invite_token"],
                                  **{name: data[name] for name in STUDY_TEXTS})
-    Study.objects.filter(pk=study.pk).update(created_at=data["created_at"])
+    Study.objects.filter(pk=study.pk).update(created_at=data["created_at"])  # auto_now_add set it to now
+    study.created_at = data["created_at"]
     study.shared_with.set(share_with)
     return study
 
@@ -465,4 +475,4 @@ def import_study(document: dict, owner, notes: list[str] | None = None) -> Study
         raise StudyError(f"the study could not be saved, nothing was written: {exc}") from None
     for note in notes:
         logger.info("import of study %r: %s", study.title, note)
-    return Study.objects.get(pk=study.pk)
+    return study

@@ -170,22 +170,18 @@ def study_compare(request, pk: int):
 def study_transfer(request, pk: int):
     """The whole study as one JSON document, to move it to another installation
     (``manage.py import_study``)."""
-    import json
-
-    from annotations.views import owned_study
+    from annotations.views import download_response, owned_study
 
     from .services import StudyError
-    from .transfer import export_study
+    from .transfer import export_study_json
 
     study = owned_study(request, pk)
     try:
-        body = json.dumps(export_study(study), indent=1, ensure_ascii=False)
+        body = export_study_json(study)
     except StudyError as exc:
         return HttpResponse(f"The study cannot be exported: {exc}", status=409,
                             content_type="text/plain; charset=utf-8")
-    response = HttpResponse(body, content_type="application/json; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="study-{pk}-whole.json"'
-    return response
+    return download_response(body, "application/json; charset=utf-8", f"study-{pk}-whole.json")
 
 
 def report_dir(bundle) -> Path:

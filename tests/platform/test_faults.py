@@ -92,22 +92,20 @@ def _pg(action, cluster):
 
 
 class ProxiedBrowser:
-    """A browser behind the production HTTPS proxy (see studies.loadtest.Browser)."""
+    """A browser behind the production HTTPS proxy, as the load script's (synchronous)."""
 
     def __init__(self, base_url):
         import httpx
 
         self.http = httpx.Client(base_url=base_url, timeout=30)
-        self.host, self.cookies = base_url.split("//", 1)[1], {}
+        self.origin, self.cookies = "https://" + base_url.split("//", 1)[1], {}
 
     def __call__(self, method, url, data=None):
-        headers = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.18.0.7", "Referer": f"https://{self.host}{url}"}
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        response = self.http.request(method, url, data=data, headers=headers)
-        for header in response.headers.get_list("set-cookie"):
-            name, _, rest = header.partition("=")
-            self.cookies[name.strip()] = rest.split(";", 1)[0]
+        from studies.loadtest import keep_cookies, proxied_headers
+
+        response = self.http.request(method, url, data=data,
+                                     headers=proxied_headers(self.origin, "198.18.0.7", url, self.cookies))
+        keep_cookies(self.cookies, response.headers.get_list("set-cookie"))
         return response
 
 

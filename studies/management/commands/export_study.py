@@ -1,14 +1,13 @@
 """``python manage.py export_study <study id> [-o file.json]``: the whole study as one JSON
 document (to move it to another installation with ``import_study``)."""
 
-import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from ...models import Study
 from ...services import StudyError
-from ...transfer import export_study
+from ...transfer import export_study_json
 
 
 class Command(BaseCommand):
@@ -24,7 +23,7 @@ class Command(BaseCommand):
         if study is None:
             raise CommandError(f"there is no study {study_id} here")
         try:
-            text = json.dumps(export_study(study), indent=1, ensure_ascii=False) + "\n"
+            text = export_study_json(study) + "\n"
         except StudyError as exc:
             raise CommandError(f"export refused: {exc}") from None
         if not output:
