@@ -139,7 +139,7 @@ def bootstrap_alpha_interval(answers: dict[tuple[str, str], object], n_boot: int
     quantiles instead of 2.5 and 97.5 %; for 200 items nearly the plain ones). The bounds
     are clipped to α's range [−1, 1]. Measured under random answering (4 choices, 20
     items, 2000 seeded studies each): the interval covers 0 in 96–97 % of studies with 3
-    and with 5 annotators; with 2 or 10 choices 95–98 %.
+    and with 5 annotators; with 2 or 10 choices 96–98 %; with 40 items 95 %.
     """
     from scipy.special import ndtr
     from scipy.stats import t as student_t
