@@ -20,9 +20,7 @@ from annotations.selectors import (
 from annotations.services import assign_concept_clusters
 from studies.models import StudyItem
 from studies.services import enrol
-from tests.platform.study_helpers import answer_all, make_study
-
-CLASSES = ["red", "blue", "green", "yellow"]
+from tests.platform.study_helpers import CLASSES, answer_all, make_study
 
 
 def answers_of(matrix) -> dict:
