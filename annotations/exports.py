@@ -47,7 +47,7 @@ def responses_csv(study: Study) -> str:
     return out.getvalue()
 
 
-def study_json(study: Study, n_boot: int = 1000) -> dict:
+def study_json(study: Study) -> dict:
     return {
         "study": {"title": study.title, "task": study.task, "status": study.status, "bundle": study.bundle.name,
                   "model": study.bundle.model, "dataset": study.bundle.dataset},
@@ -58,7 +58,7 @@ def study_json(study: Study, n_boot: int = 1000) -> dict:
                    "model_prediction": i.bundle_item.prediction, "correct_label": i.bundle_item.label}
                   for i in study.items.select_related("bundle_item")],
         "responses": response_rows(study),
-        "metrics": [condition_metrics(c, n_boot=n_boot) for c in study.conditions.all()],
+        "metrics": [condition_metrics(c) for c in study.conditions.all()],
     }
 
 
@@ -68,12 +68,12 @@ def _pm(stat: dict, scale: float = 1.0, digits: int = 1) -> str:
     return f"{stat['mean'] * scale:.{digits}f} ± {stat['std'] * scale:.{digits}f}"
 
 
-def summary_rows(study: Study, n_boot: int = 1000, metrics: list[dict] | None = None) -> list[dict]:
+def summary_rows(study: Study, metrics: list[dict] | None = None) -> list[dict]:
     """One row per condition, with the columns of the paper's table for this task
     (``metrics``: the conditions' metrics if already computed, in condition order)."""
     rows = []
     conditions = list(study.conditions.all())
-    metrics = metrics or [condition_metrics(c, n_boot=n_boot) for c in conditions]
+    metrics = metrics or [condition_metrics(c) for c in conditions]
     for c, m in zip(conditions, metrics):
         alpha = "undefined" if m["alpha"] is None else f"{m['alpha']:.2f}"
         if m["alpha_interval"]:
@@ -82,6 +82,7 @@ def summary_rows(study: Study, n_boot: int = 1000, metrics: list[dict] | None = 
         if study.task == Study.Task.SIMULATION:
             row["accuracy (%)"] = _pm(m["accuracy"], 100)
             row["agreement α"] = alpha
+            row["raw-label α"] = "undefined" if m["alpha_raw_labels"] is None else f"{m['alpha_raw_labels']:.2f}"
             share = m["features_helped_more"]
             row["Features helped more (%)"] = "–" if share is None else f"{100 * share:.1f}"
         else:
@@ -93,8 +94,8 @@ def summary_rows(study: Study, n_boot: int = 1000, metrics: list[dict] | None = 
     return rows
 
 
-def summary_latex(study: Study, n_boot: int = 1000) -> str:
-    rows = summary_rows(study, n_boot=n_boot)
+def summary_latex(study: Study) -> str:
+    rows = summary_rows(study)
     if not rows:
         return "% no conditions\n"
     cols = list(rows[0])

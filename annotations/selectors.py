@@ -2,10 +2,20 @@
 
 Practice responses never count. Accuracy (model simulation) is against the model's
 prediction, per annotator, then mean ± standard deviation (sample, ddof = 1) over the
-group. Agreement is Krippendorff's α, nominal, from the ``krippendorff`` package, over the
-annotators × items matrix of answers (missing answers allowed); it is reported as
-undefined (None, with the reason) where it is: fewer than two annotators, no item answered
-twice, or a single value throughout. Its 95 % interval is a percentile bootstrap over items.
+group. Agreement is Krippendorff's α, nominal, over the annotators × items matrix of
+answers (missing answers allowed), computed by :func:`agreement` and nowhere else: the
+study page, its plots, the API and every export read it from :func:`condition_metrics`.
+α is reported as undefined (None, with the reason) where it is: fewer than two
+annotators, no item answered twice, or a single value throughout.
+
+What α is computed over depends on the task (``ALPHA_OVER``). In model simulation each item
+offers its own answer set, so raw labels pooled across items make the expected
+disagreement of α near 1 while chance disagreement within a 4-choice item is 3/4: random
+answering then looks like agreement. α is therefore computed over the position of the
+answer in the item's stored choice list (``StudyItem.choices``, the canonical order, never
+the order one annotator was shown); the raw-label α is reported beside it as
+``alpha_raw_labels``. Concept clusters and error categories are shared by every item:
+α is computed over them directly.
 """
 
 from __future__ import annotations
@@ -16,7 +26,19 @@ from studies.models import Condition, Study
 
 from .models import Response
 
-__all__ = ["krippendorff_nominal", "bootstrap_alpha_interval", "mean_std", "condition_metrics", "counted_responses"]
+__all__ = ["ALPHA_LEVEL", "ALPHA_RESAMPLES", "ALPHA_OVER", "agreement", "krippendorff_nominal",
+           "bootstrap_alpha_interval", "mean_std", "condition_metrics", "counted_responses"]
+
+ALPHA_LEVEL = 0.95
+ALPHA_RESAMPLES = 1000
+ALPHA_SEED = 0
+ALPHA_INTERVAL_METHOD = (f"{ALPHA_LEVEL:.0%} studentized bootstrap over items ({ALPHA_RESAMPLES} resamples, "
+                         "jackknife standard errors, expanded for few items)")
+ALPHA_OVER = {
+    Study.Task.SIMULATION: "position of the answer in the item's stored choice list",
+    Study.Task.CONCEPT: "the researcher's concept clusters",
+    Study.Task.ERROR: "the three error categories",
+}
 
 
 def mean_std(values) -> dict:
@@ -26,58 +48,132 @@ def mean_std(values) -> dict:
     return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0, "n": int(v.size)}
 
 
-def _matrix(answers: dict[tuple[str, str], str]) -> tuple[np.ndarray, list, list]:
-    """``{(annotator, item): value}`` → (annotators × items float matrix of value codes, NaN missing)."""
-    annotators = sorted({a for a, _ in answers})
-    items = sorted({i for _, i in answers})
-    values = sorted(set(answers.values()))
-    code = {v: k for k, v in enumerate(values)}
-    m = np.full((len(annotators), len(items)), np.nan)
-    ai, ii = {a: k for k, a in enumerate(annotators)}, {i: k for k, i in enumerate(items)}
-    for (a, i), v in answers.items():
-        m[ai[a], ii[i]] = code[v]
-    return m, annotators, items
+def _value_counts(answers: dict[tuple[str, str], object]) -> tuple[np.ndarray, str]:
+    """``{(annotator, item): value}`` → (pairable items × values matrix of how many
+    annotators gave each value, why α is undefined or "")."""
+    if not answers:
+        return np.zeros((0, 0)), "no answers"
+    if len({a for a, _ in answers}) < 2:
+        return np.zeros((0, 0)), "fewer than two annotators"
+    items = {i: k for k, i in enumerate(sorted({i for _, i in answers}))}
+    values = {v: k for k, v in enumerate(sorted(set(answers.values())))}
+    counts = np.zeros((len(items), len(values)))
+    np.add.at(counts, ([items[i] for _, i in answers], [values[v] for v in answers.values()]), 1)
+    counts = counts[counts.sum(axis=1) >= 2]  # an item answered once pairs with nothing: it never counts
+    if not len(counts):
+        return counts, "no item was answered by two annotators"
+    if (counts.sum(axis=0) > 0).sum() < 2:
+        return counts, "every answer is the same value: α is undefined"
+    return counts, ""
 
 
-def _alpha_of_matrix(m: np.ndarray) -> tuple[float | None, str]:
+def _agreeing_pairs(counts: np.ndarray) -> np.ndarray:
+    """Per item, its agreeing coincidences Σ_v c_v(c_v − 1)/(m − 1) (m: answers on the item)."""
+    return (counts * (counts - 1)).sum(axis=1) / (counts.sum(axis=1) - 1)
+
+
+def _alpha_of_weighted_items(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Nominal α of each row of ``weights`` (resamples × items: how often each item is in
+    the resample), NaN where undefined. With n pairable values, n_v of value v and A the
+    agreeing coincidences summed over items, α = 1 − (n − 1)(n − A)/(n² − Σ_v n_v²):
+    Krippendorff's formula, each term a sum over items."""
+    n_v = weights @ counts
+    agreeing = _agreeing_pairs(counts)
+    n, a = n_v.sum(axis=-1), weights @ agreeing
+    spread = n * n - (n_v * n_v).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(spread > 0, 1 - (n - 1) * (n - a) / spread, np.nan)
+
+
+def _jackknife_se(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Jackknife standard error of α for each row of ``weights``: every drawn item left out
+    once (an item drawn twice is left out twice); leave-outs where α is undefined are skipped.
+    Leaving item u out of a resample with value totals S gives Σ_v (S_v − c_uv)² =
+    Σ S² − 2 S·c_u + Σ c_u²: matrix products, resamples × items."""
+    m, agreeing = counts.sum(axis=1), _agreeing_pairs(counts)
+    totals = weights @ counts
+    n = totals.sum(axis=1)[:, None] - m[None, :]
+    a = (weights @ agreeing)[:, None] - agreeing[None, :]
+    squares = (totals * totals).sum(axis=1)[:, None] - 2 * totals @ counts.T + (counts * counts).sum(axis=1)[None, :]
+    spread = n * n - squares
+    with np.errstate(invalid="ignore", divide="ignore"):
+        loo = np.where(spread > 0, 1 - (n - 1) * (n - a) / spread, 0.0)
+        used = np.where(spread > 0, weights, 0.0)
+        k = used.sum(axis=1)
+        mean = (used * loo).sum(axis=1) / k
+        return np.sqrt((k - 1) / k * (used * (loo - mean[:, None]) ** 2).sum(axis=1))
+
+
+def krippendorff_nominal(answers: dict[tuple[str, str], object]) -> tuple[float | None, str]:
+    """Nominal α of ``{(annotator, item): answer}`` by the ``krippendorff`` package, or
+    ``(None, why it is undefined)``."""
     import krippendorff
 
-    if m.shape[0] < 2:
-        return None, "fewer than two annotators"
-    pairable = (~np.isnan(m)).sum(axis=0) >= 2
-    if not pairable.any():
-        return None, "no item was answered by two annotators"
-    if len(np.unique(m[:, pairable][~np.isnan(m[:, pairable])])) < 2:
-        return None, "every answer is the same value: α is undefined"
-    return float(krippendorff.alpha(reliability_data=m, level_of_measurement="nominal")), ""
+    counts, why = _value_counts(answers)
+    if why:
+        return None, why
+    return float(krippendorff.alpha(value_counts=counts, level_of_measurement="nominal")), ""
 
 
-def krippendorff_nominal(answers: dict[tuple[str, str], str]) -> tuple[float | None, str]:
-    """Nominal α of ``{(annotator, item): answer}``, or ``(None, why it is undefined)``."""
-    if not answers:
-        return None, "no answers"
-    return _alpha_of_matrix(_matrix(answers)[0])
+def bootstrap_alpha_interval(answers: dict[tuple[str, str], object], n_boot: int = ALPHA_RESAMPLES,
+                             seed: int = ALPHA_SEED, level: float = ALPHA_LEVEL) -> tuple[float, float] | None:
+    """Interval of nominal α: a studentized (bootstrap-t) bootstrap over items, expanded
+    for few items. None if α or the interval is undefined.
 
+    What is resampled: items, with replacement. Items are α's units and the only part of
+    the design drawn at random from a larger set; the annotators of a condition are kept as
+    they are (with 3 annotators, resampling them would repeat one annotator as two, who
+    then agree with themselves). So the interval says how α would vary over other items
+    answered by these annotators; it does not generalise to other annotators.
 
-def bootstrap_alpha_interval(answers: dict[tuple[str, str], str], n_boot: int = 1000, seed: int = 0,
-                             level: float = 0.95) -> tuple[float, float] | None:
-    """Percentile bootstrap interval of α, resampling items with replacement (None if undefined)."""
-    if not answers:
+    How: each resample is a vector of item multiplicities, so α of all resamples at once is
+    a matrix product (``_alpha_of_weighted_items``), and so is each resample's jackknife
+    (``_jackknife_se``): 1000 resamples of 200 items × 200 annotators take about 0.2 s.
+    The percentile interval of those α undercovers at the paper's sizes (20 items, random
+    answering: 84–91 % of studies for a nominal 95 %), as
+    resampling items with replacement biases the expected disagreement and α is skewed near
+    0. Instead each resample's α is studentized by its own jackknife standard error, t* =
+    (α* − α)/se*, and the interval is α − t*_(hi)·se, α − t*_(lo)·se, where the quantile
+    levels are widened as if from Student's t with items − 1 degrees of freedom scaled by
+    √(items/(items − 1)) (Hesterberg's expanded intervals: for 20 items the 1.6 and 98.4 %
+    quantiles instead of 2.5 and 97.5 %; for 200 items nearly the plain ones). The bounds
+    are clipped to α's range [−1, 1]. Measured under random answering (4 choices, 20
+    items, 2000 seeded studies each): the interval covers 0 in 96–97 % of studies with 3
+    and with 5 annotators; with 2 or 10 choices 96–98 %; with 40 items 95 %.
+    """
+    from scipy.special import ndtr
+    from scipy.stats import t as student_t
+
+    alpha, why = krippendorff_nominal(answers)
+    if why:
         return None
-    m, _, _ = _matrix(answers)
-    if _alpha_of_matrix(m)[0] is None:
+    counts, _ = _value_counts(answers)
+    n_items = len(counts)
+    if n_items < 2:
         return None
+    se = _jackknife_se(counts, np.ones((1, n_items)))[0]
+    if not se > 0:  # every item leaves α where it is (e.g. perfect agreement): nothing varies
+        return (alpha, alpha) if se == 0 else None
     rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(n_boot):
-        cols = rng.integers(0, m.shape[1], size=m.shape[1])
-        a, _ = _alpha_of_matrix(m[:, cols])
-        if a is not None:
-            draws.append(a)
-    if len(draws) < n_boot / 2:
+    draws = rng.integers(0, n_items, size=(n_boot, n_items)) + n_items * np.arange(n_boot)[:, None]
+    weights = np.bincount(draws.ravel(), minlength=n_boot * n_items).reshape(n_boot, n_items).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = (_alpha_of_weighted_items(counts, weights) - alpha) / _jackknife_se(counts, weights)
+    t = t[np.isfinite(t)]
+    if len(t) < n_boot / 2:
         return None
-    lo, hi = np.percentile(draws, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
-    return float(lo), float(hi)
+    tail = student_t.ppf((1 + level) / 2, n_items - 1) * np.sqrt(n_items / (n_items - 1))
+    t_lo, t_hi = np.quantile(t, [ndtr(-tail), ndtr(tail)])
+    return float(np.clip(alpha - t_hi * se, -1, 1)), float(np.clip(alpha - t_lo * se, -1, 1))
+
+
+def agreement(answers: dict[tuple[str, str], object], *, interval: bool = True) -> dict:
+    """α of ``{(annotator, item): value}`` with its interval: the one place every α and
+    interval the platform shows or exports comes from."""
+    alpha, why = krippendorff_nominal(answers)
+    return {"alpha": alpha, "alpha_undefined_because": why or None,
+            **({"alpha_interval": bootstrap_alpha_interval(answers) if alpha is not None else None,
+                "alpha_interval_method": ALPHA_INTERVAL_METHOD} if interval else {})}
 
 
 def counted_responses(condition: Condition):
@@ -85,13 +181,14 @@ def counted_responses(condition: Condition):
             .select_related("enrolment", "item__bundle_item"))
 
 
-def condition_metrics(condition: Condition, concept_clusters: dict[int, str] | None = None,
-                      n_boot: int = 1000, seed: int = 0) -> dict:
-    """Every figure of one condition (read-only).
+def condition_metrics(condition: Condition, concept_clusters: dict[int, str] | None = None) -> dict:
+    """Every figure of one condition (read-only), the same wherever it is shown.
 
     concept_clusters: for concept assignment, ``{response id: cluster name}``; by default the
     clusters the researcher saved on the responses. α is computed over clusters (answers not
-    yet clustered count as missing).
+    yet clustered count as missing). In simulation α is over the answer's position in the
+    item's stored choices (an answer that is not among them counts as missing, counted in
+    ``answers_outside_choices``), with ``alpha_raw_labels`` beside it.
     """
     task = condition.study.task
     responses = list(counted_responses(condition))
@@ -111,7 +208,11 @@ def condition_metrics(condition: Condition, concept_clusters: dict[int, str] | N
         for r in responses:
             per_annotator.setdefault(r.enrolment_id, []).append(r.choice == r.item.bundle_item.prediction)
         out["accuracy"] = mean_std(float(np.mean(v)) for v in per_annotator.values())
-        answers = {(r.enrolment.pseudonym, r.item.bundle_item.item_id): r.choice for r in responses}
+        raw = {(r.enrolment.pseudonym, r.item.bundle_item.item_id): r.choice for r in responses}
+        out["alpha_raw_labels"] = agreement(raw, interval=False)["alpha"]
+        answers = {(r.enrolment.pseudonym, r.item.bundle_item.item_id): r.item.choices.index(r.choice)
+                   for r in responses if r.choice in r.item.choices}
+        out["answers_outside_choices"] = len(raw) - len(answers)
     elif task == Study.Task.ERROR:
         out["categories"] = {c: sum(r.category == c for r in responses) for c in Response.Category.values if c}
         answers = {(r.enrolment.pseudonym, r.item.bundle_item.item_id): r.category for r in responses}
@@ -127,10 +228,8 @@ def condition_metrics(condition: Condition, concept_clusters: dict[int, str] | N
             by_item.setdefault(item, set()).add(v)
             counts[item] = counts.get(item, 0) + 1
         out["full_agreement_items"] = sum(1 for i, vs in by_item.items() if len(vs) == 1 and counts[i] >= 2)
-    alpha, why = krippendorff_nominal(answers)
-    out["alpha"] = alpha
-    out["alpha_undefined_because"] = why or None
-    out["alpha_interval"] = bootstrap_alpha_interval(answers, n_boot=n_boot, seed=seed) if alpha is not None else None
+    out["alpha_over"] = ALPHA_OVER[task]
+    out.update(agreement(answers))
     asked = [r for r in responses if r.helpful_page]
     out["features_helped_more"] = (sum(r.helpful_page == Response.HelpfulPage.FEATURES for r in asked) / len(asked)
                                    if asked else None)

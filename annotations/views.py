@@ -86,7 +86,7 @@ def concept_workspace(request, pk):
     for r in concept_responses(study):
         clusters.setdefault(r.concept_cluster or "", []).append(r)
     unclustered = clusters.pop("", [])
-    metrics = [condition_metrics(c, n_boot=300) for c in study.conditions.all()]
+    metrics = [condition_metrics(c) for c in study.conditions.all()]
     return render(request, "annotations/concepts.html", {
         "study": study, "clusters": sorted(clusters.items(), key=lambda kv: (-len(kv[1]), kv[0])),
         "unclustered": unclustered, "metrics": metrics, "error": error,

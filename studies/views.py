@@ -126,7 +126,7 @@ def study_detail(request, pk: int):
 
     study = owned_study(request, pk)
     conditions = list(study.conditions.all())
-    metrics = [condition_metrics(c, n_boot=500) for c in conditions]
+    metrics = [condition_metrics(c) for c in conditions]
     rows = [{"c": c, "enrolled": c.enrolments.count(), "completed": c.enrolments.filter(completed_at__isnull=False).count(),
              "filling": condition_fill(c)} for c in conditions]
     invite = request.build_absolute_uri(reverse("annotate:join", args=[study.invite_token]))

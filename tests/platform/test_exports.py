@@ -32,11 +32,11 @@ def test_the_csv_has_one_row_per_response_with_whether_it_matched_the_model():
 
 def test_the_summary_reports_accuracy_mean_std_and_alpha_per_condition():
     study = simulated(make_study(n_items=4, practice=1))
-    (row,) = summary_rows(study, n_boot=50)
+    (row,) = summary_rows(study)
     # a: 4/4 right; b answers red: right only on the item the model predicted red (1/4)
     assert row["accuracy (%)"] == "62.5 ± 53.0"
     assert row["annotators"] == 2
-    tex = summary_latex(study, n_boot=50)
+    tex = summary_latex(study)
     assert r"\begin{tabular}" in tex and r"62.5 $\pm$ 53.0" in tex
 
 

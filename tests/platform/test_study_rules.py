@@ -160,7 +160,7 @@ def test_simulation_accuracy_is_per_annotator_against_the_prediction_then_mean_a
     half = lambda item: {"choice": item.bundle_item.prediction if item.bundle_item.position % 2 else "red"}  # noqa: E731
     answer_all(enrol(study, pseudonym="a"), right)
     answer_all(enrol(study, pseudonym="b"), half)
-    m = condition_metrics(study.conditions.get(), n_boot=50)
+    m = condition_metrics(study.conditions.get())
     # a: 4/4; b: right on i1, i3 (odd positions) and on i4 (its prediction is red): 3/4
     assert m["accuracy"]["mean"] == pytest.approx(0.875)
     assert m["accuracy"]["std"] == pytest.approx(np.std([1.0, 0.75], ddof=1))
@@ -175,7 +175,7 @@ def test_krippendorff_alpha_matches_a_hand_computed_nominal_value():
                ("x", "3"): "b", ("y", "3"): "b", ("x", "4"): "a", ("y", "4"): "b"}
     alpha, why = krippendorff_nominal(answers)
     assert alpha == pytest.approx(8 / 15) and why == ""
-    lo, hi = bootstrap_alpha_interval(answers, n_boot=300, seed=1)
+    lo, hi = bootstrap_alpha_interval(answers)
     assert lo <= alpha <= hi
 
 
@@ -194,7 +194,7 @@ def test_error_breakdown_confidence_and_helpful_share():
         e = enrol(study, pseudonym=name)
         order[name] = e
         answer_all(e, lambda item, conf=conf: {"category": cats[item.bundle_item.position], "confidence": conf})
-    m = condition_metrics(study.conditions.get(), n_boot=50)
+    m = condition_metrics(study.conditions.get())
     assert m["categories"] == {"unimodal": 2, "cross_modal": 4, "prediction": 0}
     assert m["confidence"] == {"mean": 3.0, "std": pytest.approx(np.std([4, 4, 4, 2, 2, 2], ddof=1)), "n": 6}
     assert m["alpha"] == pytest.approx(1.0)
@@ -213,13 +213,13 @@ def test_concept_alpha_and_full_agreement_come_from_the_saved_clusters():
     for name, answers in texts.items():
         answer_all(enrol(study, pseudonym=name),
                    lambda item, answers=answers: {"free_text": answers[item.bundle_item.position], "confidence": 4})
-    before = condition_metrics(study.conditions.get(), n_boot=20)
+    before = condition_metrics(study.conditions.get())
     assert before["alpha"] is None and before["clustered"] == 0
     responses = {r.free_text: r.pk for r in Response.objects.all()}
     cluster = {"colour red": "red", "redness": "red", "red things": "red",
                "triangles": "triangle", "three corners": "triangle", "blue": "blue"}
     assert assign_concept_clusters(study, {responses[t]: c for t, c in cluster.items()}) == 6
-    m = condition_metrics(study.conditions.get(), n_boot=20)
+    m = condition_metrics(study.conditions.get())
     assert m["clustered"] == 6 and m["full_agreement_items"] == 1  # item 0: all "red"
     # by hand: item 0 = (red, red, red), item 1 = (triangle, triangle, blue); each unit has
     # 3 values, so every ordered pair weighs 1/2: o_rr = 3, o_tt = 1, o_tb = o_bt = 1; n = 6,
@@ -233,4 +233,4 @@ def test_concept_alpha_and_full_agreement_come_from_the_saved_clusters():
 def test_the_alpha_interval_of_perfect_agreement_is_exactly_one():
     answers = {(a, str(i)): v for a in ("x", "y", "z") for i, v in enumerate(["red", "blue", "red", "green", "blue"])}
     assert krippendorff_nominal(answers) == (1.0, "")
-    assert bootstrap_alpha_interval(answers, n_boot=200, seed=4) == (1.0, 1.0)
+    assert bootstrap_alpha_interval(answers) == (1.0, 1.0)

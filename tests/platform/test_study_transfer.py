@@ -119,7 +119,7 @@ def snapshot(study) -> dict:
 
 def metrics(study) -> list[dict]:
     """The figures the study page, the API and the exports show."""
-    return [condition_metrics(c, n_boot=200) for c in study.conditions.all()]
+    return [condition_metrics(c) for c in study.conditions.all()]
 
 
 def delete_study(study) -> None:
