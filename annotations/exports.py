@@ -1,22 +1,32 @@
-"""Exports of a study: a tidy long CSV (one row per response), JSON of everything, and the
-summary per condition in the form of the paper's Tables 2 (simulation) and 3 (concepts,
-errors). Read-only."""
+"""Exports of a study: a tidy long CSV (one row per response), a CSV of the annotators (one
+row each, with their closing answers), JSON of everything, the summary per condition in the
+form of the paper's Tables 2 (simulation) and 3 (concepts, errors), and that table across
+several studies (one column group per study's dataset). Read-only."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 
-from studies.models import Study
+from django.db.models import Count
+
+from studies.models import CLOSING_QUESTIONS, STAGE_CHOICES, Study
+from studies.services import StudyError
 
 from .models import Response
 from .selectors import condition_metrics
 
-__all__ = ["CSV_COLUMNS", "response_rows", "responses_csv", "study_json", "summary_rows", "summary_latex"]
+__all__ = ["CSV_COLUMNS", "ANNOTATOR_COLUMNS", "response_rows", "responses_csv", "annotator_rows", "annotators_csv",
+           "study_json", "summary_rows", "summary_latex", "latex_text", "table_studies", "results_table",
+           "results_table_cells", "results_table_latex", "results_table_csv"]
 
-CSV_COLUMNS = ["study", "task", "condition", "stages", "annotator", "item", "practice", "answer", "model_prediction",
-               "matched_model", "correct_label", "confidence", "helpful_page", "seconds_on_item", "answered_at",
-               "enrolled_at", "completed_at"]
+CSV_COLUMNS = ["study", "task", "condition", "stages", "annotator", "item", "practice", "answer", "concept_cluster",
+               "model_prediction", "matched_model", "correct_label", "confidence", "helpful_page", "seconds_on_item",
+               "answered_at", "enrolled_at", "completed_at"]
+# the closing answers go in a CSV of their own: they are one per annotator, not one per response
+ANNOTATOR_COLUMNS = ["study", "task", "condition", "stages", "annotator", "step", "responses", "enrolled_at",
+                     "completed_at"]
 
 
 def response_rows(study: Study) -> list[dict]:
@@ -29,7 +39,8 @@ def response_rows(study: Study) -> list[dict]:
         rows.append({
             "study": study.title, "task": study.task, "condition": e.condition.name,
             "stages": "+".join(e.condition.stages) or "none", "annotator": e.pseudonym, "item": bi.item_id,
-            "practice": r.is_practice, "answer": answer, "model_prediction": bi.prediction,
+            "practice": r.is_practice, "answer": answer, "concept_cluster": r.concept_cluster,
+            "model_prediction": bi.prediction,
             "matched_model": (r.choice == bi.prediction) if study.task == Study.Task.SIMULATION else "",
             "correct_label": bi.label, "confidence": r.confidence if r.confidence is not None else "",
             "helpful_page": r.helpful_page, "seconds_on_item": r.seconds_on_item if r.seconds_on_item is not None else "",
@@ -39,12 +50,40 @@ def response_rows(study: Study) -> list[dict]:
     return rows
 
 
-def responses_csv(study: Study) -> str:
+def _csv_text(columns: list[str], rows: list[dict]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(response_rows(study))
+    writer.writerows(rows)
     return out.getvalue()
+
+
+def responses_csv(study: Study) -> str:
+    return _csv_text(CSV_COLUMNS, response_rows(study))
+
+
+def annotator_rows(study: Study) -> list[dict]:
+    """One row per enrolment, with its ``closing_answers`` (a dict of the closing page's fields)."""
+    enrolments = study.enrolments.select_related("condition").order_by("started_at", "pk")
+    answered = dict(Response.objects.filter(enrolment__study=study).values_list("enrolment").annotate(n=Count("pk")))
+    return [{
+        "study": study.title, "task": study.task, "condition": e.condition.name,
+        "stages": "+".join(e.condition.stages) or "none", "annotator": e.pseudonym, "step": e.step,
+        "responses": answered.get(e.pk, 0), "enrolled_at": e.started_at.isoformat(),
+        "completed_at": e.completed_at.isoformat() if e.completed_at else "",
+        "closing_answers": dict(e.closing_answers or {}),
+    } for e in enrolments]
+
+
+def annotators_csv(study: Study) -> str:
+    """The annotators, one row each: the closing questions as ``closing_<question>`` columns
+    (empty for an annotator who did not reach them), then any other answers stored."""
+    rows = annotator_rows(study)
+    extra = sorted({k for r in rows for k in r["closing_answers"]} - set(CLOSING_QUESTIONS))
+    keys = [*CLOSING_QUESTIONS, *extra]
+    flat = [{**{k: v for k, v in r.items() if k != "closing_answers"},
+             **{f"closing_{k}": r["closing_answers"].get(k, "") for k in keys}} for r in rows]
+    return _csv_text(ANNOTATOR_COLUMNS + [f"closing_{k}" for k in keys], flat)
 
 
 def study_json(study: Study) -> dict:
@@ -58,6 +97,7 @@ def study_json(study: Study) -> dict:
                    "model_prediction": i.bundle_item.prediction, "correct_label": i.bundle_item.label}
                   for i in study.items.select_related("bundle_item")],
         "responses": response_rows(study),
+        "annotators": annotator_rows(study),
         "metrics": [condition_metrics(c) for c in study.conditions.all()],
     }
 
@@ -94,18 +134,156 @@ def summary_rows(study: Study, metrics: list[dict] | None = None) -> list[dict]:
     return rows
 
 
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX_MATH = [(re.compile(r"\bR(?:ℓ|l)(?![A-Za-z0-9])"), r"$R_\ell$"), (re.compile(r"\bRg(?![A-Za-z0-9])"), r"$R_g$"),
+               (re.compile("±"), r"$\pm$"), (re.compile("α"), r"$\alpha$"), (re.compile("–"), "--")]
+
+
+def latex_text(value) -> str:
+    """``value`` as LaTeX text: special characters escaped, the stages in the paper's notation
+    (Rℓ or Rl → ``$R_\\ell$``, Rg → ``$R_g$``), ± and α as math."""
+    text = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(value))
+    for pattern, replacement in _LATEX_MATH:
+        text = pattern.sub(lambda _m, r=replacement: r, text)
+    return text
+
+
 def summary_latex(study: Study) -> str:
     rows = summary_rows(study)
     if not rows:
         return "% no conditions\n"
     cols = list(rows[0])
-
-    def esc(s):
-        return str(s).replace("%", r"\%").replace("±", r"$\pm$").replace("α", r"$\alpha$").replace("&", r"\&") \
-            .replace("ℓ", r"$_\ell$").replace("_", r"\_")
-
-    lines = [r"\begin{tabular}{l" + "c" * (len(cols) - 1) + "}", r"\toprule", " & ".join(esc(c) for c in cols) + r" \\",
-             r"\midrule"]
-    lines += [" & ".join(esc(r[c]) for c in cols) + r" \\" for r in rows]
+    lines = [r"\begin{tabular}{l" + "c" * (len(cols) - 1) + "}", r"\toprule",
+             " & ".join(latex_text(c) for c in cols) + r" \\", r"\midrule"]
+    lines += [" & ".join(latex_text(r[c]) for c in cols) + r" \\" for r in rows]
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
+
+
+# -- the paper's Table 2 across studies -------------------------------------------------------------
+def table_studies(queryset, ids) -> list[Study]:
+    """The studies ``ids`` (in that order, once each) among ``queryset`` — the ones the asker
+    may see — or a :class:`StudyError` naming the id that is not a study or the mixed tasks."""
+    wanted: list[int] = []
+    for raw in ids:
+        try:
+            pk = int(str(raw).strip())
+        except ValueError:
+            raise StudyError(f"study: {str(raw)[:40]!r} is not a study id") from None
+        if pk not in wanted:
+            wanted.append(pk)
+    if not wanted:
+        raise StudyError("study: pick at least one study")
+    found = {s.pk: s for s in queryset.filter(pk__in=wanted)}
+    missing = [pk for pk in wanted if pk not in found]
+    if missing:
+        raise StudyError(f"study: there is no study with id {missing[0]}")
+    studies = [found[pk] for pk in wanted]
+    tasks = {s.task for s in studies}
+    if len(tasks) > 1:
+        kinds = ", ".join(f"{s.pk}: {s.get_task_display()}" for s in studies)
+        raise StudyError(f"study: a table compares studies of one task; these are of different tasks ({kinds})")
+    return studies
+
+
+def _condition_key(c) -> tuple:
+    """What a condition shows: its stages (in canonical order) and the variants that change it."""
+    stages = tuple(s for s in STAGE_CHOICES if s in c.stages)
+    return stages, ("Rg" in stages and c.rg_highlights), c.live_sog
+
+
+def _group_labels(studies: list[Study]) -> list[str]:
+    datasets = [s.bundle.dataset for s in studies]
+    return [d if datasets.count(d) == 1 else f"{d} · {s.title} (#{s.pk})" for d, s in zip(datasets, studies)]
+
+
+def results_table(studies: list[Study]) -> dict:
+    """The paper's Table 2 over ``studies`` (one task): a column group per study (its dataset),
+    a row per condition, matched across studies by what the condition shows (stages and
+    variants; by name too where one study has two such conditions). Each cell holds the
+    condition's metrics from :func:`~annotations.selectors.condition_metrics`, or None.
+
+    Returns ``{"task", "measure", "groups": [{"study", "label"}], "rows": [{"condition",
+    "stages", "cells": [metrics | None per group]}]}``; ``measure`` is ``"accuracy"`` for model
+    simulation, ``"confidence"`` for the other tasks (the paper's Table 3).
+    """
+    rows: dict[tuple, dict] = {}
+    for g, study in enumerate(studies):
+        conditions = list(study.conditions.all())
+        keys = [_condition_key(c) for c in conditions]
+        for c, key in zip(conditions, keys):
+            if keys.count(key) > 1:
+                key = (*key, c.name)
+            row = rows.setdefault(key, {"condition": c.name, "stages": "+".join(key[0]) or "none",
+                                        "cells": [None] * len(studies)})
+            row["cells"][g] = condition_metrics(c)
+    task = studies[0].task if studies else Study.Task.SIMULATION
+    return {"task": task, "measure": "accuracy" if task == Study.Task.SIMULATION else "confidence",
+            "groups": [{"study": s, "label": label} for s, label in zip(studies, _group_labels(studies))],
+            "rows": list(rows.values())}
+
+
+def _measure_cell(table: dict, m: dict | None) -> str:
+    if m is None:
+        return "–"
+    return _pm(m["accuracy"], 100) if table["measure"] == "accuracy" else _pm(m["confidence"], 1, 2)
+
+
+def _alpha_cell(m: dict | None) -> str:
+    if m is None:
+        return "–"
+    return "undefined" if m["alpha"] is None else f"{m['alpha']:.2f}"
+
+
+def results_table_cells(table: dict) -> tuple[list[str], list[list[str]]]:
+    """The table as text: the per-group headers and, per row, the condition then (measure, α) per group."""
+    measure = "accuracy (%)" if table["measure"] == "accuracy" else "confidence"
+    body = [[row["condition"], *[v for m in row["cells"] for v in (_measure_cell(table, m), _alpha_cell(m))]]
+            for row in table["rows"]]
+    return [measure, "α"], body
+
+
+def results_table_latex(table: dict) -> str:
+    """LaTeX (booktabs): a column group per dataset, each with the measure and α."""
+    heads, body = results_table_cells(table)
+    groups = table["groups"]
+    spec = "l" + " cc" * len(groups)
+    lines = [r"\begin{tabular}{" + spec + "}", r"\toprule",
+             " & " + " & ".join(r"\multicolumn{2}{c}{" + latex_text(g["label"]) + "}" for g in groups) + r" \\",
+             " ".join(rf"\cmidrule(lr){{{2 + 2 * k}-{3 + 2 * k}}}" for k in range(len(groups))),
+             "condition & " + " & ".join(latex_text(h) for _ in groups for h in heads) + r" \\", r"\midrule"]
+    lines += [" & ".join(latex_text(v) for v in cells) + r" \\" for cells in body]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def _number(value, scale: float = 1.0):
+    return "" if value is None else round(value * scale, 4)
+
+
+def _csv_cells(table: dict, m: dict | None) -> dict:
+    """One study's cells of a row, named without the study (all empty when ``m`` is None)."""
+    accuracy = table["measure"] == "accuracy"
+    name = "accuracy (%)" if accuracy else "confidence"
+    stat = (m or {}).get(table["measure"]) or {}
+    low, high = (m or {}).get("alpha_interval") or (None, None)
+    return {f"{name} mean": _number(stat.get("mean"), 100 if accuracy else 1),
+            f"{name} std": _number(stat.get("std"), 100 if accuracy else 1),
+            "annotators": m["annotators"] if m else "", "α": _number((m or {}).get("alpha")),
+            "α 95% low": _number(low), "α 95% high": _number(high)}
+
+
+def results_table_csv(table: dict) -> str:
+    """CSV: a row per condition; per study ``<dataset>: <measure> mean``, ``… std``,
+    ``… annotators``, ``… α`` and its bootstrap interval (empty where the study has no such
+    condition or α is undefined)."""
+    names = list(_csv_cells(table, None))
+    columns = ["condition", "stages", *[f"{g['label']}: {n}" for g in table["groups"] for n in names]]
+    out = []
+    for row in table["rows"]:
+        line = {"condition": row["condition"], "stages": row["stages"]}
+        for g, m in zip(table["groups"], row["cells"]):
+            line.update({f"{g['label']}: {n}": v for n, v in _csv_cells(table, m).items()})
+        out.append(line)
+    return _csv_text(columns, out)

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 
 from studies.selectors import accessible_studies
 
-from .exports import responses_csv, study_json, summary_latex
+from .exports import annotators_csv, responses_csv, study_json, summary_latex
 
 
 def owned_study(request, pk):
@@ -33,6 +33,13 @@ def export_csv(request, pk):
 
 @login_required
 @require_GET
+def export_annotators_csv(request, pk):
+    return download_response(annotators_csv(owned_study(request, pk)), "text/csv; charset=utf-8",
+                             f"study-{pk}-annotators.csv")
+
+
+@login_required
+@require_GET
 def export_json(request, pk):
     body = json.dumps(study_json(owned_study(request, pk)), indent=1, default=str)
     return download_response(body, "application/json", f"study-{pk}.json")
@@ -42,6 +49,40 @@ def export_json(request, pk):
 @require_GET
 def export_latex(request, pk):
     return download_response(summary_latex(owned_study(request, pk)), "application/x-tex", f"study-{pk}-summary.tex")
+
+
+@login_required
+@require_GET
+def results_table(request):
+    """The paper's Table 2 across the studies picked (``?study=ID&study=ID…``): a page with the
+    table, or with ``format=latex`` / ``format=csv`` the file. A study the researcher cannot
+    see is reported as no study, like one that does not exist."""
+    from django.shortcuts import render
+
+    from studies.services import StudyError
+
+    from .exports import results_table as build_table
+    from .exports import results_table_cells, results_table_csv, results_table_latex, table_studies
+
+    fmt = request.GET.get("format", "html")
+    picked = request.GET.getlist("study")
+    mine = accessible_studies(request.user)
+    context = {"studies": mine.order_by("-pk"), "picked": picked, "format": fmt}
+    try:
+        if fmt not in ("html", "latex", "csv"):
+            raise StudyError("format: choose html, latex or csv")
+        table = build_table(table_studies(mine, picked))
+    except StudyError as exc:
+        return render(request, "annotations/results_table.html", {**context, "error": str(exc)}, status=400)
+    name = "results-table-" + "-".join(str(g["study"].pk) for g in table["groups"])
+    if fmt == "latex":
+        return download_response(results_table_latex(table), "application/x-tex", f"{name}.tex")
+    if fmt == "csv":
+        return download_response(results_table_csv(table), "text/csv; charset=utf-8", f"{name}.csv")
+    heads, body = results_table_cells(table)
+    return render(request, "annotations/results_table.html", {
+        **context, "table": table, "heads": heads, "body": body,
+        "query": "&".join(f"study={g['study'].pk}" for g in table["groups"])})
 
 
 @login_required

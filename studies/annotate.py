@@ -18,7 +18,7 @@ from annotations.models import Response
 from annotations.services import plausible_seconds, submit_response
 from viz_engine.bundles.format import BundleError
 
-from .models import Enrolment, Study
+from .models import CLOSING_QUESTIONS, Enrolment, Study
 from .selectors import ASSET_KEYS, allowed_assets, annotator_view, current_item, enrolment_by_token
 from .transformer_figures import transformer_figures
 from .services import StudyError, advance, enrol, finish, live_second_order_gradient, touch
@@ -144,7 +144,7 @@ def page(request, token):
         elif e.step == steps.ITEMS and "item" in request.POST:
             return _answer(request, e)
         elif e.step == steps.CLOSING and form == "closing":
-            finish(e, {k: request.POST.get(k, "") for k in ("clarity", "comments")})
+            finish(e, {k: request.POST.get(k, "") for k in CLOSING_QUESTIONS})
         return redirect("annotate:page", token=token)
     context = {"e": e, "study": e.study}
     if e.step == steps.CONSENT:

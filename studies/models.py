@@ -152,6 +152,9 @@ class StudyItem(models.Model):
         return f"{self.study.title} · {self.bundle_item.item_id}{' (practice)' if self.is_practice else ''}"
 
 
+CLOSING_QUESTIONS = ("clarity", "comments")  # the closing page's fields, as stored in Enrolment.closing_answers
+
+
 class Enrolment(models.Model):
     """One pseudonymous annotator in one study: their condition (permanent) and progress."""
 

@@ -133,6 +133,7 @@ def study_detail(request, pk: int):
     return render(request, "studies/study_detail.html", {
         "study": study, "conditions": rows, "invite": invite, "summary": summary_rows(study, metrics=metrics),
         "plots": _dashboard_plots(study, metrics), "agreement": [(c.name, item_agreement(c)) for c in conditions],
+        "same_task_studies": accessible_studies(request.user).filter(task=study.task).order_by("-pk"),
     })
 
 

@@ -13,12 +13,13 @@ from viz_engine.bundles.precompute import (
     finalize,
     load_context,
     missing_items,
+    p_points,
     plan_bundle,
     progress,
     validate_bundle,
 )
 from viz_engine.bundles.selection import select_items
-from viz_engine.bundles.sources import load_model
+from viz_engine.bundles.sources import ShapesVQASource, load_dataset, load_model
 from viz_engine.bundles.stages import live_second_order_gradient
 
 REQUEST = dict(dataset="shapes_vqa", model="shapes_vqa_early", n_items=2, seed=3)
@@ -26,6 +27,22 @@ REQUEST = dict(dataset="shapes_vqa", model="shapes_vqa_early", n_items=2, seed=3
 
 def broken_loader():
     raise RuntimeError("checkpoint file is corrupt")
+
+
+def early_model():
+    return load_model("shapes_vqa_early")
+
+
+class LeakySource(ShapesVQASource):
+    """A dataset whose 'train' split repeats part of its 'test' split."""
+
+    def examples(self, split):
+        test = super().examples("test")
+        return test if split == "test" else [*super().examples("train", n=200), *test[:300]]
+
+
+class NoTrainSource(ShapesVQASource):
+    splits = ("val", "test")
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +134,63 @@ def test_a_manifest_of_another_version_is_refused(bundle):
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="version 99 is not supported"):
         validate_bundle(bundle)
+
+
+def test_p_is_fitted_on_the_training_split_and_never_on_an_item(built):
+    manifest = validate_bundle(built)
+    fit = manifest["p_fit"]
+    assert fit["split"] == "train" != manifest["dataset"]["split"] == fit["heldout_split"]
+    assert fit["n_points"] == 3000 and fit["heldout_points"] == 2000
+    source = load_dataset("shapes_vqa")
+    fitted, _ = p_points(source, fit["split"], fit["n_points"], manifest["request"]["seed"])
+    assert len(fitted) == fit["n_points"]
+    fitted_keys = {(e.question, e.image.tobytes()) for e in fitted}
+    items = source.examples(manifest["dataset"]["split"])
+    assert not any((items[e["index"]].question, items[e["index"]].image.tobytes()) in fitted_keys
+                   for e in manifest["items"])
+
+
+def test_p_records_its_held_out_accuracy_on_the_items_split(built):
+    fit = validate_bundle(built)["p_fit"]
+    ctx = load_context(built)
+    z = (ctx.features - np.array(ctx.sparse["mean"])) / np.array(ctx.sparse["std"])
+    logits = z @ _dense_weights(ctx.sparse, ctx.features.shape[1]).T + np.array(ctx.sparse["bias"])
+    p_pred = np.array(ctx.sparse["classes"])[logits.argmax(axis=1)]
+    agree = np.mean(p_pred == np.array(ctx.class_names)[ctx.probs.argmax(axis=1)])
+    assert fit["heldout_accuracy"] == pytest.approx(agree, abs=1e-4)
+    assert 0.5 < fit["heldout_accuracy"] <= 1
+
+
+def _dense_weights(sparse, d):
+    w = np.zeros((len(sparse["classes"]), d))
+    for k, j, v in sparse["weights"]:
+        w[k, j] = v
+    return w
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(p_split="test"), "p_split: P cannot be fitted on 'test', the split the items come from"),
+    (dict(split="val", p_split="val"), "p_split: P cannot be fitted on 'val'"),
+    (dict(split="train"), "p_split: P cannot be fitted on 'train'"),
+    (dict(p_split="holdout"), "p_split: 'holdout' is not a split of the dataset"),
+    (dict(dataset="tests.engine.test_bundles:NoTrainSource", model="tests.engine.test_bundles:early_model"),
+     "p_split: the dataset has no 'train' split"),
+    (dict(params={"P": {"points": 0}}), "P.points"),
+])
+def test_a_p_split_that_is_not_disjoint_from_the_items_is_refused(tmp_path, kwargs, message):
+    out = tmp_path / "never"
+    with pytest.raises(BundleError, match=message):
+        plan_bundle(out, **{**REQUEST, **kwargs})
+    assert not (out / "plan.json").exists()
+
+
+@pytest.mark.slow
+def test_a_p_split_holding_an_items_datapoint_is_refused(tmp_path):
+    out = tmp_path / "leaky"
+    with pytest.raises(BundleError, match=r"p_split: \d+ item\(s\) .* are also among the datapoints of 'train'"):
+        plan_bundle(out, **{**REQUEST, "n_items": 20, "dataset": "tests.engine.test_bundles:LeakySource",
+                            "model": "tests.engine.test_bundles:early_model"})
+    assert not (out / "plan.json").exists()
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -13,6 +13,7 @@ in the folder is refused (nothing there is lost); pick another folder.
 from __future__ import annotations
 
 import hashlib
+import inspect
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -40,14 +41,15 @@ from .sources import MODELS, load_dataset, load_model
 from .stages import BundleContext, compute_item, sparse_model_summary
 
 __all__ = ["DEFAULT_PARAMS", "plan_bundle", "load_context", "compute_chunk", "progress", "finalize",
-           "validate_bundle", "chunks", "model_fingerprint", "build_bundle", "missing_items", "default_bundle_dir"]
+           "validate_bundle", "chunks", "model_fingerprint", "build_bundle", "missing_items", "default_bundle_dir",
+           "p_points"]
 
 DEFAULT_PARAMS = {
     "U": {"image": "lime", "n_samples": 500, "patch": 8, "seed": 0, "text": "gradient_x_input"},
     "C": {"method": "second_order_gradient", "top_boxes": 2},
     "Rl": {"features": 3, "method": "gradient_x_input"},
     "Rg": {"k": 3},
-    "P": {"alpha": 0.99, "n_lambdas": 12, "max_acc_drop": 0.02, "top_k": 5, "classes": 4},
+    "P": {"alpha": 0.99, "n_lambdas": 12, "max_acc_drop": 0.02, "top_k": 5, "classes": 4, "points": 3000},
     "T": {"projection_sample": 200, "nearest": 3},
 }
 
@@ -70,19 +72,88 @@ def _check_writable(out: Path) -> None:
         raise BundleError(f"the output folder {out} is not writable: {exc.strerror or exc}") from None
 
 
-def _reference(ctx_source, adapter, split: str, cache: Path):
-    examples = ctx_source.examples(split)
-    feats, logits = feature_matrix(adapter, ctx_source.make_batch(adapter, examples), cache_path=cache)
+def _features(source, adapter, examples, cache: Path):
+    """``(features (N, d) float64, predicted probabilities (N, C))`` of ``examples``."""
+    feats, logits = feature_matrix(adapter, source.make_batch(adapter, examples), cache_path=cache)
     z = logits - logits.max(axis=1, keepdims=True)
     probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-    return examples, feats.astype(np.float64), probs
+    return feats.astype(np.float64), probs
+
+
+def _reference(ctx_source, adapter, split: str, cache: Path):
+    examples = ctx_source.examples(split)
+    return (examples, *_features(ctx_source, adapter, examples, cache))
+
+
+def _p_split(source, p_split: str | None, split: str) -> str:
+    """The split P is fitted on: ``p_split``, or the dataset's training split; never the items' split."""
+    splits = tuple(getattr(source, "splits", ()))
+    if p_split is None:
+        if "train" not in splits:
+            raise BundleError(f"p_split: the dataset has no 'train' split to fit P on (splits: {', '.join(splits)}); "
+                              "name the split P is fitted on")
+        p_split = "train"
+    if splits and p_split not in splits:
+        raise BundleError(f"p_split: {p_split!r} is not a split of the dataset; splits: {', '.join(splits)}")
+    if p_split == split:
+        raise BundleError(f"p_split: P cannot be fitted on {p_split!r}, the split the items come from; "
+                          "choose a split disjoint from the items (default: 'train')")
+    return p_split
+
+
+def p_points(source, split: str, n: int | None, seed: int) -> tuple[list, str]:
+    """The datapoints P is fitted on: ``n`` of ``split`` (all when ``n`` is None) and how they
+    were chosen. A source whose ``examples`` takes ``n`` draws them itself; from any other,
+    ``n`` are drawn at random (seeded)."""
+    if "n" in inspect.signature(source.examples).parameters:
+        examples = list(source.examples(split, n=n))
+        return examples, "all of the split" if n is None or len(examples) < n else "a random sample drawn by the dataset"
+    examples = list(source.examples(split))
+    if n is None or len(examples) <= n:
+        return examples, "all of the split"
+    keep = np.sort(np.random.default_rng(seed).choice(len(examples), size=n, replace=False))
+    return [examples[i] for i in keep], f"a random sample (seed {seed})"
+
+
+def _fit_p(source, adapter, out: Path, *, p_split: str, p: dict, seed: int, class_names, items_feats, items_probs,
+           split: str) -> tuple[dict, dict, np.ndarray]:
+    """Fit P on ``p_split`` (model predictions as labels; the last quarter chooses λ) and
+    measure it on the items' split: ``(shared/P.json, the manifest's p_fit, P's features)``."""
+    examples, how = p_points(source, p_split, p["points"], seed)
+    if len(examples) < 8:
+        raise BundleError(f"p_split: {p_split!r} has {len(examples)} datapoints; P needs at least 8")
+    feats, probs = _features(source, adapter, examples, out / "cache")
+    y = probs.argmax(axis=1)
+    cut = int(0.75 * len(examples))
+    path = fit_sparse_linear_path(feats[:cut], y[:cut], val_features=feats[cut:], val_labels=y[cut:],
+                                  alpha=p["alpha"], n_lambdas=p["n_lambdas"])
+    chosen = choose_path_point(path, p["max_acc_drop"])
+    heldout = float(np.mean(chosen.predict(items_feats) == items_probs.argmax(axis=1)))
+    record = {"split": p_split, "n_points": len(examples), "points": how, "labels": "the model's predictions",
+              "heldout_split": split, "heldout_points": len(items_feats), "heldout_accuracy": round(heldout, 5)}
+    summary = sparse_model_summary(chosen, accuracy_sparsity_curve(path), class_names, p["top_k"])
+    return summary, record, feats
+
+
+def _refuse_overlap(items: list[dict], items_feats: np.ndarray, p_feats: np.ndarray, p_split: str) -> None:
+    """A datapoint of the items whose representation is among P's fitting points is the same
+    datapoint in two splits (or one P has learnt verbatim): refuse it."""
+    fitted = {row.tobytes() for row in p_feats}
+    clash = [e["id"] for e in items if items_feats[e["index"]].tobytes() in fitted]
+    if clash:
+        raise BundleError(f"p_split: {len(clash)} item(s) (e.g. {clash[0]}) are also among the datapoints of "
+                          f"{p_split!r} P is fitted on; the splits overlap: choose a disjoint p_split")
 
 
 def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_items: int = 20,
-                seed: int = 0, stages=MULTIVIZ_STAGES, split: str = "test", exclude_yes_no: bool = True,
+                seed: int = 0, stages=MULTIVIZ_STAGES, split: str = "test", p_split: str | None = None,
+                exclude_yes_no: bool = True,
                 min_answer_count: int = 20, params: dict | None = None,
                 log: Callable[[str], None] = lambda _m: None) -> dict:
     """Check the request, choose the items, fit P, and write ``plan.json`` (returns the plan).
+
+    P is fitted on ``p_split`` (default: the dataset's ``"train"`` split), never on the
+    datapoints the items come from; the plan's ``p_fit`` says on what and how well it did.
 
     Every check (names, stages, folder, model loading, enough items) runs before anything
     is written; an existing identical plan is returned as it is (resume).
@@ -96,9 +167,14 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
     source = load_dataset(dataset)
     if model in MODELS and MODELS[model][0] != dataset:
         raise BundleError(f"model {model!r} was trained on {MODELS[model][0]!r}, not on {dataset!r}")
+    p_split = _p_split(source, p_split, split)
     params = {s: {**DEFAULT_PARAMS[s], **(params or {}).get(s, {})} for s in stages}
+    points = params.get("P", DEFAULT_PARAMS["P"])["points"]
+    if points is not None and (isinstance(points, bool) or not isinstance(points, int) or points < 8):
+        raise BundleError(f"P.points: the number of datapoints P is fitted on must be an integer ≥ 8 or null "
+                          f"(all of p_split); got {points!r}")
     request = {"dataset": dataset, "model": model, "task": task, "n_items": n_items, "seed": seed,
-               "stages": list(stages), "split": split, "exclude_yes_no": exclude_yes_no,
+               "stages": list(stages), "split": split, "p_split": p_split, "exclude_yes_no": exclude_yes_no,
                "min_answer_count": min_answer_count, "params": params}
     plan_path = out / "plan.json"
     if plan_path.exists():
@@ -123,14 +199,10 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
     preds = [class_names[i] for i in probs.argmax(axis=1)]
     labels = [source.label(e) for e in examples]
 
-    log("fitting the sparse linear model (P) …")
+    log(f"fitting the sparse linear model (P) on the {p_split} split …")
     p = {**DEFAULT_PARAMS["P"], **params.get("P", {})}
-    cut = int(0.75 * len(examples))
-    y = probs.argmax(axis=1)
-    path = fit_sparse_linear_path(feats[:cut], y[:cut], val_features=feats[cut:], val_labels=y[cut:],
-                                  alpha=p["alpha"], n_lambdas=p["n_lambdas"])
-    sparse = sparse_model_summary(choose_path_point(path, p["max_acc_drop"]), accuracy_sparsity_curve(path),
-                                  class_names, p["top_k"])
+    sparse, p_fit, p_feats = _fit_p(source, adapter, out, p_split=p_split, p=p, seed=seed, class_names=class_names,
+                                    items_feats=feats, items_probs=probs, split=split)
 
     if task == "concept":
         picks = select_features(sparse["weights"], feats, n=n_items)
@@ -139,6 +211,7 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
         chosen = select_items(labels, preds, [source.is_yes_no(e) for e in examples], task=task, n=n_items,
                               seed=seed, exclude_yes_no=exclude_yes_no, min_answer_count=min_answer_count)
         items = [{"id": f"{split}-{i:05d}", "index": i} for i in chosen]
+    _refuse_overlap(items, feats, p_feats, p_split)
 
     if "T" in stages:
         log("fitting the per-layer hidden-state projections (T) …")
@@ -158,6 +231,7 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
         "selection": {"split": split, "seed": seed, "n_items": n_items, "exclude_yes_no": exclude_yes_no,
                       "min_answer_count": min_answer_count, "misclassified_only": task == "error"},
         "stages": params,
+        "p_fit": p_fit,
         "items": items,
     }
     write_json(plan_path, plan)  # last: a plan exists only once its shared parts do

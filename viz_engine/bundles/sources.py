@@ -3,7 +3,8 @@
 Built-in names: datasets ``shapes_vqa``; models ``shapes_vqa_early``, ``shapes_vqa_late``.
 Your own: ``"package.module:callable"`` for either. A model callable returns a
 :class:`~viz_engine.adapters.MultimodalClassifier`; a dataset callable returns an object
-with the interface of :class:`ShapesVQASource` (``splits``, ``examples(split)``,
+with the interface of :class:`ShapesVQASource` (``splits``, ``examples(split)`` — which may
+also take ``n``, a random sample of ``n`` of the split, to spare loading a large one —,
 ``make_batch(adapter, examples)``, ``label(example)``, ``describe(example)``,
 ``render(example)``, ``text_modality``, ``image_modality``, ``boxes(example)``,
 ``is_yes_no(example)``). Nothing is downloaded: a loader reads local files only.
@@ -33,10 +34,13 @@ class ShapesVQASource:
     image_modality = "image"
     image_scale = 4  # the 48×48 scene is shown at 192×192
 
-    def examples(self, split: str) -> list:
+    def examples(self, split: str, n: int | None = None) -> list:
+        """The split, or its first ``n`` datapoints: each is drawn independently, so they are
+        a random sample of it (and generating them is quicker than the whole split)."""
         if split not in self.splits:
             raise BundleError(f"split {split!r} is unknown for {self.name}; splits: {', '.join(self.splits)}")
-        return vqa_data.load_split(split)
+        size = vqa_data.SPLIT_SIZES[split]
+        return vqa_data.load_split(split, size if n is None else min(n, size))
 
     def make_batch(self, adapter: MultimodalClassifier, examples):
         return adapter.make_batch(examples)

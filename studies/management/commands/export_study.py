@@ -1,13 +1,12 @@
 """``python manage.py export_study <study id> [-o file.json]``: the whole study as one JSON
 document (to move it to another installation with ``import_study``)."""
 
-from pathlib import Path
-
 from django.core.management.base import BaseCommand, CommandError
 
 from ...models import Study
 from ...services import StudyError
 from ...transfer import export_study_json
+from ..output import write_document
 
 
 class Command(BaseCommand):
@@ -26,11 +25,4 @@ class Command(BaseCommand):
             text = export_study_json(study) + "\n"
         except StudyError as exc:
             raise CommandError(f"export refused: {exc}") from None
-        if not output:
-            self.stdout.write(text, ending="")
-            return
-        try:
-            Path(output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise CommandError(f"cannot write {output}: {exc.strerror}") from None
-        self.stdout.write(self.style.SUCCESS(f"exported study {study.pk} {study.title!r} to {output}"))
+        write_document(self, text, output, f"exported study {study.pk} {study.title!r} to {output}")

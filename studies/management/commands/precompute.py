@@ -43,7 +43,8 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--stages", nargs="+", default=list(MULTIVIZ_STAGES),
                             help=f"any of {' '.join(STAGES)} (T: transformer views; default: the five MultiViz stages)")
-        parser.add_argument("--split", default="test")
+        parser.add_argument("--split", default="test", help="the split the items come from")
+        parser.add_argument("--p-split", help="the split P is fitted on, disjoint from the items' (default: train)")
         parser.add_argument("--keep-yes-no", action="store_true", help="do not leave out yes/no questions")
         parser.add_argument("--out", help="bundle folder (default: under MULTIVIZ_DATA_DIR/bundles)")
         parser.add_argument("--chunk", type=int, default=5, help="items per Celery task")
@@ -56,7 +57,7 @@ class Command(BaseCommand):
         out = o["out"] or default_bundle_dir(settings.DATA_DIR, o["dataset"], o["model"], o["task"], o["items"], o["seed"])
         try:
             plan = plan_bundle(out, dataset=o["dataset"], model=o["model"], task=o["task"], n_items=o["items"],
-                               seed=o["seed"], stages=o["stages"], split=o["split"],
+                               seed=o["seed"], stages=o["stages"], split=o["split"], p_split=o["p_split"],
                                exclude_yes_no=not o["keep_yes_no"], log=self.stdout.write)
             todo = missing_items(out)
             done, total = progress(out)
