@@ -71,7 +71,7 @@ def bundle_file_response(folder: str, path: str, content_type: str) -> FileRespo
         file = open_inside(folder, path)
     except FileNotFoundError:
         raise Http404("the asset is missing on the server") from None
-    return FileResponse(file, content_type=content_type)
+    return FileResponse(file, content_type=content_type, filename=Path(path).name)
 
 
 @login_required
