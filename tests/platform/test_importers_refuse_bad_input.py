@@ -228,7 +228,7 @@ def test_a_bundle_written_by_hand_imports(tmp_path):
     (lambda m, r: m["items"][0].update(id="../../etc"), r"manifest\.json: items\[0\]\.id: '\.\./\.\./etc' is not a valid"),
     (lambda m, r: r["q-1"].pop("label"), r"items/q-1/item\.json: label: missing"),
     (lambda m, r: r["q-0"]["datapoint"].update(tokens=["w"] * 2_000_000),
-     r"items/q-0/item\.json: datapoint\.tokens: at most 256 entries; got 2000000"),
+     r"items/q-0/item\.json: datapoint\.tokens: at most 1024 entries; got 2000000"),
     (lambda m, r: r["q-0"].update(correct="yes"), r"items/q-0/item\.json: correct: must be true or false"),
     (lambda m, r: r["q-0"].update(probabilities=[["red", float("nan")]]),
      r"items/q-0/item\.json is not valid JSON: NaN is not a JSON number"),

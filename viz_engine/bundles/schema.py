@@ -24,9 +24,9 @@ __all__ = ["MAX_NAME", "MAX_ITEMS", "MAX_CLASSES", "MAX_TOKENS", "MAX_FILES", "M
 MAX_NAME = 200  # dataset, model, class and label names: the platform's columns
 MAX_ITEMS = 10_000  # items in a bundle
 MAX_CLASSES = 1_000  # classes of the model
-MAX_TOKENS = 256  # words of an item's question
+MAX_TOKENS = 1_024  # words of an item's text: beyond any model's sequence length here
 MAX_TOKEN = 100  # characters of one word
-MAX_QUESTION = 5_000  # characters of the question as shown
+MAX_QUESTION = 20_000  # characters of the question (or text) as shown
 MAX_FILES = 500_000  # files listed in the manifest
 
 _NO_NUL = "^[^\x00]*$"
