@@ -21,8 +21,8 @@ from viz_engine.bundles.format import BundleError
 from .models import Enrolment, Study
 from .selectors import ASSET_KEYS, allowed_assets, annotator_view, current_item, enrolment_by_token
 from .transformer_figures import transformer_figures
-from .views import bundle_file_response
 from .services import StudyError, advance, enrol, finish, live_second_order_gradient, touch
+from .views import bundle_file_response
 
 COOKIE = "mvz_enrolment_{}"
 log = logging.getLogger(__name__)
