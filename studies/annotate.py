@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from django.conf import settings
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -22,6 +22,7 @@ from .models import CLOSING_QUESTIONS, Enrolment, Study
 from .selectors import ASSET_KEYS, allowed_assets, annotator_view, current_item, enrolment_by_token
 from .transformer_figures import transformer_figures
 from .services import StudyError, advance, enrol, finish, live_second_order_gradient, touch
+from .views import bundle_file_response
 
 COOKIE = "mvz_enrolment_{}"
 log = logging.getLogger(__name__)
@@ -289,10 +290,7 @@ def asset(request, token, item_pk, path):
         folder, allowed = _asset_permissions(e, item_pk)
         if path not in allowed:
             raise Http404("no such asset")
-    file = Path(folder) / path
-    if not file.is_file():
-        raise Http404("the asset is missing on the server")
-    response = FileResponse(open(file, "rb"), content_type="image/png")
+    response = bundle_file_response(folder, path, "image/png")
     response["Cache-Control"] = "private, max-age=86400"  # fixed content: the browser need not ask again
     return response
 

@@ -2,18 +2,30 @@
 
 from pathlib import Path
 
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 
 from viz_engine.bundles.format import BundleError, read_json, sha256_file
 
 from .models import Bundle, BundleItem, LiveSOGResult
 
 
+def _bundle_rows_fit(row: dict, items: list[dict]) -> None:
+    """The values the rows keep must fit their columns (names without NUL, not too long)."""
+    from .schemas import BundleItemRowSchema, BundleRowSchema, first_error
+
+    checked = BundleRowSchema(data=row)
+    if not checked.is_valid():
+        raise BundleError(f"bundle {first_error(checked.errors)}")
+    checked = BundleItemRowSchema(data=items, many=True)
+    if not checked.is_valid():
+        raise BundleError(first_error(checked.errors, "items"))
+
+
 def import_bundle(path, name: str | None = None) -> Bundle:
     """Validate the bundle at ``path`` and record it with its items, all or nothing.
 
     Raises :class:`BundleError` (nothing written) for a partial, malformed or tampered
-    bundle, or one already imported.
+    bundle, one holding a symbolic link, or one already imported.
     """
     from viz_engine.bundles.precompute import validate_bundle  # torch: only where bundles are imported
 
@@ -21,33 +33,31 @@ def import_bundle(path, name: str | None = None) -> Bundle:
     manifest = validate_bundle(root)
     digest = sha256_file(root / "manifest.json")
     name = name or root.name
+    row = {"name": name, "path": str(root), "dataset": manifest["dataset"]["name"], "model": manifest["model"]["name"]}
+    stages = manifest["request"]["stages"]
+    records = []
+    for entry in manifest["items"]:
+        record = read_json(root / "items" / entry["id"] / "item.json")
+        if record["id"] != entry["id"]:
+            raise BundleError(f"items/{entry['id']}/item.json names item {record['id']!r}")
+        records.append(record)
+    _bundle_rows_fit(row, [{"item_id": r["id"], "label": r["label"], "prediction": r["prediction"]} for r in records])
     if Bundle.objects.filter(manifest_sha256=digest).exists():
         raise BundleError(f"this bundle is already imported as {Bundle.objects.get(manifest_sha256=digest).name!r}")
     if Bundle.objects.filter(name=name).exists():
         raise BundleError(f"a bundle named {name!r} already exists; import under another name")
-    stages = manifest["request"]["stages"]
-    items = []
-    for position, entry in enumerate(manifest["items"]):
-        folder = root / "items" / entry["id"]
-        record = read_json(folder / "item.json")
-        if record.get("id") != entry["id"]:
-            raise BundleError(f"items/{entry['id']}/item.json names item {record.get('id')!r}")
-        items.append(BundleItem(
-            item_id=entry["id"], position=position, label=str(record["label"]),
-            prediction=str(record["prediction"]), correct=bool(record["correct"]), feature=entry.get("feature"),
-            record=record, sections={s: read_json(folder / f"{s}.json") for s in stages},
-        ))
+    items = [BundleItem(item_id=entry["id"], position=position, label=record["label"], prediction=record["prediction"],
+                        correct=record["correct"], feature=entry.get("feature"), record=record,
+                        sections={s: read_json(root / "items" / entry["id"] / f"{s}.json") for s in stages})
+             for position, (entry, record) in enumerate(zip(manifest["items"], records))]
     try:
         with transaction.atomic():
-            bundle = Bundle.objects.create(
-                name=name, path=str(root), manifest_sha256=digest, dataset=manifest["dataset"]["name"],
-                model=manifest["model"]["name"], task=manifest["task"], stages=stages,
-                class_names=manifest["class_names"], manifest=manifest,
-            )
+            bundle = Bundle.objects.create(**row, manifest_sha256=digest, task=manifest["task"], stages=stages,
+                                           class_names=manifest["class_names"], manifest=manifest)
             for item in items:
                 item.bundle = bundle
             BundleItem.objects.bulk_create(items)
-    except IntegrityError as exc:
+    except (IntegrityError, DataError) as exc:
         raise BundleError(f"the bundle could not be recorded: {exc}") from None
     return bundle
 

@@ -27,6 +27,12 @@ users by username. The document, version 1::
 
 Times are ISO 8601 with their UTC offset. The document holds every annotator's token (their
 link to continue): keep it as private as the database.
+
+Import checks every value against the document's schema (``studies/schemas.py``: types,
+text that fits its column and holds no NUL, times on an item finite and at most a week,
+lists of bounded length), then the rules between its parts (an item order names each of
+the study's items at most once, a simulation answer is one of its item's choices, …),
+and refuses the first mismatch naming its field, e.g. ``items[3].item_id: missing``.
 """
 
 from __future__ import annotations
@@ -35,14 +41,13 @@ import json
 import logging
 
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError
 from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from annotations.models import Response
 
-from .models import STAGE_CHOICES, Bundle, Condition, Enrolment, Study, StudyItem
+from .models import Bundle, Condition, Enrolment, Study, StudyItem
+from .schemas import StudyDocumentSchema, first_error
 from .services import StudyError
 
 __all__ = ["FORMAT", "VERSION", "export_study", "import_study"]
@@ -148,101 +153,10 @@ def export_study_json(study: Study) -> str:
     return json.dumps(export_study(study), indent=1, ensure_ascii=False)
 
 
-# -- reading the document: every value checked, with the field's path in the message ------------------
+# -- reading the document: its schema (studies/schemas.py), then the rules between its parts -------------
 def _short(value) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _value(obj, key: str, where: str):
-    if not isinstance(obj, dict):
-        raise StudyError(f"{where} must be a JSON object; got {_short(obj)}")
-    if key not in obj:
-        raise StudyError(f"{where}.{key} is missing")
-    return obj[key]
-
-
-def _list(obj, key: str, where: str) -> list:
-    value = _value(obj, key, where)
-    if not isinstance(value, list):
-        raise StudyError(f"{where}.{key} must be a list; got {_short(value)}")
-    return value
-
-
-def _text(obj, key: str, where: str, field=None) -> str:
-    """A string; with a model ``field``, also its length, choices, non-blankness and validators."""
-    value = _value(obj, key, where)
-    if not isinstance(value, str):
-        raise StudyError(f"{where}.{key} must be text; got {_short(value)}")
-    if field is None:
-        return value
-    if not value and not field.blank:
-        raise StudyError(f"{where}.{key} must not be empty")
-    try:
-        field.clean(value, None)
-    except ValidationError as exc:
-        raise StudyError(f"{where}.{key}: {' '.join(exc.messages)} (got {_short(value)})") from None
-    return value
-
-
-def _texts(obj, key: str, where: str) -> list[str]:
-    values = _list(obj, key, where)
-    for k, value in enumerate(values):
-        if not isinstance(value, str):
-            raise StudyError(f"{where}.{key}[{k}] must be text; got {_short(value)}")
-    return values
-
-
-def _flag(obj, key: str, where: str) -> bool:
-    value = _value(obj, key, where)
-    if not isinstance(value, bool):
-        raise StudyError(f"{where}.{key} must be true or false; got {_short(value)}")
-    return value
-
-
-def _whole_number(obj, key: str, where: str, *, nullable: bool = False, low: int = 0, high: int | None = None):
-    value = _value(obj, key, where)
-    if value is None and nullable:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
-        raise StudyError(f"{where}.{key} must be a whole number {bounds}{' or null' if nullable else ''}; "
-                         f"got {_short(value)}")
-    return value
-
-
-def _seconds(obj, key: str, where: str) -> float | None:
-    value = _value(obj, key, where)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise StudyError(f"{where}.{key} must be a number of seconds (at least 0) or null; got {_short(value)}")
-    return float(value)
-
-
-def _moment(obj, key: str, where: str, *, nullable: bool = False):
-    value = _value(obj, key, where)
-    if value is None and nullable:
-        return None
-    try:
-        moment = parse_datetime(value) if isinstance(value, str) else None
-    except ValueError:
-        moment = None
-    if moment is None or timezone.is_naive(moment):
-        raise StudyError(f"{where}.{key} must be an ISO 8601 time with its UTC offset"
-                         f"{' or null' if nullable else ''}; got {_short(value)}")
-    return moment
-
-
-def _answers(obj, key: str, where: str) -> dict[str, str]:
-    value = _value(obj, key, where)
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise StudyError(f"{where}.{key} must be an object of text answers; got {_short(value)}")
-    return dict(value)
-
-
-def _field(model, name: str):
-    return model._meta.get_field(name)
 
 
 def _unique(values: list, what: str, where: str) -> None:
@@ -253,7 +167,6 @@ def _unique(values: list, what: str, where: str) -> None:
         seen.add(value)
 
 
-# -- the document's parts, read and checked ----------------------------------------------------------
 def _check_format(document) -> None:
     if not isinstance(document, dict):
         raise StudyError(f"the document must be a JSON object (a study exported with manage.py export_study); "
@@ -270,9 +183,16 @@ def _check_format(document) -> None:
                          f"study format" + (" (update this installation)" if version > VERSION else ""))
 
 
-def _bundle_here(reference) -> Bundle:
-    digest = _text(reference, "manifest_sha256", "bundle")
-    name = reference.get("name", "?")
+def _read(document) -> dict:
+    """The document's values, each of its type and within its bounds (``items[3].order: ...``)."""
+    checked = StudyDocumentSchema(data=document)
+    if not checked.is_valid():
+        raise StudyError(first_error(checked.errors))
+    return checked.validated_data
+
+
+def _bundle_here(reference: dict) -> Bundle:
+    digest, name = reference["manifest_sha256"], reference["name"]
     bundle = Bundle.objects.filter(manifest_sha256=digest).first()
     if bundle is None:
         raise StudyError(f"bundle {name!r} (manifest sha256 {digest}) is not imported in this installation: "
@@ -280,97 +200,59 @@ def _bundle_here(reference) -> Bundle:
     return bundle
 
 
-def _read_study(raw) -> dict:
-    where = "study"
-    data = {name: _text(raw, name, where, _field(Study, name)) for name in STUDY_TEXTS}
-    data["invite_token"] = _text(raw, "invite_token", where, _field(Study, "invite_token"))
-    data["created_at"] = _moment(raw, "created_at", where)
-    data["owner"] = _text(raw, "owner", where)
-    data["shared_with"] = _texts(raw, "shared_with", where)
-    return data
-
-
-def _read_condition(raw, where: str) -> dict:
-    data = {"name": _text(raw, "name", where, _field(Condition, "name")),
-            "stages": _texts(raw, "stages", where),
-            "target_size": _whole_number(raw, "target_size", where)}
-    unknown = [s for s in data["stages"] if s not in STAGE_CHOICES]
-    if unknown:
-        raise StudyError(f"{where}.stages: {unknown} are not stages ({', '.join(STAGE_CHOICES)})")
-    data.update({flag: _flag(raw, flag, where) for flag in CONDITION_FLAGS})
-    return data
-
-
-def _read_conditions(document) -> list[dict]:
-    raw_conditions = _list(document, "conditions", "document")
-    conditions = [_read_condition(raw, f"conditions[{k}]") for k, raw in enumerate(raw_conditions)]
-    if not conditions:
-        raise StudyError("document.conditions is empty: a study has at least one condition")
-    _unique([c["name"] for c in conditions], "condition name", "conditions")
-    return conditions
-
-
-def _read_items(document, bundle: Bundle) -> list[dict]:
-    bundle_items = {bi.item_id: bi for bi in bundle.items.only("pk", "item_id")}
-    raw_items = _list(document, "items", "document")
-    items = []
-    for k, raw in enumerate(raw_items):
-        where = f"items[{k}]"
-        item_id = _text(raw, "item_id", where)
-        if item_id not in bundle_items:
-            raise StudyError(f"{where}.item_id: item {item_id!r} is not in bundle {bundle.name!r} here "
-                             f"(was the document or the bundle changed?)")
-        items.append({"item_id": item_id, "bundle_item": bundle_items[item_id],
-                      "choices": _texts(raw, "choices", where), "is_practice": _flag(raw, "is_practice", where),
-                      "order": _whole_number(raw, "order", where)})
-    if not items:
-        raise StudyError("document.items is empty: a study has at least one item")
+def _check_items(items: list[dict], bundle: Bundle) -> None:
+    """Each item is an item of the bundle here, once, with distinct choices among its classes;
+    adds ``bundle_item``."""
     _unique([i["item_id"] for i in items], "item", "items")
-    return items
+    bundle_items = {bi.item_id: bi for bi in bundle.items.only("pk", "item_id")}
+    classes = set(bundle.class_names)
+    for k, item in enumerate(items):
+        where = f"items[{k}]"
+        if item["item_id"] not in bundle_items:
+            raise StudyError(f"{where}.item_id: item {item['item_id']!r} is not in bundle {bundle.name!r} here "
+                             f"(was the document or the bundle changed?)")
+        strangers = [c for c in item["choices"] if c not in classes]
+        if strangers:
+            raise StudyError(f"{where}.choices: {strangers[:5]} are not classes of the bundle's model")
+        _unique(item["choices"], "choice", f"{where}.choices")
+        item["bundle_item"] = bundle_items[item["item_id"]]
 
 
-def _read_response(raw, where: str, item_order: set[str]) -> dict:
-    data = {name: _text(raw, name, where, _field(Response, name)) for name in RESPONSE_TEXTS}
-    data["item"] = _text(raw, "item", where)
-    if data["item"] not in item_order:
-        raise StudyError(f"{where}.item: {data['item']!r} is not in this annotator's item_order")
-    data["is_practice"] = _flag(raw, "is_practice", where)
-    data["confidence"] = _whole_number(raw, "confidence", where, nullable=True, low=1, high=5)
-    data["seconds_on_item"] = _seconds(raw, "seconds_on_item", where)
-    data["created_at"] = _moment(raw, "created_at", where)
-    return data
+def _check_response(response: dict, where: str, order: set[str], choices: dict[str, list], task: str) -> None:
+    if response["item"] not in order:
+        raise StudyError(f"{where}.item: {response['item']!r} is not in this annotator's item_order")
+    choice, offered = response["choice"], choices[response["item"]]
+    if (task == Study.Task.SIMULATION or choice) and choice not in offered:
+        raise StudyError(f"{where}.choice: {choice!r} is not one of the item's choices "
+                         f"({', '.join(offered) or 'it has none'})")
 
 
-def _read_enrolment(raw, where: str, condition_names: set[str], item_ids: set[str]) -> dict:
-    data = {name: _text(raw, name, where, _field(Enrolment, name)) for name in ENROLMENT_TEXTS}
-    data["condition"] = _text(raw, "condition", where)
+def _check_enrolment(data: dict, where: str, condition_names: set[str], choices: dict[str, list], task: str) -> None:
     if data["condition"] not in condition_names:
         raise StudyError(f"{where}.condition: {data['condition']!r} is not a condition of this study "
                          f"(document.conditions)")
-    data["token"] = _text(raw, "token", where, _field(Enrolment, "token"))
-    data["item_order"] = _texts(raw, "item_order", where)
-    strangers = [i for i in data["item_order"] if i not in item_ids]
+    strangers = [i for i in data["item_order"] if i not in choices]
     if strangers:
         raise StudyError(f"{where}.item_order: {strangers[:5]} are not items of this study (document.items)")
-    data["position"] = _whole_number(raw, "position", where, high=len(data["item_order"]))
-    data["closing_answers"] = _answers(raw, "closing_answers", where)
-    data["started_at"] = _moment(raw, "started_at", where)
-    data["last_seen_at"] = _moment(raw, "last_seen_at", where)
-    data["completed_at"] = _moment(raw, "completed_at", where, nullable=True)
+    _unique(data["item_order"], "item", f"{where}.item_order")
+    if data["position"] > len(data["item_order"]):
+        raise StudyError(f"{where}.position must be a whole number from 0 to {len(data['item_order'])}; "
+                         f"got {data['position']}")
     order = set(data["item_order"])
-    data["responses"] = [_read_response(r, f"{where}.responses[{k}]", order)
-                         for k, r in enumerate(_list(raw, "responses", where))]
+    for k, response in enumerate(data["responses"]):
+        _check_response(response, f"{where}.responses[{k}]", order, choices, task)
     _unique([r["item"] for r in data["responses"]], "a response to item", f"{where}.responses")
-    return data
 
 
-def _read_enrolments(document, conditions: list[dict], items: list[dict]) -> list[dict]:
-    names, item_ids = {c["name"] for c in conditions}, {i["item_id"] for i in items}
-    enrolments = [_read_enrolment(raw, f"enrolments[{k}]", names, item_ids)
-                  for k, raw in enumerate(_list(document, "enrolments", "document"))]
-    _unique([e["token"] for e in enrolments], "enrolment token", "enrolments")
-    _unique([e["pseudonym"] for e in enrolments], "pseudonym", "enrolments")
-    return enrolments
+def _check_parts(document: dict) -> None:
+    """The rules between the parts: names and tokens unique, references to what is there."""
+    _unique([c["name"] for c in document["conditions"]], "condition name", "conditions")
+    names = {c["name"] for c in document["conditions"]}
+    choices = {i["item_id"]: i["choices"] for i in document["items"]}
+    for k, enrolment in enumerate(document["enrolments"]):
+        _check_enrolment(enrolment, f"enrolments[{k}]", names, choices, document["study"]["task"])
+    _unique([e["token"] for e in document["enrolments"]], "enrolment token", "enrolments")
+    _unique([e["pseudonym"] for e in document["enrolments"]], "pseudonym", "enrolments")
 
 
 def _describe(study: Study) -> str:
@@ -455,11 +337,11 @@ def import_study(document: dict, owner, notes: list[str] | None = None) -> Study
     """
     notes = [] if notes is None else notes
     _check_format(document)
-    bundle = _bundle_here(_value(document, "bundle", "document"))
-    study_data = _read_study(_value(document, "study", "document"))
-    conditions = _read_conditions(document)
-    items = _read_items(document, bundle)
-    enrolments = _read_enrolments(document, conditions, items)
+    document = _read(document)
+    bundle = _bundle_here(document["bundle"])
+    _check_items(document["items"], bundle)
+    _check_parts(document)
+    study_data, conditions, items, enrolments = (document[k] for k in ("study", "conditions", "items", "enrolments"))
     _check_collisions(study_data, enrolments)
     share_with = _users_to_share_with(study_data["shared_with"], owner, notes)
     if study_data["owner"] != owner.username:

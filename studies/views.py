@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from viz_engine.bundles.format import BundleError
+from viz_engine.bundles.format import BundleError, open_inside
 
 from .demo import load_engine_demo
 from .models import Bundle, BundleItem, Condition, Study
@@ -61,10 +61,17 @@ def bundle_asset(request, pk: int, path: str):
     bundle = get_object_or_404(Bundle, pk=pk)
     if path not in bundle.manifest.get("files", {}) or not path.endswith(".png"):
         raise Http404("no such asset in this bundle")
-    file = Path(bundle.path) / path
-    if not file.is_file():
-        raise Http404("the asset is missing on disk")
-    return FileResponse(open(file, "rb"), content_type=mimetypes.guess_type(path)[0] or "image/png")
+    return bundle_file_response(bundle.path, path, mimetypes.guess_type(path)[0] or "image/png")
+
+
+def bundle_file_response(folder: str, path: str, content_type: str) -> FileResponse:
+    """The file ``path`` of a bundle folder, opened without following a symbolic link at any
+    step (a link put into the folder after import is not followed to, say, /etc/passwd)."""
+    try:
+        file = open_inside(folder, path)
+    except FileNotFoundError:
+        raise Http404("the asset is missing on the server") from None
+    return FileResponse(file, content_type=content_type, filename=Path(path).name)
 
 
 @login_required

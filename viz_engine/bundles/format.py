@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,11 @@ FORMAT_VERSION = 1
 STAGES = ("U", "C", "Rl", "Rg", "P", "T")  # T: transformer views, for models that have them
 MULTIVIZ_STAGES = ("U", "C", "Rl", "Rg", "P")  # what a bundle holds unless asked for more
 ITEM_FILE = "item.json"
-ITEM_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-# Asset names are the only paths a section may point at: no folders, no "..".
-ASSET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}\.png$")
+# not starting with a dot: "." and ".." are not items, ".name" are temporaries
+ITEM_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$")
+# The paths a manifest lists and a section points at: inside shared/ or items/, no "..",
+# no absolute path, no hidden or odd names.
+ASSET_PATH = re.compile(r"^(shared|items)(/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}){1,4}$")
 
 __all__ = [
     "FORMAT",
@@ -49,6 +52,8 @@ __all__ = [
     "read_json",
     "sha256_file",
     "bundle_files",
+    "links_in",
+    "open_inside",
     "item_dir",
     "section_path",
     "check_stages",
@@ -84,13 +89,18 @@ def write_bytes(path: Path, data: bytes) -> None:
     _atomic_write(Path(path), data)
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def read_json(path: Path) -> Any:
+    """The JSON at ``path``; NaN and Infinity, which bundles are never written with, are refused."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(), parse_constant=_no_constant)
     except FileNotFoundError:
         raise BundleError(f"{path} is missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         raise BundleError(f"{path} is not valid JSON: {exc}") from None
 
 
@@ -115,6 +125,52 @@ def bundle_files(root: Path) -> list[str]:
             if p.is_file() and not p.name.startswith("."):
                 out.append(p.relative_to(root).as_posix())
     return sorted(out)
+
+
+def links_in(root: Path) -> list[str]:
+    """Every symbolic link inside the bundle folder (relative paths, sorted), not followed:
+    a link could make the platform serve any file of the server as an asset."""
+    root = Path(root)
+    out = []
+    for folder, dirs, files in os.walk(root):  # does not descend into linked folders
+        for name in dirs + files:
+            if os.path.islink(os.path.join(folder, name)):
+                out.append(Path(folder, name).relative_to(root).as_posix())
+    return sorted(out)
+
+
+def open_inside(root: Path, rel: str):
+    """The regular file ``rel`` of the folder ``root``, opened for reading without following
+    a symbolic link at any step below ``root`` (each part is opened with ``O_NOFOLLOW``
+    relative to the one before, so a link swapped in meanwhile is refused as well).
+    Raises :class:`FileNotFoundError` for a missing file, a link, ``..`` or anything but a
+    regular file."""
+    parts = rel.split("/")
+    if not rel or any(part in ("", ".", "..") or "\x00" in part for part in parts):
+        raise FileNotFoundError(f"{rel!r} is not a path inside the bundle")
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise FileNotFoundError(f"{root}: {exc.strerror}") from None
+    try:
+        for k, part in enumerate(parts):
+            last = k == len(parts) - 1
+            # O_NONBLOCK: a FIFO put there would otherwise block the open
+            flags = os.O_RDONLY | os.O_NOFOLLOW | (os.O_NONBLOCK if last else os.O_DIRECTORY)
+            try:
+                inner = os.open(part, flags, dir_fd=fd)
+            except OSError as exc:  # ELOOP for a link, ENOTDIR, ENOENT
+                raise FileNotFoundError(f"{rel!r}: {exc.strerror}") from None
+            os.close(fd)
+            fd = inner
+    except BaseException:
+        os.close(fd)
+        raise
+    file_fd = fd
+    if not stat.S_ISREG(os.fstat(file_fd).st_mode):
+        os.close(file_fd)
+        raise FileNotFoundError(f"{rel!r} is not a regular file")
+    return os.fdopen(file_fd, "rb")
 
 
 def item_dir(root: Path, item_id: str) -> Path:

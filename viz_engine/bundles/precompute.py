@@ -30,12 +30,14 @@ from .format import (
     bundle_files,
     check_stages,
     item_dir,
+    links_in,
     read_json,
     remove_stale_temporaries,
     section_path,
     sha256_file,
     write_json,
 )
+from .schema import check_item_record, check_manifest, check_section
 from .selection import TASKS, select_features, select_items
 from .sources import MODELS, load_dataset, load_model
 from .stages import BundleContext, compute_item, sparse_model_summary
@@ -336,11 +338,17 @@ def _asset_refs(obj) -> Iterable[str]:
 
 def validate_bundle(out) -> dict:
     """The manifest of a complete, untampered bundle at ``out``, or a :class:`BundleError`
-    saying what is wrong. Checks the format and version, every file's hash, that nothing was
-    added, that every item has every section, and that every asset a section names exists."""
+    saying what is wrong. Checks that the folder holds no symbolic link, the format and
+    version, the shape and bounds of the manifest, every item's record and section
+    (``schema.py``), every file's hash, that nothing was added, that every item has every
+    section, and that every asset a section names is a file of the bundle."""
     out = Path(out)
     if not out.is_dir():
         raise BundleError(f"{out} is not a folder")
+    links = links_in(out)
+    if links:
+        raise BundleError(f"{links[0]} is a symbolic link ({len(links)} in the bundle): a bundle holds its own "
+                          f"files only; copy the files in instead")
     if not (out / "manifest.json").exists():
         hint = " (precompute did not finish: run it again)" if (out / "plan.json").exists() else ""
         raise BundleError(f"{out} has no manifest.json: not a finished bundle{hint}")
@@ -350,9 +358,7 @@ def validate_bundle(out) -> dict:
     if manifest.get("format_version") != FORMAT_VERSION:
         raise BundleError(f"bundle format version {manifest.get('format_version')!r} is not supported "
                           f"(this installation reads version {FORMAT_VERSION})")
-    for key in ("files", "items", "stages", "class_names", "dataset", "model", "task", "request"):
-        if key not in manifest:
-            raise BundleError(f"manifest.json lacks {key!r}")
+    check_manifest(manifest)
     if manifest.get("complete") is not True:
         raise BundleError("manifest.json does not say the bundle is complete")
     listed = manifest["files"]
@@ -366,13 +372,17 @@ def validate_bundle(out) -> dict:
         if sha256_file(out / name) != digest:
             raise BundleError(f"{name} does not match its hash in the manifest: the bundle was changed")
     stages = manifest["request"]["stages"]
-    for entry in manifest["items"]:
-        item_dir(out, entry["id"])  # validates the id
+    seen = set()
+    for k, entry in enumerate(manifest["items"]):
+        if entry["id"] in seen:
+            raise BundleError(f"manifest.json: items[{k}].id: item {entry['id']!r} appears twice")
+        seen.add(entry["id"])
         for name in ["item.json", *[f"{s}.json" for s in stages]]:
             rel = f"items/{entry['id']}/{name}"
             if rel not in listed:
                 raise BundleError(f"item {entry['id']} lacks {name}")
             section = read_json(out / rel)
+            (check_item_record if name == "item.json" else check_section)(section, rel)
             for ref in _asset_refs(section):
                 if ref not in listed:
                     raise BundleError(f"{rel} names asset {ref!r}, which is not in the bundle")

@@ -1,0 +1,208 @@
+"""Schemas of what the importers read (DRF serializers): every value's type, its bounds
+(text that fits its database column, lists of bounded length, finite times) and text
+without NUL characters. Serializers only shape data: the rules between values (an
+enrolment's condition is one of the study's …) are the importers' own.
+
+:func:`first_error` names the field of the first refusal, e.g. ``items[3].id: missing``.
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from rest_framework import serializers
+
+from annotations.models import Response
+from annotations.services import MAX_FREE_TEXT, MAX_SECONDS_ON_ITEM
+from viz_engine.bundles.schema import MAX_CLASSES, MAX_ITEMS
+
+from .models import STAGE_CHOICES, Bundle, BundleItem, Condition, Enrolment, Study
+
+MAX_LONG_TEXT = 100_000  # instructions, consent text
+MAX_CONDITIONS = 100
+MAX_ENROLMENTS = 100_000
+MAX_SHARED_WITH = 1_000
+MAX_CLOSING_ANSWERS = 20
+MAX_CLOSING_KEY = 100
+MAX_CLOSING_ANSWER = 2_000  # what the closing page keeps of each answer
+MAX_USERNAME = 150  # django.contrib.auth
+MAX_SMALL_INT = 2_147_483_647  # a PositiveIntegerField in every database
+
+
+def column(model, name: str) -> int:
+    """The length of a text column: what a value must fit."""
+    return model._meta.get_field(name).max_length
+
+
+def _strict(field_class, types: tuple, kind: str):
+    """``field_class`` that takes only JSON values of ``types``: ``"3"`` is not a number and
+    ``1`` is not ``true`` (a document written by the exporter never needs either)."""
+
+    class Strict(field_class):
+        def to_internal_value(self, data):
+            if not isinstance(data, types) or (isinstance(data, bool) and bool not in types):
+                raise serializers.ValidationError(f"must be {kind}; got {type(data).__name__}")
+            return super().to_internal_value(data)
+
+    Strict.__name__ = f"Strict{field_class.__name__}"
+    return Strict
+
+
+_Text = _strict(serializers.CharField, (str,), "text")
+_Choice = _strict(serializers.ChoiceField, (str,), "text")
+_Url = _strict(serializers.URLField, (str,), "text")
+Flag = _strict(serializers.BooleanField, (bool,), "true or false")
+WholeNumber = _strict(serializers.IntegerField, (int,), "a whole number")
+Number = _strict(serializers.FloatField, (int, float), "a number")  # finite: DRF refuses inf and nan
+
+
+def Text(**kwargs):
+    """Text kept exactly as written (no trimming), without NUL (DRF's validator)."""
+    return _Text(trim_whitespace=False, **kwargs)
+
+
+def Choice(choices, **kwargs):
+    return _Choice(choices=choices, **kwargs)
+
+
+class Moment(serializers.Field):
+    """An ISO 8601 time with its UTC offset (a time without one is ambiguous)."""
+
+    def to_internal_value(self, data):
+        try:
+            moment = parse_datetime(data) if isinstance(data, str) else None
+        except ValueError:
+            moment = None
+        if moment is None or timezone.is_naive(moment):
+            raise serializers.ValidationError("must be an ISO 8601 time with its UTC offset")
+        return moment
+
+
+def first_error(errors, where: str = "") -> str:
+    """``path: message`` of the first error of ``serializer.errors`` (``missing`` for a
+    required field)."""
+    if isinstance(errors, dict):
+        for key, sub in errors.items():
+            if sub:
+                if key == serializers.api_settings.NON_FIELD_ERRORS_KEY:
+                    return first_error(sub, where)
+                path = f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}" if where else str(key)
+                return first_error(sub, path)
+    if isinstance(errors, list):
+        for k, sub in enumerate(errors):
+            if isinstance(sub, str):
+                message = "missing" if getattr(sub, "code", None) == "required" else str(sub)
+                return f"{where or 'document'}: {message}"
+            if sub:
+                return first_error(sub, f"{where}[{k}]")
+    return f"{where or 'document'}: {errors}"
+
+
+# -- the study document (studies/transfer.py) -----------------------------------------------------------
+class BundleReferenceSchema(serializers.Serializer):
+    name = Text(max_length=column(Bundle, "name"))
+    manifest_sha256 = Text(min_length=64, max_length=64)
+
+
+class StudySchema(serializers.Serializer):
+    title = Text(max_length=column(Study, "title"))
+    task = Choice(Study.Task.choices)
+    status = Choice(Study.Status.choices)
+    item_order = Choice(Study.Order.choices)
+    instructions = Text(allow_blank=True, max_length=MAX_LONG_TEXT)
+    consent_text = Text(allow_blank=True, max_length=MAX_LONG_TEXT)
+    invite_token = Text(max_length=column(Study, "invite_token"))
+    completion_code = Text(allow_blank=True, max_length=column(Study, "completion_code"))
+    completion_url = _Url(allow_blank=True, trim_whitespace=False, max_length=column(Study, "completion_url"))
+    created_at = Moment()
+    owner = Text(max_length=MAX_USERNAME)
+    shared_with = serializers.ListField(child=Text(max_length=MAX_USERNAME), max_length=MAX_SHARED_WITH)
+
+
+class ConditionSchema(serializers.Serializer):
+    name = Text(max_length=column(Condition, "name"))
+    stages = serializers.ListField(child=Choice(STAGE_CHOICES), max_length=len(STAGE_CHOICES))
+    target_size = WholeNumber(min_value=0, max_value=MAX_SMALL_INT)
+    rg_highlights = Flag()
+    live_sog = Flag()
+    ask_helpful_page = Flag()
+    paused = Flag()
+
+
+class ItemSchema(serializers.Serializer):
+    item_id = Text(max_length=column(BundleItem, "item_id"))
+    choices = serializers.ListField(child=Text(max_length=column(BundleItem, "label")), max_length=MAX_CLASSES)
+    is_practice = Flag()
+    order = WholeNumber(min_value=0, max_value=MAX_SMALL_INT)
+
+
+class ResponseSchema(serializers.Serializer):
+    item = Text(max_length=column(BundleItem, "item_id"))
+    is_practice = Flag()
+    choice = Text(allow_blank=True, max_length=column(Response, "choice"))
+    free_text = Text(allow_blank=True, max_length=MAX_FREE_TEXT)
+    category = Choice(Response.Category.choices, allow_blank=True)
+    confidence = WholeNumber(min_value=1, max_value=5, allow_null=True)
+    helpful_page = Choice(Response.HelpfulPage.choices, allow_blank=True)
+    # finite and at most a week, as the annotator's page: one 1e308 makes every mean infinite
+    seconds_on_item = Number(min_value=0, max_value=MAX_SECONDS_ON_ITEM, allow_null=True)
+    concept_cluster = Text(allow_blank=True, max_length=column(Response, "concept_cluster"))
+    created_at = Moment()
+
+
+class ClosingAnswersSchema(serializers.DictField):
+    child = Text(allow_blank=True, max_length=MAX_CLOSING_ANSWER)
+
+    def to_internal_value(self, data):
+        answers = super().to_internal_value(data)
+        if len(answers) > MAX_CLOSING_ANSWERS:
+            raise serializers.ValidationError(f"at most {MAX_CLOSING_ANSWERS} answers; got {len(answers)}")
+        for key in answers:
+            if not 0 < len(key) <= MAX_CLOSING_KEY or "\x00" in key:
+                raise serializers.ValidationError(f"{key[:40]!r} is not a question name (1–{MAX_CLOSING_KEY} "
+                                                  f"characters, no NUL)")
+        return answers
+
+
+class EnrolmentSchema(serializers.Serializer):
+    condition = Text(max_length=column(Condition, "name"))
+    token = Text(max_length=column(Enrolment, "token"))
+    pseudonym = Text(max_length=column(Enrolment, "pseudonym"))
+    prolific_study_id = Text(allow_blank=True, max_length=column(Enrolment, "prolific_study_id"))
+    prolific_session_id = Text(allow_blank=True, max_length=column(Enrolment, "prolific_session_id"))
+    item_order = serializers.ListField(child=Text(max_length=column(BundleItem, "item_id")), max_length=MAX_ITEMS)
+    position = WholeNumber(min_value=0, max_value=MAX_ITEMS)
+    step = Choice(Enrolment.Step.choices)
+    closing_answers = ClosingAnswersSchema()
+    started_at = Moment()
+    last_seen_at = Moment()
+    completed_at = Moment(allow_null=True)
+    responses = ResponseSchema(many=True, max_length=MAX_ITEMS)
+
+
+class StudyDocumentSchema(serializers.Serializer):
+    """A study exported by :func:`studies.transfer.export_study` (its format and version are
+    checked before)."""
+
+    bundle = BundleReferenceSchema()
+    study = StudySchema()
+    conditions = ConditionSchema(many=True, min_length=1, max_length=MAX_CONDITIONS)
+    items = ItemSchema(many=True, min_length=1, max_length=MAX_ITEMS)
+    enrolments = EnrolmentSchema(many=True, max_length=MAX_ENROLMENTS)
+
+
+# -- the rows of an imported bundle (studies/services.py::import_bundle) -----------------------------------
+class BundleRowSchema(serializers.Serializer):
+    """What the Bundle row keeps of a validated bundle: must fit its columns."""
+
+    name = Text(max_length=column(Bundle, "name"))
+    path = Text(max_length=column(Bundle, "path"))
+    dataset = Text(max_length=column(Bundle, "dataset"))
+    model = Text(max_length=column(Bundle, "model"))
+
+
+class BundleItemRowSchema(serializers.Serializer):
+    item_id = Text(max_length=column(BundleItem, "item_id"))
+    label = Text(max_length=column(BundleItem, "label"))
+    prediction = Text(max_length=column(BundleItem, "prediction"))
+
