@@ -168,26 +168,28 @@ def debugging_state(report) -> dict:
             "updated_at": report.updated_at.isoformat()}
 
 
-def _points(x: float) -> str:
-    return f"{100 * x:+.1f}"
+def _by_count(counts: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _fine_tuning_tables(result: dict) -> list[dict]:
     """Per slice of the held-out split: each selection's accuracy change in points with its
     interval, and each paired difference with the first selection (targeted)."""
-    from viz_engine.bundles.debugging_report import SLICES
+    from viz_engine.bundles.debugging_report import SLICES, points
 
     ft = result["fine_tuning"]
+    order = [ft["first"], *ft["differences"]]  # targeted first (a JSON file's keys come sorted)
     tables = []
     for name in [s for s in SLICES if s in ft["base"]]:
-        rows = [{"selection": s, "mean": _points(r["summary"][name]["mean"]), "low": _points(r["summary"][name]["low"]),
-                 "high": _points(r["summary"][name]["high"]), "learning_rate": r["learning_rate"],
+        rows = [{"selection": s, "mean": points(r["summary"][name]["mean"]), "low": points(r["summary"][name]["low"]),
+                 "high": points(r["summary"][name]["high"]), "learning_rate": r["learning_rate"],
                  "helped": r["summary"][name]["low"] > 0, "hurt": r["summary"][name]["high"] < 0}
-                for s, r in ft["runs"].items()]
+                for s, r in sorted(ft["runs"].items(), key=lambda kv: order.index(kv[0]))]
         described = result["slices"].get(name, {})
         tables.append({"key": name, "name": SLICES[name], "size": ft["sizes"][name],
                        "accuracy": f"{100 * ft['base'][name]:.1f}", "rows": rows,
-                       "kinds": described.get("kinds", {}), "error_kinds": described.get("error_kinds", {}),
+                       "kinds": _by_count(described.get("kinds", {})),
+                       "error_kinds": _by_count(described.get("error_kinds", {})),
                        "lines": result["verdict"]["slices"].get(name, [])})
     return tables
 

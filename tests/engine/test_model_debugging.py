@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from viz_engine.adapters import AdapterError
-from viz_engine.bundles.debugging_report import build_debugging_report, verdict
+from viz_engine.bundles.debugging_report import build_debugging_report, points, verdict
 from viz_engine.methods.debugging import compare_selections, fine_tune_final_layer, mean_interval
 
 
@@ -120,6 +120,7 @@ def test_the_verdict_says_plainly_which_selection_helped_and_when_targeted_does_
     assert "Targeted only did less harm than random." in nobody["headline"]
     assert "picked 1 the model gets wrong; a random draw of that size holds about 7" in nobody["selection"]
     assert "mostly points the model already gets right" in nobody["selection"]
+    assert (points(-0.0004), points(0.0123), points(-0.02)) == ("+0.0", "+1.2", "-2.0")  # no "-0.0"
 
 
 @pytest.mark.slow

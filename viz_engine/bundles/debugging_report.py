@@ -44,7 +44,7 @@ from ..render import token_highlights
 from .format import BundleError, write_bytes, write_json
 from .sources import load_dataset, load_model
 
-__all__ = ["build_debugging_report", "verdict", "SLICES"]
+__all__ = ["build_debugging_report", "verdict", "points", "SLICES"]
 
 SLICES = {
     "error_slice": "error slice",
@@ -221,12 +221,13 @@ def build_debugging_report(out_dir, *, dataset: str, model: str, labelled_split:
     return report
 
 
-def _points(x: float) -> str:
-    return f"{100 * x:+.1f}"
+def points(x: float) -> str:
+    """An accuracy change (a fraction) in signed points, one decimal; never "-0.0"."""
+    return f"{round(100 * x, 1) + 0.0:+.1f}"
 
 
 def _change(summary: dict) -> str:
-    return f"{_points(summary['mean'])} points (95 % CI {_points(summary['low'])} to {_points(summary['high'])})"
+    return f"{points(summary['mean'])} points (95 % CI {points(summary['low'])} to {points(summary['high'])})"
 
 
 def verdict(report: dict) -> dict:
@@ -257,7 +258,7 @@ def verdict(report: dict) -> dict:
     mine = runs[first]["summary"][main]
     if first in helped and wins:
         headline = (f"{first.capitalize()} selection helped most: it changed accuracy on the {where} by {_change(mine)}, "
-                    + " and ".join(f"{_points(d[main]['mean'])} points more than {o}" for o, d in diffs.items()) + ".")
+                    + " and ".join(f"{points(d[main]['mean'])} points more than {o}" for o, d in diffs.items()) + ".")
     elif first in helped:
         headline = (f"{first.capitalize()} selection helped on the {where} ({_change(mine)}), but not clearly more "
                     f"than {' or '.join(o for o, d in diffs.items() if d[main]['low'] <= 0)}.")
