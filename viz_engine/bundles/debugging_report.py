@@ -130,7 +130,8 @@ def build_debugging_report(out_dir, *, dataset: str, model: str, labelled_split:
         return np.array([names.index(source.label(e)) for e in examples])
 
     feats, logits = _features(adapter, source, labelled, span(0.02, 0.3, f"features of the {labelled_split} split"))
-    correct = logits.argmax(axis=1) == labels_of(labelled)
+    labelled_labels = labels_of(labelled)
+    correct = logits.argmax(axis=1) == labelled_labels
     if correct.all() or not correct.any():
         raise BundleError(f"the model is {'right' if correct.all() else 'wrong'} on every point of the "
                           f"{labelled_split} split: there are no errors to relate features to")
@@ -202,7 +203,7 @@ def build_debugging_report(out_dir, *, dataset: str, model: str, labelled_split:
 
     comparison = compare_selections(
         adapter.final_linear, pool_feats, pool_labels, selections, t_feats, t_labels, slices, seeds=seeds,
-        learning_rates=learning_rates, tuning_features=feats, tuning_labels=labels_of(labelled), epochs=epochs,
+        learning_rates=learning_rates, tuning_features=feats, tuning_labels=labelled_labels, epochs=epochs,
         batch_size=batch_size, progress=span(0.8, 0.99, "fine-tuning the last layer on each selection"))
     report = {
         "dataset": dataset, "model": model, "labelled_split": labelled_split, "unlabelled_split": unlabelled_split,
