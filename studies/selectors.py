@@ -201,7 +201,7 @@ def debugging_page(bundle) -> dict:
     from rest_framework.fields import empty
 
     from .models import DebuggingReport
-    from .services import DebuggingParams
+    from .services import REPORT_STALE_AFTER_SECONDS, DebuggingParams
 
     runs = bundle.debugging_reports.all()
     latest = runs.first()
@@ -209,4 +209,5 @@ def debugging_page(bundle) -> dict:
     report = finished.result if finished else None
     form = {name: field.default for name, field in DebuggingParams().fields.items() if field.default is not empty}
     return {"run": latest, "state": debugging_state(latest), "finished": finished, "report": report,
-            "tables": _fine_tuning_tables(report) if report else [], "form": {**form, **(latest.params if latest else {})}}
+            "tables": _fine_tuning_tables(report) if report else [], "form": {**form, **(latest.params if latest else {})},
+            "stale_minutes": REPORT_STALE_AFTER_SECONDS // 60}

@@ -118,7 +118,11 @@ def test_one_run_at_a_time_and_a_run_that_stopped_showing_progress_is_marked_int
     assert researcher.post(url, TINY).status_code == 302  # on_commit never runs here: nothing computes
     going.refresh_from_db()
     assert going.status == "failed" and going.error.startswith("interrupted: no progress for 5 minutes (at 40 %")
-    assert DebuggingReport.objects.latest("pk").status == "queued"
+    queued = DebuggingReport.objects.latest("pk")
+    assert queued.status == "queued"
+
+    DebuggingReport.objects.filter(pk=queued.pk).update(updated_at=timezone.now() - timedelta(minutes=6))
+    assert "was not taken by a worker within 5 minutes: is a Celery worker running?" in researcher.get(url).content.decode()
 
 
 def test_the_page_follows_a_run_in_progress(researcher):
