@@ -154,6 +154,10 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
+# Without a broker, a long task started from a page (the model debugging report) runs in a
+# thread of the web process, so the page answers at once and shows its progress; tests turn
+# it off to run such tasks inline.
+EAGER_TASKS_IN_THREAD = True
 # Workers and the commands that send them work agree on a queue (tests use their own).
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 LOGIN_URL = "admin:login"

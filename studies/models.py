@@ -62,6 +62,47 @@ class LiveSOGResult(models.Model):
         constraints = [models.UniqueConstraint(fields=["item", "positions"], name="one_live_sog_per_words")]
 
 
+class DebuggingReport(models.Model):
+    """One run of the model debugging report of a bundle's model (paper 3.4, D.5).
+
+    A row rather than only a file: the Celery task that fills it may run on another
+    machine, and the page must read its state (queued, running with its progress, done,
+    failed with the reason) at any moment, survive a reload and keep earlier runs. The
+    report itself is ``result``; its pictures are files in :meth:`folder`.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    bundle = models.ForeignKey(Bundle, on_delete=models.CASCADE, related_name="debugging_reports")
+    params = models.JSONField(help_text="the arguments of build_debugging_report (budget, runs, seed …)")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0, help_text="0–1")
+    stage = models.CharField(max_length=200, blank=True, help_text="what the task is doing now")
+    error = models.TextField(blank=True, help_text="why a failed run failed")
+    result = models.JSONField(null=True, blank=True, help_text="report.json of a finished run")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, help_text="the last sign of life of the task")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["bundle", "-created_at", "-pk"]
+
+    def __str__(self):
+        return f"debugging report {self.pk} of {self.bundle.name} ({self.status})"
+
+    @property
+    def folder(self):
+        from pathlib import Path
+
+        from django.conf import settings
+
+        return Path(settings.DATA_DIR) / "reports" / f"bundle-{self.bundle_id}" / f"run-{self.pk}"
+
+
 # -- studies ----------------------------------------------------------------------------------
 def new_token() -> str:
     """An unguessable token (256 bits) for invite links and enrolments."""

@@ -149,3 +149,65 @@ def monitor(study: Study, now=None) -> dict:
                                "median_seconds_per_item": round(median(times), 1) if times else None})
         conditions.append(row)
     return {"conditions": conditions, "annotators": annotators, "at": now.isoformat()}
+
+
+# -- model debugging reports ------------------------------------------------------------------
+__all__ += ["debugging_state", "debugging_page"]
+
+
+def debugging_state(report) -> dict:
+    """The state of one run of a debugging report, as the page polls it: ``status`` (none,
+    queued, running, done, failed, or interrupted when it stopped showing progress),
+    ``progress`` in whole per cent, what it is doing and why it failed."""
+    from .services import report_is_stale
+
+    if report is None:
+        return {"status": "none", "progress": 0}
+    return {"id": report.pk, "status": "interrupted" if report_is_stale(report) else report.status,
+            "progress": int(100 * report.progress), "stage": report.stage, "error": report.error,
+            "updated_at": report.updated_at.isoformat()}
+
+
+def _by_count(counts: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _fine_tuning_tables(result: dict) -> list[dict]:
+    """Per slice of the held-out split: each selection's accuracy change in points with its
+    interval, and each paired difference with the first selection (targeted)."""
+    from viz_engine.bundles.debugging_report import SLICES, points
+
+    ft = result["fine_tuning"]
+    order = [ft["first"], *ft["differences"]]  # targeted first (a JSON file's keys come sorted)
+    tables = []
+    for name in [s for s in SLICES if s in ft["base"]]:
+        rows = [{"selection": s, "mean": points(r["summary"][name]["mean"]), "low": points(r["summary"][name]["low"]),
+                 "high": points(r["summary"][name]["high"]), "learning_rate": r["learning_rate"],
+                 "helped": r["summary"][name]["low"] > 0, "hurt": r["summary"][name]["high"] < 0}
+                for s, r in sorted(ft["runs"].items(), key=lambda kv: order.index(kv[0]))]
+        described = result["slices"].get(name, {})
+        tables.append({"key": name, "name": SLICES[name], "size": ft["sizes"][name],
+                       "accuracy": f"{100 * ft['base'][name]:.1f}", "rows": rows,
+                       "kinds": _by_count(described.get("kinds", {})),
+                       "error_kinds": _by_count(described.get("error_kinds", {})),
+                       "lines": result["verdict"]["slices"].get(name, [])})
+    return tables
+
+
+def debugging_page(bundle) -> dict:
+    """What the debugging page shows: the latest run's state and the latest finished report
+    (kept on show while a new run computes), with its tables in points; the form holds the
+    latest run's parameters (the defaults before any)."""
+    from rest_framework.fields import empty
+
+    from .models import DebuggingReport
+    from .services import REPORT_STALE_AFTER_SECONDS, DebuggingParams
+
+    runs = bundle.debugging_reports.all()
+    latest = runs.first()
+    finished = runs.filter(status=DebuggingReport.Status.DONE).first()
+    report = finished.result if finished else None
+    form = {name: field.default for name, field in DebuggingParams().fields.items() if field.default is not empty}
+    return {"run": latest, "state": debugging_state(latest), "finished": finished, "report": report,
+            "tables": _fine_tuning_tables(report) if report else [], "form": {**form, **(latest.params if latest else {})},
+            "stale_minutes": REPORT_STALE_AFTER_SECONDS // 60}

@@ -3,10 +3,11 @@
 from pathlib import Path
 
 from django.db import DataError, IntegrityError, transaction
+from rest_framework import serializers
 
 from viz_engine.bundles.format import BundleError, read_json, sha256_file
 
-from .models import Bundle, BundleItem, LiveSOGResult
+from .models import Bundle, BundleItem, DebuggingReport, LiveSOGResult
 
 
 def _bundle_rows_fit(row: dict, items: list[dict]) -> None:
@@ -361,3 +362,127 @@ def set_status(study, status: str):
     study.status = status
     study.save(update_fields=["status"])
     return study
+
+
+# -- model debugging reports ----------------------------------------------------------------------
+# A queued or running report that has shown no progress for this long was interrupted (its
+# worker or web process stopped): the page says so and a new run may start.
+REPORT_STALE_AFTER_SECONDS = 5 * 60
+
+
+class DebuggingParams(serializers.Serializer):
+    """The parameters of a debugging report a researcher may set (the engine defaults the rest)."""
+
+    budget = serializers.IntegerField(min_value=1, max_value=1_000_000, default=100)
+    runs = serializers.IntegerField(min_value=2, max_value=50, default=10,
+                                    help_text="fine-tuning runs (seeds) per selection")
+    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
+    k_features = serializers.IntegerField(min_value=1, max_value=50, default=5)
+    epochs = serializers.IntegerField(min_value=1, max_value=50, default=1)
+    labelled_size = serializers.IntegerField(min_value=20, max_value=1_000_000, required=False)
+    pool_size = serializers.IntegerField(min_value=20, max_value=1_000_000, required=False)
+    held_out_size = serializers.IntegerField(min_value=20, max_value=1_000_000, required=False)
+
+
+def report_is_stale(report, now=None) -> bool:
+    from django.utils import timezone
+
+    return (report.status in (DebuggingReport.Status.QUEUED, DebuggingReport.Status.RUNNING)
+            and ((now or timezone.now()) - report.updated_at).total_seconds() > REPORT_STALE_AFTER_SECONDS)
+
+
+def start_debugging_report(bundle, data) -> DebuggingReport:
+    """Record a run of the model debugging report of ``bundle`` and hand it to Celery.
+
+    ``data`` holds the parameters (budget, runs, seed, k_features, epochs and the split
+    sizes; missing ones take the engine's defaults). Raises :class:`StudyError` naming the
+    field for a bad one, or when a run of this bundle is still going; a run that stopped
+    showing progress is marked interrupted and no longer blocks.
+    """
+    from django.utils import timezone
+
+    # a form sends "" for a field left empty: that is the default, not a number to check
+    params = DebuggingParams(data={k: v for k, v in data.items() if v not in ("", None)})
+    if not params.is_valid():
+        field, problems = next(iter(params.errors.items()))
+        raise StudyError(f"{field.replace('_', ' ')}: {problems[0]}")
+    with transaction.atomic():
+        for going in DebuggingReport.objects.select_for_update().filter(
+                bundle=bundle, status__in=(DebuggingReport.Status.QUEUED, DebuggingReport.Status.RUNNING)):
+            if not report_is_stale(going):
+                raise StudyError(f"a report of this bundle is already being computed ({100 * going.progress:.0f} % "
+                                 "done); wait for it to finish")
+            going.status, going.finished_at = DebuggingReport.Status.FAILED, timezone.now()
+            minutes = REPORT_STALE_AFTER_SECONDS // 60
+            going.error = (f"interrupted: no worker took it within {minutes} minutes"
+                           if going.status == DebuggingReport.Status.QUEUED else
+                           f"interrupted: no progress for {minutes} minutes (at {100 * going.progress:.0f} %, "
+                           f"{going.stage}); the process running it stopped")
+            going.save(update_fields=["status", "finished_at", "error", "updated_at"])
+        report = DebuggingReport.objects.create(bundle=bundle, params=dict(params.validated_data))
+        transaction.on_commit(lambda: _dispatch_debugging_report(report.pk))
+    return report
+
+
+def _dispatch_debugging_report(report_id: int) -> None:
+    import threading
+
+    from django.conf import settings
+
+    from .tasks import debugging_report
+
+    if debugging_report.app.conf.task_always_eager and settings.EAGER_TASKS_IN_THREAD:
+        threading.Thread(target=_run_in_thread, args=(report_id,), daemon=True,
+                         name=f"debugging-report-{report_id}").start()
+    else:
+        debugging_report.delay(report_id)
+
+
+def _run_in_thread(report_id: int) -> None:
+    from django.db import connection
+
+    from .tasks import debugging_report
+
+    try:
+        debugging_report.apply(args=[report_id])
+    finally:
+        connection.close()  # the thread's own connection
+
+
+def run_debugging_report(report_id: int) -> None:
+    """Compute the report of row ``report_id`` into it, with its progress as it goes. A
+    failure is stored with its reason (and logged), never raised: the page shows it."""
+    import logging
+
+    from django.utils import timezone
+
+    from viz_engine.adapters import AdapterError
+    from viz_engine.bundles.debugging_report import build_debugging_report
+
+    report = DebuggingReport.objects.select_related("bundle").filter(pk=report_id).first()
+    if report is None or report.status in (DebuggingReport.Status.DONE, DebuggingReport.Status.FAILED):
+        return  # deleted, or a redelivered task of a run already over
+    rows = DebuggingReport.objects.filter(pk=report_id)
+    rows.update(status=DebuggingReport.Status.RUNNING, progress=0.0, stage="starting", updated_at=timezone.now())
+    shown = {"progress": 0.0, "stage": "starting"}
+
+    def progress(fraction: float, stage: str) -> None:
+        if fraction - shown["progress"] >= 0.01 or stage != shown["stage"]:  # at most ~100 writes
+            shown.update(progress=fraction, stage=stage)
+            rows.update(progress=fraction, stage=stage[:200], updated_at=timezone.now())
+
+    bundle = report.bundle
+    try:
+        result = build_debugging_report(report.folder, dataset=bundle.dataset, model=bundle.model,
+                                        progress=progress, **report.params)
+    except (BundleError, AdapterError) as exc:
+        error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - whatever went wrong, the page must say it, not hang
+        logging.getLogger(__name__).exception("debugging report %s failed", report_id)
+        error = f"{type(exc).__name__}: {exc}"
+    else:
+        rows.update(status=DebuggingReport.Status.DONE, progress=1.0, stage="done", result=result,
+                    finished_at=timezone.now(), updated_at=timezone.now())
+        return
+    rows.update(status=DebuggingReport.Status.FAILED, error=error or "failed without a message",
+                finished_at=timezone.now(), updated_at=timezone.now())

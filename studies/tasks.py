@@ -1,6 +1,8 @@
-"""Celery tasks: precompute bundle items, compute a live second-order gradient.
+"""Celery tasks: precompute bundle items, compute a live second-order gradient, compute a
+model debugging report.
 
-Both only compute and write files or return results; the web process owns the database.
+The first two only compute and write files or return results; the debugging report fills
+its own database row (progress, result or the reason it failed), which the page polls.
 A worker process keeps what it loaded (a bundle's context, a model) for the tasks after.
 """
 
@@ -46,10 +48,10 @@ def live_sog(dataset: str, model: str, split: str, index: int, positions: list[i
     return result
 
 
-@shared_task
-def debugging_report(out_dir: str, dataset: str, model: str) -> str:
-    """Build the model debugging report of a bundle's (dataset, model) into ``out_dir``."""
-    from viz_engine.bundles.debugging_report import build_debugging_report
+@shared_task(acks_late=True)
+def debugging_report(report_id: int) -> int:
+    """Compute the model debugging report of row ``report_id`` and store it there."""
+    from .services import run_debugging_report
 
-    build_debugging_report(out_dir, dataset=dataset, model=model)
-    return out_dir
+    run_debugging_report(report_id)
+    return report_id

@@ -15,6 +15,7 @@ urlpatterns = [
     path("bundles/progress.json", views.bundle_progress, name="bundle-progress"),
     path("bundles/<int:pk>/assets/<path:path>", views.bundle_asset, name="bundle-asset"),
     path("bundles/<int:pk>/debugging/", views.bundle_debugging, name="bundle-debugging"),
+    path("bundles/<int:pk>/debugging/progress.json", views.bundle_debugging_progress, name="bundle-debugging-progress"),
     path("bundles/<int:pk>/debugging/<str:name>", views.bundle_debugging_asset, name="bundle-debugging-asset"),
     path("bundles/<int:pk>/items/<str:item_id>/live-sog", views.live_sog, name="live-sog"),
 ]

@@ -192,38 +192,47 @@ def study_transfer(request, pk: int):
     return download_response(body, "application/json; charset=utf-8", f"study-{pk}-whole.json")
 
 
-def report_dir(bundle) -> Path:
-    return Path(settings.DATA_DIR) / "reports" / f"bundle-{bundle.pk}"
+@login_required
+def bundle_debugging(request, pk: int):
+    """The model debugging report of a bundle's model: start a run (a Celery task; in a
+    thread of this process without a broker), watch its progress, read the latest report."""
+    from django.shortcuts import redirect
+
+    from .selectors import debugging_page
+    from .services import StudyError, start_debugging_report
+
+    bundle = get_object_or_404(Bundle, pk=pk)
+    error = None
+    if request.method == "POST":
+        try:
+            start_debugging_report(bundle, request.POST)
+            return redirect("studies:bundle-debugging", pk=pk)
+        except StudyError as exc:
+            error = str(exc)
+    page = debugging_page(bundle)
+    page["form"].update(request.POST.items())  # what was typed stays on the page with its error
+    return render(request, "studies/debugging.html", {"bundle": bundle, "error": error, **page},
+                  status=400 if error else 200)
 
 
 @login_required
-def bundle_debugging(request, pk: int):
-    """The model debugging report of a bundle's model: compute it (a Celery task, in-process
-    without a broker), then read it."""
-    import json
-
-    from django.shortcuts import redirect
-
-    from .tasks import debugging_report
+@require_GET
+def bundle_debugging_progress(request, pk: int):
+    """The latest run's state, for the page to poll."""
+    from .selectors import debugging_state
 
     bundle = get_object_or_404(Bundle, pk=pk)
-    out = report_dir(bundle)
-    if request.method == "POST":
-        debugging_report.delay(str(out), bundle.dataset, bundle.model)
-        return redirect("studies:bundle-debugging", pk=pk)
-    report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else None
-    return render(request, "studies/debugging.html", {"bundle": bundle, "report": report})
+    return JsonResponse(debugging_state(bundle.debugging_reports.first()))
 
 
 @login_required
 @require_GET
 def bundle_debugging_asset(request, pk: int, name: str):
-    import json
+    from .models import DebuggingReport
 
     bundle = get_object_or_404(Bundle, pk=pk)
-    out = report_dir(bundle)
-    report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
-    names = {e["image"] for f in report.get("features", []) for e in f["examples"]}
-    if name not in names or not (out / name).is_file():
+    finished = bundle.debugging_reports.filter(status=DebuggingReport.Status.DONE).first()
+    names = {e["image"] for f in finished.result.get("features", []) for e in f["examples"]} if finished else set()
+    if name not in names or not (finished.folder / name).is_file():
         raise Http404("no such image in this report")
-    return FileResponse(open(out / name, "rb"), content_type="image/png")
+    return FileResponse(open(finished.folder / name, "rb"), content_type="image/png")

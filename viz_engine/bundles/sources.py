@@ -29,7 +29,7 @@ class ShapesVQASource:
     """shapes-VQA as bundles see it: the question and the scene, shown as an image and words."""
 
     name = "shapes_vqa"
-    splits = ("train", "val", "test")
+    splits = ("train", "val", "test", "unlabelled")
     text_modality = "question"
     image_modality = "image"
     image_scale = 4  # the 48×48 scene is shown at 192×192

@@ -96,8 +96,10 @@ VOCAB: tuple[str, ...] = (
 _VOCAB_INDEX = {w: i for i, w in enumerate(VOCAB)}
 _CLASS_INDEX = {c: i for i, c in enumerate(CLASS_NAMES)}
 
-SPLIT_SEEDS = {"train": 1001, "val": 2002, "test": 3003}
-SPLIT_SIZES = {"train": 30000, "val": 2000, "test": 2000}
+# "unlabelled": fresh points no model was trained on, the pool model debugging selects from
+# (paper D.5 held its U set apart from training the same way).
+SPLIT_SEEDS = {"train": 1001, "val": 2002, "test": 3003, "unlabelled": 4004}
+SPLIT_SIZES = {"train": 30000, "val": 2000, "test": 2000, "unlabelled": 2000}
 
 _ATTRS = ("size", "colour", "shape")
 
