@@ -17,9 +17,12 @@ Environment:
     DJANGO_ALLOWED_HOSTS comma-separated (default: localhost, 127.0.0.1)
     DJANGO_SSL_REDIRECT, DJANGO_HSTS_SECONDS, DJANGO_HSTS_SUBDOMAINS, DJANGO_HSTS_PRELOAD  HTTPS when DEBUG=0
     MULTIVIZ_DATA_DIR   where bundles, caches and the demo live (default: var/)
+    MULTIVIZ_LOGIN_FAILURE_LIMIT    wrong passwords before an account, or an address, is locked out (default: 5)
+    MULTIVIZ_LOGIN_COOLOFF_MINUTES  how long a lockout lasts (default: 15)
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -59,6 +62,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_ratelimit",
+    "axes",
     "studies",
     "annotations",
 ]
@@ -72,6 +76,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "studies.middleware.DatabaseUnavailableMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: it turns a lockout into its answer
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -114,6 +119,8 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
 
+# django-axes refuses a locked-out login before any password is hashed
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -183,3 +190,13 @@ elif DEBUG:
     # the development server is one process, so in-process counts are the real counts; a
     # production server (several processes) must set CACHE_URL, and the check says so
     SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]
+
+# Login lockout (django-axes): the login page, the admin's and the API's basic auth are refused
+# for a cool-off after too many wrong passwords for one account (from any address) or from one
+# address (for any account); counted in the database, so every server process shares them.
+AXES_FAILURE_LIMIT = int(os.environ.get("MULTIVIZ_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("MULTIVIZ_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lockout ends a cool-off after it began
+AXES_CLIENT_IP_CALLABLE = "studies.annotate.client_address"  # the address the join rate limit counts
+AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
