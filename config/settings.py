@@ -19,6 +19,8 @@ Environment:
     MULTIVIZ_DATA_DIR   where bundles, caches and the demo live (default: var/)
     MULTIVIZ_LOGIN_FAILURE_LIMIT    wrong passwords before an account, or an address, is locked out (default: 5)
     MULTIVIZ_LOGIN_COOLOFF_MINUTES  how long a lockout lasts (default: 15)
+    MULTIVIZ_LOG_LEVEL  the least level logged to stderr, one JSON object per line (default: INFO)
+    SENTRY_DSN          report server errors to this Sentry project (default: none, nothing is sent)
 """
 
 import os
@@ -68,6 +70,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.request_log.RequestIdMiddleware",  # first: every log record of the request carries its id
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -200,3 +203,25 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lockout ends a cool-off after it began
 AXES_CLIENT_IP_CALLABLE = "studies.annotate.client_address"  # the address the join rate limit counts
 AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
+
+# Logs: one JSON object per line on stderr, each with the id of the request that wrote it
+# (also in the response's X-Request-ID header); server errors with their traceback.
+MULTIVIZ_LOG_LEVEL = os.environ.get("MULTIVIZ_LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "config.request_log.RequestIdFilter"}},
+    "formatters": {"json": {"()": "config.request_log.JsonLogFormatter", "timestamp": True,
+                            "fmt": ["levelname", "name", "message", "request_id"]}},
+    "handlers": {"stderr": {"class": "config.request_log.StderrHandler", "filters": ["request_id"],
+                            "formatter": "json"}},
+    "root": {"handlers": ["stderr"], "level": MULTIVIZ_LOG_LEVEL},
+    # Django's own loggers write here too, instead of their plain-text console
+    "loggers": {"django": {"handlers": ["stderr"], "level": MULTIVIZ_LOG_LEVEL, "propagate": False}},
+}
+# An error tracker only when SENTRY_DSN is set: without it sentry-sdk is not even started.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+if SENTRY_DSN:
+    import sentry_sdk
+
+    sentry_sdk.init(dsn=SENTRY_DSN, send_default_pii=False)
