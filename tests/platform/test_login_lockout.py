@@ -149,3 +149,12 @@ def test_the_failure_limit_and_cool_off_come_from_the_environment():
                           "print(settings.AXES_FAILURE_LIMIT, settings.AXES_COOLOFF_TIME.total_seconds())"],
                          env=env, cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["3", "150.0"]
+
+
+def test_a_basic_auth_name_longer_than_any_account_is_refused_before_it_is_counted(counting_hasher):
+    """axes could not store it (PostgreSQL refuses text over the column's 255 characters)."""
+    response = api_get("x" * 300, "guess", "10.0.0.1")
+    assert response.status_code in (401, 403)
+    assert AccessAttempt.objects.count() == 0 and counting_hasher.calls == 0
+    api_get("x" * 150, "guess", "10.0.0.1")  # as long as a name can be: counted
+    assert AccessAttempt.objects.count() == 1
