@@ -12,6 +12,8 @@ import sys
 import uuid
 
 import sentry_sdk
+from django.http import HttpResponseServerError, JsonResponse
+from django.template.loader import render_to_string
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
@@ -79,3 +81,13 @@ class StderrHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, _value):
         pass
+
+
+def server_error(request):
+    """``handler500``: the error page (JSON under /api/) gives the request id, so whoever saw
+    it can quote it and the researcher finds the traceback in the log."""
+    request_id = getattr(request, "id", None) or current_request_id.get()
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Server error: it is logged; quote this request id if you report it.",
+                             "request_id": request_id}, status=500)
+    return HttpResponseServerError(render_to_string("500.html", {"request_id": request_id}))

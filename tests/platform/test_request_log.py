@@ -13,6 +13,10 @@ from django.http import HttpResponse
 from django.test import Client
 from django.urls import path
 
+from studies.services import enrol
+
+from .study_helpers import make_study, start
+
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
 
@@ -46,6 +50,26 @@ def test_a_server_error_is_logged_as_json_with_its_traceback_and_the_responses_r
     assert error["status_code"] == 500 and "timestamp" in error
     # the view's own record of the same request carries the same id
     assert [r["request_id"] for r in records if r["message"] == "about to fail"] == [request_id]
+
+
+@pytest.mark.urls("config.urls")
+def test_the_error_page_and_the_apis_error_give_the_request_id_of_the_logged_traceback(monkeypatch, capsys):
+    e = start(enrol(make_study(practice=0), pseudonym="p"))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the annotator's view broke")
+
+    monkeypatch.setattr("studies.annotate.annotator_view", broken)
+    monkeypatch.setattr("annotations.api.annotator_view", broken)
+    capsys.readouterr()
+    client = Client(raise_request_exception=False)
+    page = client.get(f"/a/{e.token}/")
+    assert page.status_code == 500
+    assert f'<code id="request-id">{page["X-Request-ID"]}</code>' in page.content.decode()
+    api = client.get(f"/api/annotate/{e.token}/")
+    assert api.status_code == 500 and api.json()["request_id"] == api["X-Request-ID"]
+    logged = {r["request_id"]: r["exc_info"] for r in json_lines(capsys.readouterr().err) if r["levelname"] == "ERROR"}
+    assert all("RuntimeError: the annotator's view broke" in logged[r["X-Request-ID"]] for r in (page, api))
 
 
 def test_every_request_gets_a_new_id_unless_a_proxy_sent_a_safe_one():
