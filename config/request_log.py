@@ -12,6 +12,8 @@ import sys
 import uuid
 
 import sentry_sdk
+from django.core.signals import request_finished
+from django.dispatch import receiver
 from django.http import HttpResponseServerError, JsonResponse
 from django.template.loader import render_to_string
 from pythonjsonlogger.core import RESERVED_ATTRS
@@ -31,23 +33,26 @@ def request_id_for(request) -> str:
 
 
 class RequestIdMiddleware:
-    """First in ``MIDDLEWARE``, so the id is set for everything else the request runs,
-    including Django's logging of an uncaught exception."""
+    """First in ``MIDDLEWARE``, so the id is set for everything else the request runs. It
+    stays set until the response is finished: Django logs an error response only after the
+    middleware has returned it."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         request.id = request_id_for(request)
-        token = current_request_id.set(request.id)
+        current_request_id.set(request.id)
         if sentry_sdk.get_client().is_active():
             sentry_sdk.set_tag("request_id", request.id)
-        try:
-            response = self.get_response(request)
-        finally:
-            current_request_id.reset(token)
+        response = self.get_response(request)
         response[HEADER] = request.id
         return response
+
+
+@receiver(request_finished)
+def forget_request_id(**kwargs):
+    current_request_id.set(None)
 
 
 class RequestIdFilter(logging.Filter):

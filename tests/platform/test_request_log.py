@@ -29,7 +29,11 @@ def quiet_view(request):
     return HttpResponse("ok")
 
 
-urlpatterns = [path("fails/", failing_view), path("quiet/", quiet_view)]
+def unavailable_view(request):
+    return HttpResponse("try later", status=503)
+
+
+urlpatterns = [path("fails/", failing_view), path("quiet/", quiet_view), path("unavailable/", unavailable_view)]
 
 
 def json_lines(err: str) -> list[dict]:
@@ -50,6 +54,14 @@ def test_a_server_error_is_logged_as_json_with_its_traceback_and_the_responses_r
     assert error["status_code"] == 500 and "timestamp" in error
     # the view's own record of the same request carries the same id
     assert [r["request_id"] for r in records if r["message"] == "about to fail"] == [request_id]
+
+
+def test_an_error_response_logged_after_the_middleware_carries_the_request_id(capsys):
+    """Django logs a returned (not raised) error response once every middleware is done."""
+    capsys.readouterr()
+    response = Client().get("/unavailable/")
+    records = [r for r in json_lines(capsys.readouterr().err) if r.get("status_code") == 503]
+    assert [r["request_id"] for r in records] == [response["X-Request-ID"]]
 
 
 @pytest.mark.urls("config.urls")
