@@ -197,7 +197,7 @@ elif DEBUG:
     # production server (several processes) must set CACHE_URL, and the check says so
     SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]
 
-# Login lockout (django-axes): the login page, the admin's and the API's basic auth are refused
+# Login lockout (django-axes): the login page (the admin's) and the API's basic auth are refused
 # for a cool-off after too many wrong passwords for one account (from any address) or from one
 # address (for any account); counted in the database, so every server process shares them.
 AXES_FAILURE_LIMIT = int(os.environ.get("MULTIVIZ_LOGIN_FAILURE_LIMIT", "5"))
