@@ -18,6 +18,7 @@ from studies.models import Bundle, Condition, Enrolment, Study, StudyItem
 from studies.selectors import accessible_studies, annotator_view, current_item, enrolment_by_token
 from studies.services import StudyError, create_study, set_status
 
+from .authentication import BasicAuthentication
 from .exports import study_json, summary_rows
 from .models import Response
 from .selectors import condition_metrics
@@ -60,6 +61,9 @@ class ApiSchema(AutoSchema):
             refusals["403"] = "not logged in (session or HTTP basic auth), or wrong credentials"
         if "{" in self.path:
             refusals["404"] = "no such object among those you may see"
+        if any(issubclass(a, BasicAuthentication) for a in self.view.authentication_classes):
+            refusals["429"] = ("too many wrong passwords for this account or from this address (django-axes): "
+                               "logins are refused until the cool-off given in Retry-After has passed")
         for code, description in refusals.items():
             if code not in responses:
                 responses[code] = self._get_response_for_code(

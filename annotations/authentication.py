@@ -1,19 +1,29 @@
 """HTTP basic auth for the API that refuses, rather than crashes on, credentials no account
-can have."""
+can have, and that django-axes counts and locks out like the login page."""
 
+from django.contrib.auth import get_user_model
 from drf_spectacular.authentication import BasicScheme
 from rest_framework import authentication, exceptions
+
+
+def username_max_length() -> int:
+    User = get_user_model()
+    return User._meta.get_field(User.USERNAME_FIELD).max_length
 
 
 class BasicAuthentication(authentication.BasicAuthentication):
     """DRF's basic auth, but a username or password with a NUL character is wrong
     credentials (403), not a server error: PostgreSQL refuses to compare text containing NUL,
-    and no account is named with one (Django's forms refuse it)."""
+    and no account is named with one (Django's forms refuse it). So is a name longer than any
+    account's, which django-axes could not record (PostgreSQL refuses text over its column).
+
+    django-axes is given Django's own request (DRF's wrapper would keep the lockout mark
+    from its middleware, which answers the lockout with a 429 and its cool-off)."""
 
     def authenticate_credentials(self, userid, password, request=None):
-        if "\x00" in userid or "\x00" in password:
+        if "\x00" in userid or "\x00" in password or len(userid) > username_max_length():
             raise exceptions.AuthenticationFailed("Invalid username/password.")
-        return super().authenticate_credentials(userid, password, request)
+        return super().authenticate_credentials(userid, password, getattr(request, "_request", request))
 
 
 class BasicAuthenticationScheme(BasicScheme):

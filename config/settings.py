@@ -17,12 +17,18 @@ Environment:
     DJANGO_ALLOWED_HOSTS comma-separated (default: localhost, 127.0.0.1)
     DJANGO_SSL_REDIRECT, DJANGO_HSTS_SECONDS, DJANGO_HSTS_SUBDOMAINS, DJANGO_HSTS_PRELOAD  HTTPS when DEBUG=0
     MULTIVIZ_DATA_DIR   where bundles, caches and the demo live (default: var/)
+    MULTIVIZ_LOGIN_FAILURE_LIMIT    wrong passwords before an account, or an address, is locked out (default: 5)
+    MULTIVIZ_LOGIN_COOLOFF_MINUTES  how long a lockout lasts (default: 15)
+    MULTIVIZ_LOG_LEVEL  the least level logged to stderr, one JSON object per line (default: INFO)
+    SENTRY_DSN          report server errors to this Sentry project (default: none, nothing is sent)
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -59,12 +65,16 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_ratelimit",
+    "axes",
+    "csp",
     "studies",
     "annotations",
 ]
 
 MIDDLEWARE = [
+    "config.request_log.RequestIdMiddleware",  # first: every log record of the request carries its id
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -72,6 +82,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "studies.middleware.DatabaseUnavailableMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: it turns a lockout into its answer
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -114,6 +125,8 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
 
+# django-axes refuses a locked-out login before any password is hashed
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -187,3 +200,49 @@ elif DEBUG:
     # the development server is one process, so in-process counts are the real counts; a
     # production server (several processes) must set CACHE_URL, and the check says so
     SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]
+
+# Login lockout (django-axes): the login page (the admin's) and the API's basic auth are refused
+# for a cool-off after too many wrong passwords for one account (from any address) or from one
+# address (for any account); counted in the database, so every server process shares them.
+AXES_FAILURE_LIMIT = int(os.environ.get("MULTIVIZ_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("MULTIVIZ_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lockout ends a cool-off after it began
+AXES_CLIENT_IP_CALLABLE = "studies.annotate.client_address"  # the address the join rate limit counts
+AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
+
+# Logs: one JSON object per line on stderr, each with the id of the request that wrote it
+# (also in the response's X-Request-ID header); server errors with their traceback.
+MULTIVIZ_LOG_LEVEL = os.environ.get("MULTIVIZ_LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "config.request_log.RequestIdFilter"}},
+    "formatters": {"json": {"()": "config.request_log.JsonLogFormatter", "timestamp": True,
+                            "fmt": ["levelname", "name", "message", "request_id"]}},
+    "handlers": {"stderr": {"class": "config.request_log.StderrHandler", "filters": ["request_id"],
+                            "formatter": "json"}},
+    "root": {"handlers": ["stderr"], "level": MULTIVIZ_LOG_LEVEL},
+    # Django's own loggers write here too, instead of their plain-text console
+    "loggers": {"django": {"handlers": ["stderr"], "level": MULTIVIZ_LOG_LEVEL, "propagate": False}},
+}
+# An error tracker only when SENTRY_DSN is set: without it sentry-sdk is not even started.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+if SENTRY_DSN:
+    import sentry_sdk
+
+    sentry_sdk.init(dsn=SENTRY_DSN, send_default_pii=False)
+
+# Content-Security-Policy (django-csp): scripts, styles, fonts and requests from this site only,
+# no inline script, style attribute or handler (the templates have none); images may also be
+# data: URLs (the live second-order gradients arrive as such).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}

@@ -9,3 +9,6 @@ urlpatterns = [
     path("", include("studies.urls")),
     path("", include("annotations.urls")),
 ]
+
+# a server error's page (JSON under /api/) gives the request id its logged traceback carries
+handler500 = "config.request_log.server_error"

@@ -5,7 +5,8 @@
   const shown = performance.now();
   let sent = false;
   form.addEventListener("submit", (event) => {
-    if (sent) { event.preventDefault(); return; }  // one submit per page: no double clicks
+    // a preview saves nothing; one submit per page: no double clicks
+    if (sent || "preview" in form.dataset) { event.preventDefault(); return; }
     form.elements.seconds_on_item.value = ((performance.now() - shown) / 1000).toFixed(1);
     sent = true;
   });

@@ -45,7 +45,8 @@ def annotate(page, live_server, invite, key):
     for _ in range(2):  # the practice item, then the counted one
         expect(page.locator("#answer")).to_be_visible()
         expect(page.get_by_alt_text("the image of this example")).to_be_visible()
-        page.wait_for_function("document.querySelector('#overview img').complete")
+        # (no wait_for_function: it evaluates a string, which the Content-Security-Policy refuses)
+        expect(page.locator("#overview img").first).to_have_js_property("complete", True)
         assert page.evaluate("document.querySelector('#overview img').naturalWidth") > 0  # the asset loaded
         page.keyboard.press(key)
         helpful = page.locator("input[name=helpful_page][value=features]")
@@ -84,6 +85,8 @@ def test_three_annotators_complete_a_simulation_study_and_the_researcher_exports
     assert Response.objects.filter(enrolment__study=study, is_practice=False).count() == 3
     assert all(e.step == "done" for e in Enrolment.objects.filter(study=study))
 
+    from playwright.sync_api import expect
+
     context = browser.new_context(accept_downloads=True)
     page = context.new_page()
     page.goto(f"{live_server.url}/admin/login/?next=/studies/{study.pk}/")
@@ -93,9 +96,9 @@ def test_three_annotators_complete_a_simulation_study_and_the_researcher_exports
     assert study.invite_token in page.content()
     assert page.locator("#summary tr").count() == 4  # a header and three conditions
     assert page.title() == f"{study.title} · MultiViz Studies"
-    page.wait_for_function("document.getElementById('monitor-at').textContent.startsWith('updated')")  # live monitor
+    expect(page.locator("#monitor-at")).to_have_text(re.compile("^updated"))  # live monitor
     page.click("#compare button")
-    page.wait_for_function("document.getElementById('compare-result').textContent.length > 0")
+    expect(page.locator("#compare-result")).not_to_be_empty()
     assert "p =" in page.text_content("#compare-result")
     files = {}
     for link in ("#export-csv", "#export-json", "#export-latex"):
