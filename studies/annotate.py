@@ -21,7 +21,16 @@ from viz_engine.bundles.format import BundleError
 from .models import Enrolment, Study
 from .selectors import ASSET_KEYS, allowed_assets, annotator_view, current_item, enrolment_by_token
 from .transformer_figures import transformer_figures
-from .services import StudyError, advance, enrol, finish, live_second_order_gradient, touch
+from .services import (
+    EnrolmentTaken,
+    StudyError,
+    advance,
+    clean_pseudonym,
+    enrol,
+    finish,
+    live_second_order_gradient,
+    touch,
+)
 
 COOKIE = "mvz_enrolment_{}"
 log = logging.getLogger(__name__)
@@ -40,18 +49,22 @@ def _enrolment(request, token) -> Enrolment:
 
 @require_GET
 def join(request, invite):
+    """A new enrolment, or the caller's own: the one their browser remembers (its cookie), or
+    for a Prolific participant the one their study and session ids prove (see ``enrol``).
+    A pseudonym alone opens nothing: exports, the monitor and the API show it."""
     # no invite has a NUL character, and PostgreSQL cannot compare one
     study = Study.objects.filter(invite_token=invite).first() if "\x00" not in invite else None
     if study is None:
         return _message(request, "Link not valid", "This invite link is not valid. Check that you copied all of it.", 404)
-    remembered = request.COOKIES.get(COOKIE.format(study.pk), "")
     # Prolific's ids as the link carries them, less any NUL (PostgreSQL stores no text with one)
     pid, prolific_study, session = (request.GET.get(k, "").replace("\x00", "")
                                     for k in ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID"))
-    if remembered and not pid:  # the same browser again: back to its enrolment
-        e = enrolment_by_token(remembered)
-        if e is not None and e.study_id == study.pk:
-            return redirect("annotate:page", token=e.token)
+    remembered = enrolment_by_token(request.COOKIES.get(COOKIE.format(study.pk), ""))
+    # the same browser again: back to its enrolment, unless the link names someone else
+    # (a shared computer), who gets their own
+    if remembered is not None and remembered.study_id == study.pk \
+            and clean_pseudonym(pid) in ("", remembered.pseudonym):
+        return redirect("annotate:page", token=remembered.token)
     wait = _join_rate_limited(request)
     if wait:
         minutes = max(1, round(wait / 60))
@@ -62,11 +75,17 @@ def join(request, invite):
         return response
     try:
         enrolment = enrol(study, pseudonym=pid, prolific_study_id=prolific_study, prolific_session_id=session)
+    except EnrolmentTaken:
+        return _message(request, "You have already started this study",
+                        "This Prolific ID has started this study before. To continue where you left off, open the "
+                        "study again from Prolific (its link carries your session) or in the browser you started "
+                        "in. If that does not work, message the researcher on Prolific.", 403)
     except StudyError as exc:
         return _message(request, "Cannot join", str(exc).capitalize() + ".", 409)
     response = redirect("annotate:page", token=enrolment.token)
-    response.set_cookie(COOKIE.format(study.pk), enrolment.token, max_age=60 * 60 * 24 * 30,
-                        httponly=True, samesite="Lax")
+    # Secure whenever the page came over HTTPS, and always where the session cookie is (production)
+    response.set_cookie(COOKIE.format(study.pk), enrolment.token, max_age=60 * 60 * 24 * 30, httponly=True,
+                        samesite="Lax", secure=request.is_secure() or settings.SESSION_COOKIE_SECURE)
     return response
 
 
