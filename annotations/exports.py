@@ -1,11 +1,16 @@
 """Exports of a study: a tidy long CSV (one row per response), JSON of everything, and the
 summary per condition in the form of the paper's Tables 2 (simulation) and 3 (concepts,
-errors). Read-only."""
+errors). Read-only.
+
+The CSV goes to spreadsheets, which run a cell starting with ``=``, ``+``, ``-`` or ``@`` as a
+formula: ``defusedcsv`` writes such text (an annotator's concept, a Prolific id) with a
+leading apostrophe, so it shows as text. The JSON keeps every text exactly."""
 
 from __future__ import annotations
 
-import csv
 import io
+
+from defusedcsv import csv
 
 from studies.models import Study
 
