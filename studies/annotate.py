@@ -36,6 +36,12 @@ COOKIE = "mvz_enrolment_{}"
 log = logging.getLogger(__name__)
 
 
+def _sentence(exc) -> str:
+    """A refusal's message as a sentence; unlike ``str.capitalize`` it keeps "NUL", "Blue"."""
+    text = str(exc)
+    return text[:1].upper() + text[1:] + "."
+
+
 def _message(request, title, text, status):
     return render(request, "annotate/message.html", {"title": title, "text": text}, status=status)
 
@@ -81,7 +87,7 @@ def join(request, invite):
                         "study again from Prolific (its link carries your session) or in the browser you started "
                         "in. If that does not work, message the researcher on Prolific.", 403)
     except StudyError as exc:
-        return _message(request, "Cannot join", str(exc).capitalize() + ".", 409)
+        return _message(request, "Cannot join", _sentence(exc), 409)
     response = redirect("annotate:page", token=enrolment.token)
     # Secure whenever the page came over HTTPS, and always where the session cookie is (production)
     response.set_cookie(COOKIE.format(study.pk), enrolment.token, max_age=60 * 60 * 24 * 30, httponly=True,
@@ -163,7 +169,11 @@ def page(request, token):
         elif e.step == steps.ITEMS and "item" in request.POST:
             return _answer(request, e)
         elif e.step == steps.CLOSING and form == "closing":
-            finish(e, {k: request.POST.get(k, "") for k in ("clarity", "comments")})
+            try:
+                finish(e, {k: request.POST.get(k, "") for k in ("clarity", "comments")})
+            except StudyError as exc:  # the page again, with what they wrote and what to change
+                return render(request, "annotate/closing.html", {
+                    "e": e, "study": e.study, "error": _sentence(exc), "posted": request.POST}, status=400)
         return redirect("annotate:page", token=token)
     context = {"e": e, "study": e.study}
     if e.step == steps.CONSENT:
@@ -226,7 +236,7 @@ def _answer(request, e):
     except StudyError as exc:
         if str(exc).startswith("the study is closed"):
             return _message(request, "The study is closed", "Thank you: your answers so far are saved.", 409)
-        return _item_page(request, e, str(exc).capitalize() + ".", 400)
+        return _item_page(request, e, _sentence(exc), 400)
     if response.is_practice:
         return redirect("annotate:feedback", token=e.token, item_pk=item_pk)
     return redirect("annotate:page", token=e.token)

@@ -85,6 +85,15 @@ class StudyError(ValueError):
     """A request the study cannot take (closed, full, bad answer …); the message says why."""
 
 
+def without_nul(what: str, value: str) -> str:
+    """``value``, refused if it holds a NUL character: no one types one, PostgreSQL stores
+    no text with one, and the refusal (naming ``what``) tells the annotator what to change."""
+    if "\x00" in value:
+        raise StudyError(f"{what} has a NUL character (an invisible control character, shown as \ufffd) that "
+                         "cannot be saved; delete it and send again")
+    return value
+
+
 # An enrolment counts towards its condition's size while completed or seen this recently.
 ACTIVE_WINDOW_SECONDS = 30 * 60
 
@@ -221,6 +230,7 @@ def finish(enrolment, closing_answers: dict):
 
     from .models import Enrolment
 
+    closing_answers = {k: without_nul(f"the answer to \u201c{k}\u201d", str(v)) for k, v in closing_answers.items()}
     with transaction.atomic():
         e = Enrolment.objects.select_for_update().get(pk=enrolment.pk)
         if e.step == Enrolment.Step.DONE:
