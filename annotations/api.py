@@ -54,9 +54,11 @@ class ApiSchema(AutoSchema):
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         refusals = {}
-        if self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None \
-                or self.get_override_parameters():  # a body, or query parameters
+        body = self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None
+        if body or self.get_override_parameters():  # a body, or query parameters
             refusals["400"] = "the request is malformed or breaks a rule; the body says why"
+        if body:
+            refusals["413"] = "the body is larger than the server reads (DATA_UPLOAD_MAX_MEMORY_SIZE)"
         if any(not issubclass(p, permissions.AllowAny) for p in self.view.permission_classes):
             refusals["403"] = "not logged in (session or HTTP basic auth), or wrong credentials"
         if "{" in self.path:

@@ -1,14 +1,18 @@
 """Exports of a study: a tidy long CSV (one row per response), a CSV of the annotators (one
 row each, with their closing answers), JSON of everything, the summary per condition in the
 form of the paper's Tables 2 (simulation) and 3 (concepts, errors), and that table across
-several studies (one column group per study's dataset). Read-only."""
+several studies (one column group per study's dataset). Read-only.
+
+The CSVs go to spreadsheets, which run a cell starting with ``=``, ``+``, ``-`` or ``@`` as a
+formula: ``defusedcsv`` writes such text (an annotator's concept, a Prolific id) with a
+leading apostrophe, so it shows as text. The JSON keeps every text exactly."""
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 
+from defusedcsv import csv
 from django.db.models import Count
 
 from studies.models import CLOSING_QUESTIONS, STAGE_CHOICES, Study

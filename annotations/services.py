@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from studies.models import Enrolment, Study
-from studies.services import StudyError
+from studies.services import StudyError, without_nul
 
 from .models import Response
 
@@ -20,8 +20,16 @@ def plausible_seconds(seconds: float) -> bool:
     return math.isfinite(seconds) and seconds <= MAX_SECONDS_ON_ITEM
 
 
+# the answer's text fields, as a refusal names them to the annotator
+TEXT_FIELDS = {"choice": "the answer", "free_text": "the concept", "category": "the error category",
+               "helpful_page": "the helpful page"}
+
+
 def _validate(enrolment: Enrolment, item, answer: dict) -> dict:
     study, condition = enrolment.study, enrolment.condition
+    for field, what in TEXT_FIELDS.items():
+        if isinstance(answer.get(field), str):
+            without_nul(what, answer[field])
     clean = {"choice": "", "free_text": "", "category": "", "confidence": None, "helpful_page": ""}
     confidence = answer.get("confidence")
     if confidence not in (None, ""):

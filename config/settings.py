@@ -149,6 +149,10 @@ REST_FRAMEWORK = {
         "annotations.authentication.BasicAuthentication",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # bodies nested too deeply or too large are refused in JSON (4xx), not with a 500 or an HTML page
+    "DEFAULT_PARSER_CLASSES": ["annotations.parsing.JSONParser", "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
+    "EXCEPTION_HANDLER": "annotations.parsing.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "MultiViz Studies API",

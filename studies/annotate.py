@@ -4,7 +4,6 @@ URL (and a cookie that remembers it for the invite link); every step resumes on 
 
 import base64
 import logging
-from pathlib import Path
 
 from django.conf import settings
 from django.http import Http404, JsonResponse
@@ -21,11 +20,26 @@ from viz_engine.bundles.format import BundleError
 from .models import CLOSING_QUESTIONS, Enrolment, Study
 from .selectors import ASSET_KEYS, allowed_assets, annotator_view, current_item, enrolment_by_token
 from .transformer_figures import transformer_figures
-from .services import StudyError, advance, enrol, finish, live_second_order_gradient, touch
+from .services import (
+    EnrolmentTaken,
+    StudyError,
+    advance,
+    clean_pseudonym,
+    enrol,
+    finish,
+    live_second_order_gradient,
+    touch,
+)
 from .views import bundle_file_response
 
 COOKIE = "mvz_enrolment_{}"
 log = logging.getLogger(__name__)
+
+
+def _sentence(exc) -> str:
+    """A refusal's message as a sentence; unlike ``str.capitalize`` it keeps "NUL", "Blue"."""
+    text = str(exc)
+    return text[:1].upper() + text[1:] + "."
 
 
 def _message(request, title, text, status):
@@ -41,18 +55,22 @@ def _enrolment(request, token) -> Enrolment:
 
 @require_GET
 def join(request, invite):
+    """A new enrolment, or the caller's own: the one their browser remembers (its cookie), or
+    for a Prolific participant the one their study and session ids prove (see ``enrol``).
+    A pseudonym alone opens nothing: exports, the monitor and the API show it."""
     # no invite has a NUL character, and PostgreSQL cannot compare one
     study = Study.objects.filter(invite_token=invite).first() if "\x00" not in invite else None
     if study is None:
         return _message(request, "Link not valid", "This invite link is not valid. Check that you copied all of it.", 404)
-    remembered = request.COOKIES.get(COOKIE.format(study.pk), "")
     # Prolific's ids as the link carries them, less any NUL (PostgreSQL stores no text with one)
     pid, prolific_study, session = (request.GET.get(k, "").replace("\x00", "")
                                     for k in ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID"))
-    if remembered and not pid:  # the same browser again: back to its enrolment
-        e = enrolment_by_token(remembered)
-        if e is not None and e.study_id == study.pk:
-            return redirect("annotate:page", token=e.token)
+    remembered = enrolment_by_token(request.COOKIES.get(COOKIE.format(study.pk), ""))
+    # the same browser again: back to its enrolment, unless the link names someone else
+    # (a shared computer), who gets their own
+    if remembered is not None and remembered.study_id == study.pk \
+            and clean_pseudonym(pid) in ("", remembered.pseudonym):
+        return redirect("annotate:page", token=remembered.token)
     wait = _join_rate_limited(request)
     if wait:
         minutes = max(1, round(wait / 60))
@@ -63,11 +81,17 @@ def join(request, invite):
         return response
     try:
         enrolment = enrol(study, pseudonym=pid, prolific_study_id=prolific_study, prolific_session_id=session)
+    except EnrolmentTaken:
+        return _message(request, "You have already started this study",
+                        "This Prolific ID has started this study before. To continue where you left off, open the "
+                        "study again from Prolific (its link carries your session) or in the browser you started "
+                        "in. If that does not work, message the researcher on Prolific.", 403)
     except StudyError as exc:
-        return _message(request, "Cannot join", str(exc).capitalize() + ".", 409)
+        return _message(request, "Cannot join", _sentence(exc), 409)
     response = redirect("annotate:page", token=enrolment.token)
-    response.set_cookie(COOKIE.format(study.pk), enrolment.token, max_age=60 * 60 * 24 * 30,
-                        httponly=True, samesite="Lax")
+    # Secure whenever the page came over HTTPS, and always where the session cookie is (production)
+    response.set_cookie(COOKIE.format(study.pk), enrolment.token, max_age=60 * 60 * 24 * 30, httponly=True,
+                        samesite="Lax", secure=request.is_secure() or settings.SESSION_COOKIE_SECURE)
     return response
 
 
@@ -145,7 +169,11 @@ def page(request, token):
         elif e.step == steps.ITEMS and "item" in request.POST:
             return _answer(request, e)
         elif e.step == steps.CLOSING and form == "closing":
-            finish(e, {k: request.POST.get(k, "") for k in CLOSING_QUESTIONS})
+            try:
+                finish(e, {k: request.POST.get(k, "") for k in CLOSING_QUESTIONS})
+            except StudyError as exc:  # the page again, with what they wrote and what to change
+                return render(request, "annotate/closing.html", {
+                    "e": e, "study": e.study, "error": _sentence(exc), "posted": request.POST}, status=400)
         return redirect("annotate:page", token=token)
     context = {"e": e, "study": e.study}
     if e.step == steps.CONSENT:
@@ -208,7 +236,7 @@ def _answer(request, e):
     except StudyError as exc:
         if str(exc).startswith("the study is closed"):
             return _message(request, "The study is closed", "Thank you: your answers so far are saved.", 409)
-        return _item_page(request, e, str(exc).capitalize() + ".", 400)
+        return _item_page(request, e, _sentence(exc), 400)
     if response.is_practice:
         return redirect("annotate:feedback", token=e.token, item_pk=item_pk)
     return redirect("annotate:page", token=e.token)

@@ -96,6 +96,15 @@ class StudyError(ValueError):
     """A request the study cannot take (closed, full, bad answer …); the message says why."""
 
 
+def without_nul(what: str, value: str) -> str:
+    """``value``, refused if it holds a NUL character: no one types one, PostgreSQL stores
+    no text with one, and the refusal (naming ``what``) tells the annotator what to change."""
+    if "\x00" in value:
+        raise StudyError(f"{what} has a NUL character (an invisible control character, shown as \ufffd) that "
+                         "cannot be saved; delete it and send again")
+    return value
+
+
 # An enrolment counts towards its condition's size while completed or seen this recently.
 ACTIVE_WINDOW_SECONDS = 30 * 60
 
@@ -137,26 +146,58 @@ def _item_order(study, token: str) -> list[int]:
     return practice + counted
 
 
+class EnrolmentTaken(StudyError):
+    """The pseudonym has an enrolment that the request did not prove its own."""
+
+
+PROLIFIC_ID_LENGTH = 100  # Enrolment's pseudonym and Prolific id fields
+
+
+def clean_pseudonym(value: str) -> str:
+    """A pseudonym (Prolific's PID) as it is stored."""
+    return (value or "").strip()[:PROLIFIC_ID_LENGTH]
+
+
+def proves_prolific_session(enrolment, prolific_study_id: str, prolific_session_id: str) -> bool:
+    """Whether Prolific's study and session ids are the ones ``enrolment`` joined with: what
+    Prolific puts in the link of the participant it sent, and what no researcher's page
+    shows. An enrolment that joined without them can only be resumed by its browser."""
+    from django.utils.crypto import constant_time_compare
+
+    stored = (enrolment.prolific_study_id, enrolment.prolific_session_id)
+    given = (prolific_study_id[:PROLIFIC_ID_LENGTH], prolific_session_id[:PROLIFIC_ID_LENGTH])
+    return all(stored) and all(constant_time_compare(s, g) for s, g in zip(stored, given))
+
+
 def enrol(study, pseudonym: str = "", prolific_study_id: str = "", prolific_session_id: str = ""):
-    """The annotator's enrolment: their existing one (same pseudonym) or a new one in the
-    least-filled open condition. The condition is permanent."""
+    """The annotator's enrolment: a new one in the least-filled open condition (permanent),
+    or their existing one under the same pseudonym if they prove it is theirs with the
+    Prolific study and session ids it joined with (:func:`proves_prolific_session`).
+
+    A pseudonym is public (exports, the monitor and the API show it), so on its own it opens
+    nothing: an unproven claim to a taken pseudonym raises :class:`EnrolmentTaken` while the
+    study is open, and the study's "not open" :class:`StudyError` otherwise. (A browser that
+    remembers its enrolment is sent back to it by the join view, before any of this.)
+    """
     import secrets
 
     from .models import Enrolment, Study
 
-    pseudonym = (pseudonym or "").strip()[:100]
+    pseudonym = clean_pseudonym(pseudonym)
     enrolment = Enrolment(pseudonym=pseudonym or f"anon-{secrets.token_hex(6)}",
-                          prolific_study_id=prolific_study_id[:100], prolific_session_id=prolific_session_id[:100])
+                          prolific_study_id=prolific_study_id[:PROLIFIC_ID_LENGTH],
+                          prolific_session_id=prolific_session_id[:PROLIFIC_ID_LENGTH])
     # before the lock: a burst of joins waits on it, so it covers only choosing the condition
     enrolment.item_order = _item_order(study, enrolment.token)
     with transaction.atomic():
         study = Study.objects.select_for_update().get(pk=study.pk)  # one join at a time per study
-        if pseudonym:
-            existing = study.enrolments.filter(pseudonym=pseudonym).first()
-            if existing:
-                return existing
+        existing = study.enrolments.filter(pseudonym=pseudonym).first() if pseudonym else None
+        if existing and proves_prolific_session(existing, prolific_study_id, prolific_session_id):
+            return existing
         if study.status != Study.Status.OPEN:
             raise StudyError("this study is not open for new participants")
+        if existing:
+            raise EnrolmentTaken("this Prolific ID has already started this study")
         candidates = [(c.fill, c.pk, c) for c in conditions_with_fill(study).filter(paused=False).order_by("pk")
                       if c.target_size == 0 or c.fill < c.target_size]
         if not candidates:
@@ -200,6 +241,7 @@ def finish(enrolment, closing_answers: dict):
 
     from .models import Enrolment
 
+    closing_answers = {k: without_nul(f"the answer to \u201c{k}\u201d", str(v)) for k, v in closing_answers.items()}
     with transaction.atomic():
         e = Enrolment.objects.select_for_update().get(pk=enrolment.pk)
         if e.step == Enrolment.Step.DONE:

@@ -202,8 +202,9 @@ def test_a_study_whose_conditions_are_all_paused_cannot_be_opened_through_the_ap
 def test_the_schema_documents_refusals_json_bodies_and_the_shapes_returned(client):
     schema = client.get("/api/schema/?format=json").json()
     paths = schema["paths"]
-    assert set(paths["/api/studies/{id}/"]["patch"]["responses"]) == {"200", "400", "403", "404"}
-    assert set(paths["/api/annotate/{token}/responses/"]["post"]["responses"]) == {"200", "201", "400", "404", "409"}
+    assert set(paths["/api/studies/{id}/"]["patch"]["responses"]) == {"200", "400", "403", "404", "413"}
+    assert set(paths["/api/annotate/{token}/responses/"]["post"]["responses"]) == {"200", "201", "400", "404", "409",
+                                                                                    "413"}
     assert set(paths["/api/annotate/{token}/"]["get"]["responses"]) == {"200", "404"}  # no login: no 403
     assert list(paths["/api/studies/"]["post"]["requestBody"]["content"]) == ["application/json"]
     metrics = paths["/api/studies/{id}/metrics/"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]

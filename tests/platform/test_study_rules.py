@@ -17,10 +17,10 @@ pytestmark = pytest.mark.django_db
 # -- enrolment ------------------------------------------------------------------------------------
 def test_newcomers_go_to_the_least_filled_condition_and_stay_there():
     study = make_study(conditions=[("U", ["U"], 3), ("U+C", ["U", "C"], 3), ("all", ["U", "C", "Rl", "Rg", "P"], 3)])
-    joined = [enrol(study, pseudonym=f"p{k}") for k in range(6)]
+    joined = [enrol(study, pseudonym=f"p{k}", prolific_study_id="S", prolific_session_id=f"s{k}") for k in range(6)]
     sizes = sorted(Enrolment.objects.filter(condition=c).count() for c in study.conditions.all())
     assert sizes == [2, 2, 2]
-    again = enrol(study, pseudonym="p0")
+    again = enrol(study, pseudonym="p0", prolific_study_id="S", prolific_session_id="s0")
     assert again.pk == joined[0].pk and again.condition_id == joined[0].condition_id
 
 
@@ -34,10 +34,10 @@ def test_paused_and_full_conditions_take_no_one():
 
 def test_a_study_that_is_not_open_refuses_newcomers_but_not_returning_annotators():
     study = make_study()
-    mine = enrol(study, pseudonym="returning")
+    mine = enrol(study, pseudonym="returning", prolific_study_id="S", prolific_session_id="X")
     study.status = Study.Status.PAUSED
     study.save()
-    assert enrol(study, pseudonym="returning").pk == mine.pk
+    assert enrol(study, pseudonym="returning", prolific_study_id="S", prolific_session_id="X").pk == mine.pk
     with pytest.raises(StudyError, match="not open"):
         enrol(study, pseudonym="new")
 
