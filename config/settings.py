@@ -144,9 +144,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # basic auth first: DRF answers a request without valid credentials with the first class's
+    # challenge, a 401 with WWW-Authenticate: Basic (a session has none, which made it a 403)
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "annotations.authentication.BasicAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # bodies nested too deeply or too large are refused in JSON (4xx), not with a 500 or an HTML page
