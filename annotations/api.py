@@ -30,6 +30,7 @@ from .serializers import (
     ConditionSerializer,
     EnrolmentSerializer,
     ErrorSerializer,
+    RefuseUnknownFields,
     ResponseSerializer,
     StudyCreateSerializer,
     StudyItemSerializer,
@@ -51,6 +52,12 @@ class ApiSchema(AutoSchema):
         # bodies are made of: JSON is the documented encoding
         return ["application/json"]
 
+    def _map_serializer(self, serializer, direction, bypass_extensions=False):
+        schema = super()._map_serializer(serializer, direction, bypass_extensions)
+        if isinstance(serializer, RefuseUnknownFields):
+            schema["additionalProperties"] = False  # a body with other fields is a 400
+        return schema
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         refusals = {}
@@ -60,7 +67,10 @@ class ApiSchema(AutoSchema):
         if body:
             refusals["413"] = "the body is larger than the server reads (DATA_UPLOAD_MAX_MEMORY_SIZE)"
         if any(not issubclass(p, permissions.AllowAny) for p in self.view.permission_classes):
-            refusals["403"] = "not logged in (session or HTTP basic auth), or wrong credentials"
+            refusals["401"] = ("not logged in (session or HTTP basic auth), or wrong credentials; the "
+                               "WWW-Authenticate header names the basic auth realm")
+            if self.method not in permissions.SAFE_METHODS:
+                refusals["403"] = "logged in by a session cookie, but without the session's CSRF token"
         if "{" in self.path:
             refusals["404"] = "no such object among those you may see"
         if any(issubclass(a, BasicAuthentication) for a in self.view.authentication_classes):

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
 from . import api
+from .api_docs import api_docs
 
 
 @csrf_exempt  # a POST gets the same JSON 404, not the CSRF failure page
@@ -22,6 +23,7 @@ router.register("items", api.StudyItemViewSet, basename="item")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", api_docs, name="api-docs"),  # the schema as a page
     path("annotate/<str:token>/", api.AnnotatorStateView.as_view(), name="annotator-state"),
     path("annotate/<str:token>/responses/", api.AnnotatorResponseView.as_view(), name="annotator-responses"),
     *router.urls,

@@ -13,12 +13,17 @@ def username_max_length() -> int:
 
 class BasicAuthentication(authentication.BasicAuthentication):
     """DRF's basic auth, but a username or password with a NUL character is wrong
-    credentials (403), not a server error: PostgreSQL refuses to compare text containing NUL,
+    credentials (401), not a server error: PostgreSQL refuses to compare text containing NUL,
     and no account is named with one (Django's forms refuse it). So is a name longer than any
     account's, which django-axes could not record (PostgreSQL refuses text over its column).
 
     django-axes is given Django's own request (DRF's wrapper would keep the lockout mark
-    from its middleware, which answers the lockout with a 429 and its cool-off)."""
+    from its middleware, which answers the lockout with a 429 and its cool-off).
+
+    It is the API's first authentication class, so a request without valid credentials is
+    answered 401 with its challenge, ``WWW-Authenticate: Basic realm="MultiViz Studies API"``."""
+
+    www_authenticate_realm = "MultiViz Studies API"
 
     def authenticate_credentials(self, userid, password, request=None):
         if "\x00" in userid or "\x00" in password or len(userid) > username_max_length():

@@ -18,6 +18,7 @@ from django.db.models import Count
 from studies.models import CLOSING_QUESTIONS, STAGE_CHOICES, Study
 from studies.services import StudyError
 
+from .figures import figure
 from .models import Response
 from .selectors import condition_metrics
 
@@ -109,7 +110,7 @@ def study_json(study: Study) -> dict:
 def _pm(stat: dict, scale: float = 1.0, digits: int = 1) -> str:
     if stat["mean"] is None:
         return "–"
-    return f"{stat['mean'] * scale:.{digits}f} ± {stat['std'] * scale:.{digits}f}"
+    return f"{figure(stat['mean'] * scale, digits)} ± {figure(stat['std'] * scale, digits)}"
 
 
 def summary_rows(study: Study, metrics: list[dict] | None = None) -> list[dict]:

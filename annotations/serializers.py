@@ -1,5 +1,7 @@
 """API shapes. Serializers only shape data; rules live in services, reads in selectors."""
 
+from collections.abc import Mapping
+
 from rest_framework import serializers
 
 from studies.models import Bundle, Condition, Enrolment, Study, StudyItem
@@ -10,20 +12,44 @@ from .services import MAX_SECONDS_ON_ITEM
 MAX_TARGET_SIZE = 2_147_483_647
 
 
+class RefuseUnknownFields:
+    """A serializer mixin: a body naming a field the serializer does not have is a 400 that
+    names it, instead of being ignored (a misspelt ``is_practise`` answered 200 and changed
+    nothing). Read-only fields are known: a body read from the API may be sent back.
+    The schema says so too (``additionalProperties: false``, see ``api.ApiSchema``)."""
+
+    def to_internal_value(self, data):
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, Mapping) else []
+        errors = {name: [f"unknown field; the fields are: {', '.join(self.writable_field_names())}"]
+                  for name in unknown}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not errors or not isinstance(exc.detail, dict):
+                raise
+            raise serializers.ValidationError({**exc.detail, **errors}) from None
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+    def writable_field_names(self) -> list[str]:
+        return [name for name, field in self.fields.items() if not field.read_only]
+
+
 class BundleSerializer(serializers.ModelSerializer):
     class Meta:
         model = Bundle
         fields = ["id", "name", "dataset", "model", "task", "stages", "class_names", "imported_at"]
 
 
-class ConditionSerializer(serializers.ModelSerializer):
+class ConditionSerializer(RefuseUnknownFields, serializers.ModelSerializer):
     class Meta:
         model = Condition
         fields = ["id", "name", "stages", "rg_highlights", "live_sog", "ask_helpful_page", "target_size", "paused"]
         read_only_fields = ["id", "name", "stages"]
 
 
-class StudyItemSerializer(serializers.ModelSerializer):
+class StudyItemSerializer(RefuseUnknownFields, serializers.ModelSerializer):
     item_id = serializers.CharField(source="bundle_item.item_id", read_only=True)
     model_prediction = serializers.CharField(source="bundle_item.prediction", read_only=True)
     correct_label = serializers.CharField(source="bundle_item.label", read_only=True)
@@ -43,7 +69,7 @@ class StudyItemSerializer(serializers.ModelSerializer):
         return value
 
 
-class StudySerializer(serializers.ModelSerializer):
+class StudySerializer(RefuseUnknownFields, serializers.ModelSerializer):
     bundle = serializers.PrimaryKeyRelatedField(read_only=True)  # items belong to it: fixed at creation
     conditions = ConditionSerializer(many=True, read_only=True)
 
@@ -54,7 +80,7 @@ class StudySerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "status", "invite_token", "conditions", "created_at", "task"]
 
 
-class StudyCreateSerializer(serializers.Serializer):
+class StudyCreateSerializer(RefuseUnknownFields, serializers.Serializer):
     bundle = serializers.PrimaryKeyRelatedField(queryset=Bundle.objects.all())
     title = serializers.CharField(max_length=200)
     presets = serializers.ListField(child=serializers.CharField(), required=False,
@@ -86,7 +112,7 @@ class ResponseSerializer(serializers.ModelSerializer):
                   "confidence", "helpful_page", "seconds_on_item", "created_at"]
 
 
-class AnswerSerializer(serializers.Serializer):
+class AnswerSerializer(RefuseUnknownFields, serializers.Serializer):
     """What an annotator submits; the rules are checked by the submit service."""
 
     item = serializers.IntegerField()

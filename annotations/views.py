@@ -68,6 +68,8 @@ def results_table(request):
     picked = request.GET.getlist("study")
     mine = accessible_studies(request.user)
     context = {"studies": mine.order_by("-pk"), "picked": picked, "format": fmt}
+    if not request.GET:  # opened from the navigation: the studies to pick from, not an error
+        return render(request, "annotations/results_table.html", context)
     try:
         if fmt not in ("html", "latex", "csv"):
             raise StudyError("format: choose html, latex or csv")

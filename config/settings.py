@@ -144,9 +144,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # basic auth first: DRF answers a request without valid credentials with the first class's
+    # challenge, a 401 with WWW-Authenticate: Basic (a session has none, which made it a 403)
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "annotations.authentication.BasicAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # bodies nested too deeply or too large are refused in JSON (4xx), not with a 500 or an HTML page
@@ -177,7 +179,9 @@ CELERY_TASK_ACKS_LATE = True
 EAGER_TASKS_IN_THREAD = True
 # Workers and the commands that send them work agree on a queue (tests use their own).
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"  # the platform's own page (the admin's asks for a staff account)
+LOGIN_REDIRECT_URL = "studies:study-list"
+LOGOUT_REDIRECT_URL = "login"
 # Database sessions that treat a forged key with a NUL character as no session (not a 500).
 SESSION_ENGINE = "config.sessions"
 
@@ -205,7 +209,7 @@ elif DEBUG:
     # production server (several processes) must set CACHE_URL, and the check says so
     SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]
 
-# Login lockout (django-axes): the login page (the admin's) and the API's basic auth are refused
+# Login lockout (django-axes): the login pages (/login/ and the admin's) and the API's basic auth are refused
 # for a cool-off after too many wrong passwords for one account (from any address) or from one
 # address (for any account); counted in the database, so every server process shares them.
 AXES_FAILURE_LIMIT = int(os.environ.get("MULTIVIZ_LOGIN_FAILURE_LIMIT", "5"))

@@ -3,6 +3,8 @@
 URL (and a cookie that remembers it for the invite link); every step resumes on reload."""
 
 import base64
+import functools
+import ipaddress
 import logging
 
 from django.conf import settings
@@ -51,6 +53,21 @@ def _enrolment(request, token) -> Enrolment:
     if e is None:
         raise Http404("This link is not valid. Use the invite link you were given.")
     return e
+
+
+def _not_found_as_a_page(view):
+    """An annotator's page whose link names nothing (a mistyped token, an item not theirs)
+    answers 404 with our page and the reason, also with DEBUG on (the demo), where Django
+    would show its yellow debugging page to a participant."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except Http404 as exc:
+            return _message(request, "Link not valid", _sentence(exc).rstrip(".") + ".", 404)
+
+    return wrapped
 
 
 @require_GET
@@ -109,7 +126,12 @@ def client_address(request) -> str:
 def _join_rate_limited(request) -> int:
     """Seconds to wait when this address has joined too often (0 when it may join). Counts
     in the shared cache; if the cache is down the join goes through (logged): turning
-    participants away would cost more than a missing limit for a moment."""
+    participants away would cost more than a missing limit for a moment.
+
+    Off for this machine's own browser when the demo runs (DEBUG): trying a study in a few
+    dozen private windows is the demo's use, not a crowd behind one address."""
+    if settings.DEBUG and _is_loopback(client_address(request)):
+        return 0
     try:
         usage = get_usage(request, group="studies.join", key=lambda _group, r: client_address(r),
                           rate=settings.MULTIVIZ_JOIN_RATE, increment=True)
@@ -119,6 +141,13 @@ def _join_rate_limited(request) -> int:
     if usage is None or not usage["should_limit"]:
         return 0
     return max(1, usage["time_left"])
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:  # no address, or not one
+        return False
 
 
 def csrf_failure(request, reason=""):
@@ -153,6 +182,7 @@ def _with_urls(obj, token, item_pk):
     return obj
 
 
+@_not_found_as_a_page
 @require_http_methods(["GET", "POST"])
 def page(request, token):
     e = _enrolment(request, token)
@@ -242,6 +272,7 @@ def _answer(request, e):
     return redirect("annotate:page", token=e.token)
 
 
+@_not_found_as_a_page
 @require_GET
 def feedback(request, token, item_pk):
     """After a practice item: the right answer (it never counts)."""

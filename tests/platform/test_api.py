@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 from annotations.models import Response
 from studies.models import Enrolment, Study
 from studies.services import enrol
-from tests.platform.study_helpers import make_study, start
+from tests.platform.study_helpers import CLASSES, make_study, start
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,7 @@ def test_a_researcher_lists_and_reads_only_their_own_studies(api):
 
 def test_anonymous_requests_to_researcher_endpoints_are_refused(api):
     make_study()
-    assert api.get("/api/studies/").status_code in (401, 403)
+    assert api.get("/api/studies/").status_code == 401
 
 
 def test_a_researcher_creates_a_study_from_presets_and_opens_it(api):
@@ -202,7 +202,9 @@ def test_a_study_whose_conditions_are_all_paused_cannot_be_opened_through_the_ap
 def test_the_schema_documents_refusals_json_bodies_and_the_shapes_returned(client):
     schema = client.get("/api/schema/?format=json").json()
     paths = schema["paths"]
-    assert set(paths["/api/studies/{id}/"]["patch"]["responses"]) == {"200", "400", "403", "404", "413"}
+    # 401 without (valid) credentials, 403 a session's write without its CSRF token, 429 a lockout
+    assert set(paths["/api/studies/{id}/"]["patch"]["responses"]) == {"200", "400", "401", "403", "404", "413", "429"}
+    assert set(paths["/api/studies/{id}/"]["get"]["responses"]) == {"200", "401", "404", "429"}
     assert set(paths["/api/annotate/{token}/responses/"]["post"]["responses"]) == {"200", "201", "400", "404", "409",
                                                                                     "413"}
     assert set(paths["/api/annotate/{token}/"]["get"]["responses"]) == {"200", "404"}  # no login: no 403
@@ -222,10 +224,63 @@ def test_basic_auth_credentials_with_a_nul_character_are_refused_not_a_server_er
     for credentials in ("a\x00b:pw", f"{study.owner.username}:pw\x00", "\x00:\x00"):
         header = "Basic " + base64.b64encode(credentials.encode()).decode()
         response = client.get("/api/studies/", HTTP_AUTHORIZATION=header)  # PostgreSQL cannot compare NUL
-        assert response.status_code in (401, 403) and "Invalid username/password" in response.json()["detail"]
+        assert response.status_code == 401 and "Invalid username/password" in response.json()["detail"]
 
 
 def test_a_session_cookie_with_a_nul_character_is_no_session(client):
     cookie = {"HTTP_COOKIE": "sessionid=abcdefgh\x00ijklmnop"}  # sent as is: Django's session store would query it
-    assert client.get("/api/studies/", **cookie).status_code == 403
+    assert client.get("/api/studies/", **cookie).status_code == 401
     assert client.get("/studies/", **cookie).status_code == 302  # to the login page
+
+
+def test_an_unknown_field_in_any_writable_body_is_a_400_naming_it_and_changes_nothing(api):
+    study = make_study(n_items=2, practice=0)
+    api.force_authenticate(study.owner)
+    item, condition = study.items.first(), study.conditions.first()
+    writes = [
+        ("patch", f"/api/items/{item.pk}/", {"is_practise": True}, "is_practise"),  # misspelt is_practice
+        ("put", f"/api/items/{item.pk}/", {"choices": ["red", "blue"], "is_practice": True, "order": 0,
+                                          "colour": "x"}, "colour"),
+        ("patch", f"/api/studies/{study.pk}/", {"title": "renamed", "name": "renamed"}, "name"),
+        ("patch", f"/api/conditions/{condition.pk}/", {"pause": True}, "pause"),
+        ("post", "/api/studies/", {"bundle": study.bundle.pk, "title": "new", "preset": ["U"]}, "preset"),
+    ]
+    for method, url, body, unknown in writes:
+        refused = getattr(api, method)(url, body, format="json")
+        assert refused.status_code == 400, (url, refused.content)
+        assert unknown in refused.json() and "unknown field" in refused.json()[unknown][0]
+    item.refresh_from_db()
+    study.refresh_from_db()
+    condition.refresh_from_db()
+    assert (item.is_practice, item.choices, study.title, condition.paused) == (False, CLASSES, "t", False)
+    assert Study.objects.count() == 1
+    # the fields the API itself returns, read-only ones included, may be sent back as they are
+    sent_back = api.get(f"/api/items/{item.pk}/").json()
+    assert api.put(f"/api/items/{item.pk}/", sent_back, format="json").status_code == 200
+    # an annotator's answer too; with another field wrong, both are named
+    e = start(enrol(study, pseudonym="a"))
+    answer = api.post(f"/api/annotate/{e.token}/responses/", {"item": "x", "choise": "red"}, format="json")
+    assert answer.status_code == 400 and set(answer.json()) == {"item", "choise"}
+    assert Response.objects.count() == 0
+
+
+def test_the_schema_says_bodies_take_only_their_own_fields(client):
+    schemas = client.get("/api/schema/?format=json").json()["components"]["schemas"]
+    for name in ("PatchedStudyItem", "StudyItem", "PatchedCondition", "StudyCreate", "Answer"):
+        assert schemas[name]["additionalProperties"] is False, name
+
+
+def test_missing_or_wrong_credentials_get_401_with_a_basic_challenge(client):
+    import base64
+
+    study = make_study()
+    study.owner.set_password("the-right-passphrase")
+    study.owner.save()
+    wrong = "Basic " + base64.b64encode(f"{study.owner.username}:wrong".encode()).decode()
+    right = "Basic " + base64.b64encode(f"{study.owner.username}:the-right-passphrase".encode()).decode()
+    for headers in ({}, {"HTTP_AUTHORIZATION": wrong}):
+        response = client.patch(f"/api/studies/{study.pk}/", {"title": "x"}, content_type="application/json",
+                                **headers)
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"] == 'Basic realm="MultiViz Studies API"'
+    assert client.get("/api/studies/", HTTP_AUTHORIZATION=right).status_code == 200

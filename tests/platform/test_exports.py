@@ -181,6 +181,7 @@ def test_the_results_page_picks_accessible_studies_for_the_table(client):
     csv_text = client.get(f"/studies/table/?study={b.pk}&format=csv").content.decode()
     assert csv_text.startswith("condition,stages,mm_imdb: accuracy (%) mean")
     for query, message in ((f"study={a.pk}&study={other.pk}", f"Study: there is no study with id {other.pk}"),
-                           ("", "Study: pick at least one study"), (f"study={a.pk}&format=pdf", "Format: choose")):
+                           ("format=html", "Study: pick at least one study"),  # the form sent, none picked
+                           (f"study={a.pk}&format=pdf", "Format: choose")):
         refused = client.get(f"/studies/table/?{query}")
         assert refused.status_code == 400 and message in refused.content.decode()

@@ -193,3 +193,30 @@ def test_links_with_a_nul_character_are_not_valid_links(client):
                                                              "SESSION_ID": "\x00x"})
     assert prolific.status_code == 302
     assert Enrolment.objects.filter(pseudonym="pid", prolific_study_id="s", prolific_session_id="x").count() == 1
+
+
+@pytest.mark.parametrize("address, debug, limited", [
+    ("127.0.0.1", True, False), ("::1", True, False),  # the demo tried in many private windows
+    ("127.0.0.1", False, True),  # a production server behind a local proxy still counts
+    ("203.0.113.5", True, True),  # others, even in the demo
+])
+def test_the_join_limit_is_off_for_loopback_only_while_the_demo_runs(settings, address, debug, limited):
+    settings.MULTIVIZ_JOIN_RATE = "2/h"
+    settings.DEBUG = debug
+    study = make_study(conditions=(("U", ["U"], 0),))
+    codes = [join_from(study, address).status_code for _ in range(3)]
+    assert codes == ([302, 302, 429] if limited else [302, 302, 302])
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_a_bad_annotator_link_is_our_404_page_even_in_the_demo(settings, debug):
+    settings.DEBUG = debug
+    study = make_study(practice=1)
+    e = start(enrol(study, pseudonym="p"))
+    other = make_study(practice=1)
+    for url in ("/a/not-a-token/", f"/a/{e.token}/practice/{other.items.first().pk}/"):
+        page = Client().get(url)
+        html = page.content.decode()
+        assert page.status_code == 404 and "Link not valid" in html, url
+        assert "DEBUG = True" not in html and "URLconf" not in html
+    assert "Use the invite link you were given." in Client().get("/a/not-a-token/").content.decode()
