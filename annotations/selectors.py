@@ -1,6 +1,7 @@
 """Reads that compute: the metrics of a condition, as the paper's Tables 2 and 3 report them.
 
-Practice responses never count. Accuracy (model simulation) is against the model's
+Practice responses never count, nor do the answers of annotators the researcher excluded
+(:func:`counted_responses`). Accuracy (model simulation) is against the model's
 prediction, per annotator, then mean ± standard deviation (sample, ddof = 1) over the
 group. Agreement is Krippendorff's α, nominal, over the annotators × items matrix of
 answers (missing answers allowed), computed by :func:`agreement` and nowhere else: the
@@ -177,7 +178,14 @@ def agreement(answers: dict[tuple[str, str], object], *, interval: bool = True) 
 
 
 def counted_responses(condition: Condition):
-    return (Response.objects.filter(enrolment__condition=condition, is_practice=False)
+    """The answers every metric of ``condition`` is computed from: not practice, and not of an
+    annotator the researcher excluded (``studies.services.set_exclusion``).
+
+    Whatever caches a metric must key it on the rows returned here: their count, their
+    largest ``pk`` and the largest ``enrolment__exclusion_changed_at`` among them. An
+    exclusion removes rows (the count drops); including an annotator again brings rows back
+    with a newer ``exclusion_changed_at`` than any before, so both change the key."""
+    return (Response.objects.filter(enrolment__condition=condition, is_practice=False, enrolment__excluded=False)
             .select_related("enrolment", "item__bundle_item"))
 
 

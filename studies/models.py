@@ -219,6 +219,14 @@ class Enrolment(models.Model):
     started_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # the researcher's exclusion from the metrics (reversible: the answers stay, uncounted)
+    excluded = models.BooleanField(default=False, help_text="left out of every metric by the researcher")
+    exclusion_reason = models.TextField(blank=True, help_text="why the annotator was last excluded or included again")
+    exclusion_changed_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL,
+                                             related_name="+", help_text="who last excluded or included them")
+    exclusion_changed_at = models.DateTimeField(null=True, blank=True)
+    exclusion_history = models.JSONField(default=list, blank=True,
+                                         help_text="every change: {excluded, reason, by, at}, oldest first")
 
     class Meta:
         ordering = ["study", "started_at"]

@@ -27,6 +27,7 @@ MAX_CLOSING_KEY = 100
 MAX_CLOSING_ANSWER = 2_000  # what the closing page keeps of each answer
 MAX_USERNAME = 150  # django.contrib.auth
 MAX_SMALL_INT = 2_147_483_647  # a PositiveIntegerField in every database
+MAX_EXCLUSION_EVENTS = 1_000
 
 
 def column(model, name: str) -> int:
@@ -164,6 +165,13 @@ class ClosingAnswersSchema(serializers.DictField):
         return answers
 
 
+class ExclusionEventSchema(serializers.Serializer):
+    excluded = Flag()
+    reason = Text(allow_blank=True, max_length=MAX_LONG_TEXT)
+    by = Text(allow_blank=True, max_length=MAX_USERNAME)
+    at = Text(max_length=64)
+
+
 class EnrolmentSchema(serializers.Serializer):
     condition = Text(max_length=column(Condition, "name"))
     token = Text(max_length=column(Enrolment, "token"))
@@ -177,6 +185,12 @@ class EnrolmentSchema(serializers.Serializer):
     started_at = Moment()
     last_seen_at = Moment()
     completed_at = Moment(allow_null=True)
+    # the researcher's exclusion (absent from documents written before it: not excluded)
+    excluded = Flag(required=False, default=False)
+    exclusion_reason = Text(allow_blank=True, max_length=MAX_LONG_TEXT, required=False, default="")
+    exclusion_changed_by = Text(allow_null=True, max_length=MAX_USERNAME, required=False, default=None)
+    exclusion_changed_at = Moment(allow_null=True, required=False, default=None)
+    exclusion_history = ExclusionEventSchema(many=True, max_length=MAX_EXCLUSION_EVENTS, required=False, default=list)
     responses = ResponseSchema(many=True, max_length=MAX_ITEMS)
 
 

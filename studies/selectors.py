@@ -116,7 +116,8 @@ def accessible_studies(user):
 def monitor(study: Study, now=None) -> dict:
     """Live figures of a running study: per condition enrolled / active / completed /
     dropped out (no activity for the active window and not finished), and per annotator
-    their step, progress on counted items, minutes since last seen and median time per item."""
+    their step, progress on counted items, minutes since last seen, median time per item and,
+    if the researcher excluded them from the metrics, why (``excluded``: the reason, else "")."""
     from datetime import timedelta
     from statistics import median
 
@@ -146,7 +147,8 @@ def monitor(study: Study, now=None) -> dict:
             annotators.append({"annotator": e.pseudonym, "condition": c.name, "state": state, "step": e.step,
                                "done": done, "of": len(counted),
                                "minutes_since_seen": round((now - e.last_seen_at).total_seconds() / 60, 1),
-                               "median_seconds_per_item": round(median(times), 1) if times else None})
+                               "median_seconds_per_item": round(median(times), 1) if times else None,
+                               "excluded": e.exclusion_reason if e.excluded else ""})
         conditions.append(row)
     return {"conditions": conditions, "annotators": annotators, "at": now.isoformat()}
 

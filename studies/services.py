@@ -384,6 +384,16 @@ class DebuggingParams(serializers.Serializer):
     held_out_size = serializers.IntegerField(min_value=20, max_value=1_000_000, required=False)
 
 
+def _validated(serializer_class, data):
+    """The serializer's ``validated_data`` of ``data``, or a :class:`StudyError` naming the
+    first field refused and why."""
+    checked = serializer_class(data=data)
+    if not checked.is_valid():
+        field, problems = next(iter(checked.errors.items()))
+        raise StudyError(f"{field.replace('_', ' ')}: {problems[0]}")
+    return checked.validated_data
+
+
 def report_is_stale(report, now=None) -> bool:
     from django.utils import timezone
 
@@ -402,10 +412,7 @@ def start_debugging_report(bundle, data) -> DebuggingReport:
     from django.utils import timezone
 
     # a form sends "" for a field left empty: that is the default, not a number to check
-    params = DebuggingParams(data={k: v for k, v in data.items() if v not in ("", None)})
-    if not params.is_valid():
-        field, problems = next(iter(params.errors.items()))
-        raise StudyError(f"{field.replace('_', ' ')}: {problems[0]}")
+    params = _validated(DebuggingParams, {k: v for k, v in data.items() if v not in ("", None)})
     with transaction.atomic():
         for going in DebuggingReport.objects.select_for_update().filter(
                 bundle=bundle, status__in=(DebuggingReport.Status.QUEUED, DebuggingReport.Status.RUNNING)):
@@ -486,3 +493,42 @@ def run_debugging_report(report_id: int) -> None:
         return
     rows.update(status=DebuggingReport.Status.FAILED, error=error or "failed without a message",
                 finished_at=timezone.now(), updated_at=timezone.now())
+
+
+# -- excluding annotators from the metrics --------------------------------------------------------
+class ExclusionChange(serializers.Serializer):
+    """The researcher excludes an annotator from the metrics, or includes them again: always
+    with a reason, which the exports carry."""
+
+    enrolment = serializers.IntegerField(min_value=1, help_text="the annotator's enrolment id")
+    excluded = serializers.BooleanField(help_text="true: leave out of every metric; false: count again")
+    reason = serializers.CharField(max_length=1000, help_text="why (shown on the study page and in every export)",
+                                   error_messages={"blank": "say why (a reason is required)",
+                                                   "required": "say why (a reason is required)"})
+
+
+def set_exclusion(study, data, by):
+    """Exclude an annotator of ``study`` from its metrics or include them again, as ``data``
+    (:class:`ExclusionChange`) says; returns the enrolment. Their answers stay saved and
+    exported (marked), only uncounted. Each change is recorded with who and when in
+    ``exclusion_history``; repeating the current state with the same reason changes nothing.
+    Raises :class:`StudyError` naming the field for bad input."""
+    from django.utils import timezone
+
+    from .models import Enrolment
+
+    change = _validated(ExclusionChange, data)
+    with transaction.atomic():
+        e = Enrolment.objects.select_for_update().filter(study=study, pk=change["enrolment"]).first()
+        if e is None:
+            raise StudyError(f"enrolment: no annotator of this study has the id {change['enrolment']}")
+        if e.excluded == change["excluded"] and e.exclusion_reason == change["reason"]:
+            return e  # a double click
+        now = timezone.now()
+        e.excluded, e.exclusion_reason = change["excluded"], change["reason"]
+        e.exclusion_changed_by, e.exclusion_changed_at = by, now
+        e.exclusion_history = [*e.exclusion_history, {"excluded": e.excluded, "reason": e.exclusion_reason,
+                                                      "by": by.get_username() if by else "", "at": now.isoformat()}]
+        e.save(update_fields=["excluded", "exclusion_reason", "exclusion_changed_by", "exclusion_changed_at",
+                              "exclusion_history"])
+        return e

@@ -21,6 +21,8 @@ users by username. The document, version 1::
      "enrolments": [{"condition": "<name>", "token", "pseudonym", "prolific_study_id",
                      "prolific_session_id", "item_order": ["<item_id>", ...], "position", "step",
                      "closing_answers", "started_at", "last_seen_at", "completed_at",
+                     "excluded", "exclusion_reason", "exclusion_changed_by": "<username>" | null,
+                     "exclusion_changed_at", "exclusion_history": [{"excluded", "reason", "by", "at"}, ...],
                      "responses": [{"item": "<item_id>", "is_practice", "choice", "free_text",
                                     "category", "confidence", "helpful_page", "seconds_on_item",
                                     "concept_cluster", "created_at"}, ...]}, ...]}
@@ -62,6 +64,7 @@ STUDY_TEXTS = ["title", "task", "status", "item_order", "instructions", "consent
                "completion_url"]
 CONDITION_FLAGS = ["rg_highlights", "live_sog", "ask_helpful_page", "paused"]
 ENROLMENT_TEXTS = ["pseudonym", "prolific_study_id", "prolific_session_id", "step"]
+ENROLMENT_EXCLUSION = ["excluded", "exclusion_reason", "exclusion_history"]  # optional: documents before them
 RESPONSE_TEXTS = ["choice", "free_text", "category", "helpful_page", "concept_cluster"]
 
 
@@ -114,7 +117,9 @@ def _export_enrolment(enrolment: Enrolment, item_ids: dict[int, str], responses:
               "item_order": _item_order_as_ids(enrolment, item_ids), "position": enrolment.position,
               "closing_answers": dict(enrolment.closing_answers), "started_at": _iso(enrolment.started_at),
               "last_seen_at": _iso(enrolment.last_seen_at), "completed_at": _iso(enrolment.completed_at)}
-    fields.update({name: getattr(enrolment, name) for name in ENROLMENT_TEXTS})
+    fields.update({name: getattr(enrolment, name) for name in ENROLMENT_TEXTS + ENROLMENT_EXCLUSION})
+    fields["exclusion_changed_by"] = enrolment.exclusion_changed_by.username if enrolment.exclusion_changed_by else None
+    fields["exclusion_changed_at"] = _iso(enrolment.exclusion_changed_at)
     fields["responses"] = [_export_response(r, item_ids) for r in responses]
     return fields
 
@@ -135,7 +140,7 @@ def export_study(study: Study) -> dict:
                  .order_by("pk"))
     item_ids = {item.pk: item.bundle_item.item_id for item in items}
     responses = _responses_by_enrolment(study)
-    enrolments = study.enrolments.select_related("condition").order_by("started_at", "pk")
+    enrolments = study.enrolments.select_related("condition", "exclusion_changed_by").order_by("started_at", "pk")
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -316,7 +321,10 @@ def _create_enrolment(study: Study, data: dict, conditions: dict[str, Condition]
         study=study, condition=conditions[data["condition"]], token=data["token"],
         item_order=[items[i].pk for i in data["item_order"]], position=data["position"],
         closing_answers=data["closing_answers"], completed_at=data["completed_at"],
-        **{name: data[name] for name in ENROLMENT_TEXTS})
+        exclusion_changed_at=data["exclusion_changed_at"],
+        # who excluded them, if they have an account here (the history keeps every name)
+        exclusion_changed_by=User.objects.filter(username=data["exclusion_changed_by"] or "").first(),
+        **{name: data[name] for name in ENROLMENT_TEXTS + ENROLMENT_EXCLUSION})
     Enrolment.objects.filter(pk=enrolment.pk).update(started_at=data["started_at"], last_seen_at=data["last_seen_at"])
     _create_responses(enrolment, data["responses"], items)
     return enrolment
