@@ -18,7 +18,7 @@ from .models import Response
 from .selectors import condition_metrics
 
 __all__ = ["CSV_COLUMNS", "ANNOTATOR_COLUMNS", "response_rows", "responses_csv", "annotator_rows", "annotators_csv",
-           "study_json", "summary_rows", "summary_latex", "latex_text", "table_studies", "results_table",
+           "study_json", "bonuses_csv", "summary_rows", "summary_latex", "latex_text", "table_studies", "results_table",
            "results_table_cells", "results_table_latex", "results_table_csv"]
 
 CSV_COLUMNS = ["study", "task", "condition", "stages", "annotator", "item", "practice", "answer", "concept_cluster",
@@ -52,10 +52,11 @@ def response_rows(study: Study) -> list[dict]:
     return rows
 
 
-def _csv_text(columns: list[str], rows: list[dict]) -> str:
+def _csv_text(columns: list[str], rows: list[dict], header: bool = True) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
+    if header:
+        writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
 
@@ -91,6 +92,16 @@ def annotators_csv(study: Study) -> str:
     flat = [{**{k: v for k, v in r.items() if k not in JSON_ONLY},
              **{f"closing_{k}": r["closing_answers"].get(k, "") for k in keys}} for r in rows]
     return _csv_text(ANNOTATOR_COLUMNS + [f"closing_{k}" for k in keys], flat)
+
+
+def bonuses_csv(study: Study) -> str:
+    """Prolific's bulk bonus form: one ``participant_id,amount`` line per annotator who is
+    paid (a Prolific id, not excluded, an amount above 0), the amount with 2 decimals in the
+    study's currency; no header line (Prolific reads every line as a payment)."""
+    from .selectors import bonus_rows
+
+    rows = [{"participant_id": r["annotator"], "amount": f"{r['amount']:.2f}"} for r in bonus_rows(study) if r["payable"]]
+    return _csv_text(["participant_id", "amount"], rows, header=False)
 
 
 def study_json(study: Study) -> dict:

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 
 from studies.selectors import accessible_studies
 
-from .exports import annotators_csv, responses_csv, study_json, summary_latex
+from .exports import annotators_csv, bonuses_csv, responses_csv, study_json, summary_latex
 
 
 def owned_study(request, pk):
@@ -36,6 +36,20 @@ def export_csv(request, pk):
 def export_annotators_csv(request, pk):
     return download_response(annotators_csv(owned_study(request, pk)), "text/csv; charset=utf-8",
                              f"study-{pk}-annotators.csv")
+
+
+@login_required
+@require_GET
+def export_bonuses_csv(request, pk):
+    """Prolific's bulk bonus file (``participant_id,amount`` lines)."""
+    from studies.services import StudyError
+
+    study = owned_study(request, pk)
+    try:
+        body = bonuses_csv(study)
+    except StudyError as exc:
+        return HttpResponse(f"No bonus file: {exc}.", status=400, content_type="text/plain; charset=utf-8")
+    return download_response(body, "text/csv; charset=utf-8", f"study-{pk}-bonuses.csv")
 
 
 @login_required

@@ -8,6 +8,8 @@ enrolment's condition is one of the study's …) are the importers' own.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
@@ -60,6 +62,12 @@ Number = _strict(serializers.FloatField, (int, float), "a number")  # finite: DR
 def Text(**kwargs):
     """Text kept exactly as written (no trimming), without NUL (DRF's validator)."""
     return _Text(trim_whitespace=False, **kwargs)
+
+
+def Amount(**kwargs):
+    """Money as text (``"1.50"``): exact, 2 decimals, not negative."""
+    return _strict(serializers.DecimalField, (str,), "an amount as text")(max_digits=8, decimal_places=2, min_value=0,
+                                                                          **kwargs)
 
 
 def Choice(choices, **kwargs):
@@ -115,6 +123,11 @@ class StudySchema(serializers.Serializer):
     invite_token = Text(max_length=column(Study, "invite_token"))
     completion_code = Text(allow_blank=True, max_length=column(Study, "completion_code"))
     completion_url = _Url(allow_blank=True, trim_whitespace=False, max_length=column(Study, "completion_url"))
+    returned_code = Text(allow_blank=True, max_length=column(Study, "returned_code"), required=False, default="")
+    screened_out_code = Text(allow_blank=True, max_length=column(Study, "screened_out_code"), required=False, default="")
+    bonus_per_correct = Amount(required=False, default=Decimal("0"))
+    bonus_threshold = WholeNumber(min_value=0, max_value=100, allow_null=True, required=False, default=None)
+    bonus_threshold_amount = Amount(required=False, default=Decimal("0"))
     created_at = Moment()
     owner = Text(max_length=MAX_USERNAME)
     shared_with = serializers.ListField(child=Text(max_length=MAX_USERNAME), max_length=MAX_SHARED_WITH)

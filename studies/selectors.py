@@ -213,3 +213,32 @@ def debugging_page(bundle) -> dict:
     return {"run": latest, "state": debugging_state(latest), "finished": finished, "report": report,
             "tables": _fine_tuning_tables(report) if report else [], "form": {**form, **(latest.params if latest else {})},
             "stale_minutes": REPORT_STALE_AFTER_SECONDS // 60}
+
+
+# -- recruitment: where an annotator goes at the end ------------------------------------------
+__all__ += ["OUTCOMES", "outcome_code", "outcome_url"]
+
+# each outcome and the study field holding Prolific's code for it
+OUTCOMES = {"completed": "completion_code", "returned": "returned_code", "screened_out": "screened_out_code"}
+
+
+def outcome_code(study: Study, outcome: str) -> str:
+    """The code the study gives for ``outcome`` (completed, returned, screened_out)."""
+    return getattr(study, OUTCOMES[outcome])
+
+
+def outcome_url(study: Study, outcome: str) -> str:
+    """Where to send an annotator with ``outcome``: the study's completion URL with the
+    outcome's code as its ``cc`` parameter (Prolific's form, e.g.
+    ``https://app.prolific.com/submissions/complete?cc=C1234``), any other parameter kept;
+    the URL as it is when the outcome has no code; "" without a completion URL."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    if not study.completion_url:
+        return ""
+    code = outcome_code(study, outcome)
+    if not code:
+        return study.completion_url
+    parts = urlsplit(study.completion_url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "cc"] + [("cc", code)]
+    return urlunsplit(parts._replace(query=urlencode(query)))

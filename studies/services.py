@@ -98,6 +98,7 @@ class StudyError(ValueError):
 
 # An enrolment counts towards its condition's size while completed or seen this recently.
 ACTIVE_WINDOW_SECONDS = 30 * 60
+DECLINED = "declined"  # Enrolment.Step.DECLINED: never fills a place in its condition
 
 
 def condition_fill(condition, now=None) -> int:
@@ -109,7 +110,8 @@ def condition_fill(condition, now=None) -> int:
 
     now = now or timezone.now()
     recent = now - timedelta(seconds=ACTIVE_WINDOW_SECONDS)
-    return condition.enrolments.filter(Q(completed_at__isnull=False) | Q(last_seen_at__gte=recent)).count()
+    return condition.enrolments.filter(Q(completed_at__isnull=False) | Q(last_seen_at__gte=recent)) \
+        .exclude(step=DECLINED).count()
 
 
 def conditions_with_fill(study, now=None):
@@ -121,7 +123,8 @@ def conditions_with_fill(study, now=None):
     from django.utils import timezone
 
     recent = (now or timezone.now()) - timedelta(seconds=ACTIVE_WINDOW_SECONDS)
-    counted = Q(enrolments__completed_at__isnull=False) | Q(enrolments__last_seen_at__gte=recent)
+    counted = (Q(enrolments__completed_at__isnull=False) | Q(enrolments__last_seen_at__gte=recent)) \
+        & ~Q(enrolments__step=DECLINED)
     return study.conditions.annotate(fill=Count("enrolments", filter=counted))
 
 
@@ -192,6 +195,15 @@ def advance(enrolment, from_step: str, to_step: str):
             e.step = to_step
             e.save(update_fields=["step"])
         return e
+
+
+def decline(enrolment):
+    """The annotator declined consent: their enrolment ends here (step ``declined``), frees
+    its place in the condition and is sent on with the study's returned code. Only from
+    the consent page; a repeated click is harmless."""
+    from .models import Enrolment
+
+    return advance(enrolment, Enrolment.Step.CONSENT, Enrolment.Step.DECLINED)
 
 
 def finish(enrolment, closing_answers: dict):
@@ -532,3 +544,35 @@ def set_exclusion(study, data, by):
         e.save(update_fields=["excluded", "exclusion_reason", "exclusion_changed_by", "exclusion_changed_at",
                               "exclusion_history"])
         return e
+
+
+# -- recruitment: Prolific's codes per outcome and the bonus rule ---------------------------------
+class RecruitmentSettings(serializers.Serializer):
+    """What the builder's recruitment form sets (every field optional: an absent one keeps
+    its value)."""
+
+    completion_url = serializers.URLField(required=False, allow_blank=True, max_length=200,
+                                          help_text="e.g. https://app.prolific.com/submissions/complete")
+    completion_code = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    returned_code = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    screened_out_code = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    bonus_per_correct = serializers.DecimalField(required=False, max_digits=8, decimal_places=2, min_value=0)
+    bonus_threshold = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=100)
+    bonus_threshold_amount = serializers.DecimalField(required=False, max_digits=8, decimal_places=2, min_value=0)
+
+
+def update_recruitment(study, data: dict):
+    """Set the study's completion URL, its code per outcome and its bonus rule from ``data``
+    (a form: an empty number is no value). Raises :class:`StudyError` naming the field;
+    nothing is saved then."""
+    numbers = ("bonus_per_correct", "bonus_threshold", "bonus_threshold_amount")
+    data = {k: (None if k == "bonus_threshold" else "0") if k in numbers and str(v).strip() == "" else v
+            for k, v in data.items() if k in RecruitmentSettings().fields}
+    clean = _validated(RecruitmentSettings, data)
+    threshold = clean.get("bonus_threshold", study.bonus_threshold)
+    if clean.get("bonus_threshold_amount", study.bonus_threshold_amount) and threshold is None:
+        raise StudyError("bonus threshold: set the accuracy (%) from which the amount is paid")
+    for name, value in clean.items():
+        setattr(study, name, value.strip() if isinstance(value, str) else value)
+    study.save(update_fields=list(clean))
+    return study

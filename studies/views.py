@@ -132,7 +132,7 @@ def study_detail(request, pk: int):
 
 def _study_page(request, study, error: str | None = None, status: int = 200):
     from annotations.exports import summary_rows
-    from annotations.selectors import condition_metrics, item_agreement
+    from annotations.selectors import bonus_rows, condition_metrics, item_agreement
 
     from .services import condition_fill
 
@@ -147,6 +147,7 @@ def _study_page(request, study, error: str | None = None, status: int = 200):
         "same_task_studies": accessible_studies(request.user).filter(task=study.task).order_by("-pk"),
         "enrolments": study.enrolments.select_related("condition", "exclusion_changed_by").order_by("pseudonym"),
         "error": error, "form": request.POST if error else {},
+        "bonuses": bonus_rows(study) if study.task == Study.Task.SIMULATION else None,
     }, status=status)
 
 
