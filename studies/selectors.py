@@ -115,7 +115,7 @@ def accessible_studies(user):
 
 def monitor(study: Study, now=None) -> dict:
     """Live figures of a running study: per condition enrolled / active / completed /
-    dropped out (no activity for the active window and not finished), and per annotator
+    dropped out (no activity for the active window and not finished) / declined consent, and per annotator
     their step, progress on counted items, minutes since last seen, median time per item and,
     if the researcher excluded them from the metrics, why (``excluded``: the reason, else "")."""
     from datetime import timedelta
@@ -131,10 +131,12 @@ def monitor(study: Study, now=None) -> dict:
     conditions, annotators = [], []
     for c in study.conditions.all():
         row = {"condition": c.name, "target": c.target_size, "paused": c.paused,
-               "enrolled": 0, "active": 0, "completed": 0, "dropped": 0}
+               "enrolled": 0, "active": 0, "completed": 0, "dropped": 0, "declined": 0}
         for e in c.enrolments.prefetch_related("responses"):
             row["enrolled"] += 1
-            if e.completed_at:
+            if e.step == Enrolment.Step.DECLINED:
+                state = "declined"
+            elif e.completed_at:
                 state = "completed"
             elif now - e.last_seen_at <= window:
                 state = "active"

@@ -438,7 +438,7 @@ def start_debugging_report(bundle, data) -> DebuggingReport:
                            f"interrupted: no progress for {minutes} minutes (at {100 * going.progress:.0f} %, "
                            f"{going.stage}); the process running it stopped")
             going.save(update_fields=["status", "finished_at", "error", "updated_at"])
-        report = DebuggingReport.objects.create(bundle=bundle, params=dict(params.validated_data))
+        report = DebuggingReport.objects.create(bundle=bundle, params=dict(params))
         transaction.on_commit(lambda: _dispatch_debugging_report(report.pk))
     return report
 

@@ -126,3 +126,14 @@ def test_a_threshold_amount_needs_a_threshold():
     study = make_study()
     with pytest.raises(StudyError, match="^bonus threshold: "):
         update_recruitment(study, {"bonus_threshold_amount": "1.00", "bonus_threshold": ""})
+
+
+def test_the_monitor_counts_a_declined_annotator_as_declined_not_active(client):
+    from studies.selectors import monitor
+
+    study = make_study()
+    e = enrol(study)
+    client.post(f"/a/{e.token}/", {"form": "consent", "agree": "no"})
+    figures = monitor(study)
+    assert figures["conditions"][0]["declined"] == 1 and figures["conditions"][0]["active"] == 0
+    assert figures["annotators"][0]["state"] == "declined"
