@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from studies.models import Bundle, Condition, Enrolment, Study, StudyItem
 from studies.selectors import accessible_studies, annotator_view, current_item, enrolment_by_token
-from studies.services import StudyError, create_study, set_status
+from studies.services import ExclusionChange, StudyError, create_study, set_exclusion, set_status
 
 from .authentication import BasicAuthentication
 from .exports import study_json, summary_rows
@@ -142,6 +142,19 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Upda
     @action(detail=True)
     def enrolments(self, request, pk=None):
         return APIResponse(EnrolmentSerializer(self.get_object().enrolments.select_related("condition"), many=True).data)
+
+    @extend_schema(request=ExclusionChange, responses={200: EnrolmentSerializer})
+    @action(detail=True, methods=["post"])
+    def exclusions(self, request, pk=None):
+        """Exclude an annotator from the study's metrics (``excluded: true``) or include them
+        again (``false``), with a reason; recorded with who and when, carried by the exports."""
+        study = self.get_object()
+        ExclusionChange(data=request.data).is_valid(raise_exception=True)  # refusals keyed by field
+        try:
+            enrolment = set_exclusion(study, request.data, request.user)
+        except StudyError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return APIResponse(EnrolmentSerializer(enrolment).data)
 
     @extend_schema(responses=ResponseSerializer(many=True))
     @action(detail=True)

@@ -23,15 +23,16 @@ from .models import Response
 from .selectors import condition_metrics
 
 __all__ = ["CSV_COLUMNS", "ANNOTATOR_COLUMNS", "response_rows", "responses_csv", "annotator_rows", "annotators_csv",
-           "study_json", "summary_rows", "summary_latex", "latex_text", "table_studies", "results_table",
+           "study_json", "bonuses_csv", "summary_rows", "summary_latex", "latex_text", "table_studies", "results_table",
            "results_table_cells", "results_table_latex", "results_table_csv"]
 
 CSV_COLUMNS = ["study", "task", "condition", "stages", "annotator", "item", "practice", "answer", "concept_cluster",
                "model_prediction", "matched_model", "correct_label", "confidence", "helpful_page", "seconds_on_item",
-               "answered_at", "enrolled_at", "completed_at"]
+               "answered_at", "enrolled_at", "completed_at", "excluded", "exclusion_reason"]
 # the closing answers go in a CSV of their own: they are one per annotator, not one per response
 ANNOTATOR_COLUMNS = ["study", "task", "condition", "stages", "annotator", "step", "responses", "enrolled_at",
-                     "completed_at"]
+                     "completed_at", "excluded", "exclusion_reason", "exclusion_changed_by", "exclusion_changed_at"]
+JSON_ONLY = ("closing_answers", "exclusion_history")  # annotator fields that are not one CSV cell
 
 
 def response_rows(study: Study) -> list[dict]:
@@ -51,14 +52,16 @@ def response_rows(study: Study) -> list[dict]:
             "helpful_page": r.helpful_page, "seconds_on_item": r.seconds_on_item if r.seconds_on_item is not None else "",
             "answered_at": r.created_at.isoformat(), "enrolled_at": e.started_at.isoformat(),
             "completed_at": e.completed_at.isoformat() if e.completed_at else "",
+            "excluded": e.excluded, "exclusion_reason": e.exclusion_reason,
         })
     return rows
 
 
-def _csv_text(columns: list[str], rows: list[dict]) -> str:
+def _csv_text(columns: list[str], rows: list[dict], header: bool = True) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
+    if header:
+        writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
 
@@ -68,15 +71,20 @@ def responses_csv(study: Study) -> str:
 
 
 def annotator_rows(study: Study) -> list[dict]:
-    """One row per enrolment, with its ``closing_answers`` (a dict of the closing page's fields)."""
-    enrolments = study.enrolments.select_related("condition").order_by("started_at", "pk")
+    """One row per enrolment, with its ``closing_answers`` (a dict of the closing page's fields),
+    whether the researcher excluded it from the metrics, why, by whom and when, and every
+    change of that (``exclusion_history``)."""
+    enrolments = study.enrolments.select_related("condition", "exclusion_changed_by").order_by("started_at", "pk")
     answered = dict(Response.objects.filter(enrolment__study=study).values_list("enrolment").annotate(n=Count("pk")))
     return [{
         "study": study.title, "task": study.task, "condition": e.condition.name,
         "stages": "+".join(e.condition.stages) or "none", "annotator": e.pseudonym, "step": e.step,
         "responses": answered.get(e.pk, 0), "enrolled_at": e.started_at.isoformat(),
         "completed_at": e.completed_at.isoformat() if e.completed_at else "",
-        "closing_answers": dict(e.closing_answers or {}),
+        "excluded": e.excluded, "exclusion_reason": e.exclusion_reason,
+        "exclusion_changed_by": e.exclusion_changed_by.get_username() if e.exclusion_changed_by else "",
+        "exclusion_changed_at": e.exclusion_changed_at.isoformat() if e.exclusion_changed_at else "",
+        "closing_answers": dict(e.closing_answers or {}), "exclusion_history": list(e.exclusion_history),
     } for e in enrolments]
 
 
@@ -86,9 +94,19 @@ def annotators_csv(study: Study) -> str:
     rows = annotator_rows(study)
     extra = sorted({k for r in rows for k in r["closing_answers"]} - set(CLOSING_QUESTIONS))
     keys = [*CLOSING_QUESTIONS, *extra]
-    flat = [{**{k: v for k, v in r.items() if k != "closing_answers"},
+    flat = [{**{k: v for k, v in r.items() if k not in JSON_ONLY},
              **{f"closing_{k}": r["closing_answers"].get(k, "") for k in keys}} for r in rows]
     return _csv_text(ANNOTATOR_COLUMNS + [f"closing_{k}" for k in keys], flat)
+
+
+def bonuses_csv(study: Study) -> str:
+    """Prolific's bulk bonus form: one ``participant_id,amount`` line per annotator who is
+    paid (a Prolific id, not excluded, an amount above 0), the amount with 2 decimals in the
+    study's currency; no header line (Prolific reads every line as a payment)."""
+    from .selectors import bonus_rows
+
+    rows = [{"participant_id": r["annotator"], "amount": f"{r['amount']:.2f}"} for r in bonus_rows(study) if r["payable"]]
+    return _csv_text(["participant_id", "amount"], rows, header=False)
 
 
 def study_json(study: Study) -> dict:

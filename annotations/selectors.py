@@ -1,6 +1,7 @@
 """Reads that compute: the metrics of a condition, as the paper's Tables 2 and 3 report them.
 
-Practice responses never count. Accuracy (model simulation) is against the model's
+Practice responses never count, nor do the answers of annotators the researcher excluded
+(:func:`counted_responses`). Accuracy (model simulation) is against the model's
 prediction, per annotator, then mean ± standard deviation (sample, ddof = 1) over the
 group. Agreement is Krippendorff's α, nominal, over the annotators × items matrix of
 answers (missing answers allowed), computed by :func:`agreement` and nowhere else: the
@@ -20,6 +21,9 @@ the order one annotator was shown); the raw-label α is reported beside it as
 
 from __future__ import annotations
 
+import re
+from decimal import ROUND_HALF_UP, Decimal
+
 import numpy as np
 
 from studies.models import Condition, Study
@@ -27,7 +31,8 @@ from studies.models import Condition, Study
 from .models import Response
 
 __all__ = ["ALPHA_LEVEL", "ALPHA_RESAMPLES", "ALPHA_OVER", "agreement", "krippendorff_nominal",
-           "bootstrap_alpha_interval", "mean_std", "condition_metrics", "counted_responses"]
+           "bootstrap_alpha_interval", "mean_std", "condition_metrics", "counted_responses", "bonus_rows",
+           "is_prolific_id"]
 
 ALPHA_LEVEL = 0.95
 ALPHA_RESAMPLES = 1000
@@ -177,7 +182,14 @@ def agreement(answers: dict[tuple[str, str], object], *, interval: bool = True) 
 
 
 def counted_responses(condition: Condition):
-    return (Response.objects.filter(enrolment__condition=condition, is_practice=False)
+    """The answers every metric of ``condition`` is computed from: not practice, and not of an
+    annotator the researcher excluded (``studies.services.set_exclusion``).
+
+    Whatever caches a metric must key it on the rows returned here: their count, their
+    largest ``pk`` and the largest ``enrolment__exclusion_changed_at`` among them. An
+    exclusion removes rows (the count drops); including an annotator again brings rows back
+    with a newer ``exclusion_changed_at`` than any before, so both change the key."""
+    return (Response.objects.filter(enrolment__condition=condition, is_practice=False, enrolment__excluded=False)
             .select_related("enrolment", "item__bundle_item"))
 
 
@@ -309,4 +321,52 @@ def item_agreement(condition: Condition) -> list[dict]:
         if task == Study.Task.SIMULATION:
             row["matched_model"] = sum(v == prediction[item] for v in values) / len(values)
         rows.append(row)
+    return rows
+
+
+# -- bonuses (Prolific's bulk bonus) ---------------------------------------------------------------
+PROLIFIC_ID = re.compile(r"[0-9a-f]{24}")  # Prolific's participant ids: 24 hexadecimal characters
+CENT = Decimal("0.01")
+
+
+def is_prolific_id(pseudonym: str) -> bool:
+    """Whether a pseudonym is a Prolific participant id (the invite link's PROLIFIC_PID)."""
+    return bool(PROLIFIC_ID.fullmatch(pseudonym))
+
+
+def bonus_amount(study: Study, correct: int, answered: int) -> Decimal:
+    """The study's bonus rule, on counted answers only: ``bonus_per_correct`` × the answers
+    that match the model, plus ``bonus_threshold_amount`` when the accuracy (correct /
+    answered, in %) is at least ``bonus_threshold``; rounded half up to the cent. The
+    threshold is compared exactly (100 · correct ≥ threshold · answered): no float rounding
+    decides whether someone is paid."""
+    amount = study.bonus_per_correct * correct
+    if study.bonus_threshold is not None and answered and 100 * correct >= study.bonus_threshold * answered:
+        amount += study.bonus_threshold_amount
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def bonus_rows(study: Study) -> list[dict]:
+    """Per annotator of a model-simulation study: counted answers, how many match the model,
+    accuracy, the bonus of the rule (:func:`bonus_amount`) and ``payable`` — false (with
+    ``note`` saying why) for an annotator the researcher excluded (who gets none) or one
+    without a Prolific id (Prolific cannot pay them)."""
+    from studies.services import StudyError
+
+    if study.task != Study.Task.SIMULATION:
+        raise StudyError("bonuses are paid on accuracy against the model: model-simulation studies only")
+    per: dict[int, list[bool]] = {}
+    for condition in study.conditions.all():
+        for r in counted_responses(condition):
+            per.setdefault(r.enrolment_id, []).append(r.choice == r.item.bundle_item.prediction)
+    rows = []
+    for e in study.enrolments.select_related("condition").order_by("pseudonym"):
+        marks = per.get(e.pk, [])
+        correct, answered = sum(marks), len(marks)
+        amount = Decimal("0.00") if e.excluded else bonus_amount(study, correct, answered)
+        note = (f"excluded: {e.exclusion_reason}" if e.excluded
+                else "" if is_prolific_id(e.pseudonym) else "no Prolific id: not in the bulk bonus file")
+        rows.append({"annotator": e.pseudonym, "condition": e.condition.name, "correct": correct,
+                     "answered": answered, "accuracy": correct / answered if answered else None,
+                     "amount": amount, "payable": not note and amount > 0, "note": note})
     return rows

@@ -95,10 +95,12 @@ class StudyCreateSerializer(RefuseUnknownFields, serializers.Serializer):
 
 class EnrolmentSerializer(serializers.ModelSerializer):
     condition = serializers.CharField(source="condition.name")
+    exclusion_changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Enrolment
-        fields = ["id", "pseudonym", "condition", "step", "position", "started_at", "last_seen_at", "completed_at"]
+        fields = ["id", "pseudonym", "condition", "step", "position", "started_at", "last_seen_at", "completed_at",
+                  "excluded", "exclusion_reason", "exclusion_changed_by", "exclusion_changed_at", "exclusion_history"]
 
 
 class ResponseSerializer(serializers.ModelSerializer):

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 
 from studies.selectors import accessible_studies
 
-from .exports import annotators_csv, responses_csv, study_json, summary_latex
+from .exports import annotators_csv, bonuses_csv, responses_csv, study_json, summary_latex
 
 
 def owned_study(request, pk):
@@ -36,6 +36,20 @@ def export_csv(request, pk):
 def export_annotators_csv(request, pk):
     return download_response(annotators_csv(owned_study(request, pk)), "text/csv; charset=utf-8",
                              f"study-{pk}-annotators.csv")
+
+
+@login_required
+@require_GET
+def export_bonuses_csv(request, pk):
+    """Prolific's bulk bonus file (``participant_id,amount`` lines)."""
+    from studies.services import StudyError
+
+    study = owned_study(request, pk)
+    try:
+        body = bonuses_csv(study)
+    except StudyError as exc:
+        return HttpResponse(f"No bonus file: {exc}.", status=400, content_type="text/plain; charset=utf-8")
+    return download_response(body, "text/csv; charset=utf-8", f"study-{pk}-bonuses.csv")
 
 
 @login_required
@@ -87,10 +101,21 @@ def results_table(request):
         "query": "&".join(f"study={g['study'].pk}" for g in table["groups"])})
 
 
+REVEAL_SESSION_KEY = "concepts_revealed"  # the study ids whose workspace shows conditions
+
+
+def _blinding_seed(study) -> str:
+    return f"study-{study.pk}-{study.invite_token}"
+
+
 @login_required
 def concept_workspace(request, pk):
     """Cluster a concept study's free texts: suggest, merge/rename, move (split), with alpha
-    and the full-agreement count recomputed on every change."""
+    and the full-agreement count recomputed on every change.
+
+    Blinded by default: answers come in a seeded order per study and conditions are named
+    "group A", "group B" … until the researcher reveals them (action ``reveal``, remembered
+    in their session for this study; ``hide`` blinds again)."""
     from django.shortcuts import redirect, render
 
     from studies.services import StudyError
@@ -108,7 +133,10 @@ def concept_workspace(request, pk):
     if request.method == "POST":
         try:
             action = request.POST.get("action")
-            if action == "suggest":
+            if action in ("reveal", "hide"):
+                revealed = set(request.session.get(REVEAL_SESSION_KEY, [])) - {study.pk}
+                request.session[REVEAL_SESSION_KEY] = sorted(revealed | ({study.pk} if action == "reveal" else set()))
+            elif action == "suggest":
                 apply_suggested_clusters(study, only_unclustered=request.POST.get("keep") == "yes")
             elif action == "rename":
                 rename_concept_cluster(study, request.POST.get("old", ""), request.POST.get("new", ""))
@@ -125,12 +153,20 @@ def concept_workspace(request, pk):
             return redirect("annotations:concepts", pk=study.pk)
         except (StudyError, ValueError) as exc:
             error = str(exc)
+    from .clustering import blind_labels, blinded_order
+
+    revealed = study.pk in request.session.get(REVEAL_SESSION_KEY, [])
+    seed = _blinding_seed(study)
+    responses = {r.pk: r for r in concept_responses(study)}
     clusters: dict[str, list] = {}
-    for r in concept_responses(study):
-        clusters.setdefault(r.concept_cluster or "", []).append(r)
+    for pk in blinded_order(seed, list(responses)):
+        clusters.setdefault(responses[pk].concept_cluster or "", []).append(responses[pk])
     unclustered = clusters.pop("", [])
     metrics = [condition_metrics(c) for c in study.conditions.all()]
+    if not revealed:
+        labels = blind_labels(seed, [m["condition"] for m in metrics])
+        metrics = sorted(({**m, "condition": labels[m["condition"]]} for m in metrics), key=lambda m: m["condition"])
     return render(request, "annotations/concepts.html", {
         "study": study, "clusters": sorted(clusters.items(), key=lambda kv: (-len(kv[1]), kv[0])),
-        "unclustered": unclustered, "metrics": metrics, "error": error,
+        "unclustered": unclustered, "metrics": metrics, "error": error, "revealed": revealed,
     }, status=400 if error else 200)

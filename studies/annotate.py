@@ -20,13 +20,14 @@ from annotations.services import plausible_seconds, submit_response
 from viz_engine.bundles.format import BundleError
 
 from .models import CLOSING_QUESTIONS, Enrolment, Study
-from .selectors import ASSET_KEYS, allowed_assets, annotator_view, current_item, enrolment_by_token
+from .selectors import ASSET_KEYS, allowed_assets, annotator_view, current_item, enrolment_by_token, outcome_url
 from .transformer_figures import transformer_figures
 from .services import (
     EnrolmentTaken,
     StudyError,
     advance,
     clean_pseudonym,
+    decline,
     enrol,
     finish,
     live_second_order_gradient,
@@ -194,6 +195,9 @@ def page(request, token):
         form = request.POST.get("form", "")
         if e.step == steps.CONSENT and form == "consent" and request.POST.get("agree") == "yes":
             advance(e, steps.CONSENT, steps.INSTRUCTIONS)
+        elif e.step == steps.CONSENT and form == "consent" and request.POST.get("agree") == "no":
+            decline(e)
+            return redirect(outcome_url(e.study, "returned") or reverse("annotate:page", args=[token]))
         elif e.step == steps.INSTRUCTIONS and form == "instructions":
             advance(e, steps.INSTRUCTIONS, steps.ITEMS)
         elif e.step == steps.ITEMS and "item" in request.POST:
@@ -204,6 +208,7 @@ def page(request, token):
             except StudyError as exc:  # the page again, with what they wrote and what to change
                 return render(request, "annotate/closing.html", {
                     "e": e, "study": e.study, "error": _sentence(exc), "posted": request.POST}, status=400)
+            return redirect(outcome_url(e.study, "completed") or reverse("annotate:page", args=[token]))
         return redirect("annotate:page", token=token)
     context = {"e": e, "study": e.study}
     if e.step == steps.CONSENT:
@@ -213,9 +218,11 @@ def page(request, token):
     if e.step == steps.CLOSING:
         return render(request, "annotate/closing.html", context)
     if e.step == steps.DONE:
-        if e.study.completion_url:
-            context["completion_url"] = e.study.completion_url
+        context["completion_url"] = outcome_url(e.study, "completed")
         return render(request, "annotate/done.html", context)
+    if e.step == steps.DECLINED:
+        context.update(return_code=e.study.returned_code, return_url=outcome_url(e.study, "returned"))
+        return render(request, "annotate/declined.html", context)
     return _item_page(request, e)
 
 

@@ -17,6 +17,7 @@ from .services import (
     set_status,
     update_conditions,
     update_items,
+    update_recruitment,
 )
 
 
@@ -65,8 +66,9 @@ def edit_study(request, pk):
                 study.title = request.POST.get("title", study.title).strip() or study.title
                 study.instructions = request.POST.get("instructions", "")
                 study.consent_text = request.POST.get("consent_text", "")
-                study.completion_code = request.POST.get("completion_code", "").strip()[:64]
                 study.save()
+            elif action == "recruitment":
+                update_recruitment(study, request.POST.dict())
             elif action in ("open", "paused", "closed"):
                 set_status(study, action)
             else:

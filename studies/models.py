@@ -143,6 +143,19 @@ class Study(models.Model):
     invite_token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
     completion_code = models.CharField(max_length=64, blank=True, help_text="shown at the end (e.g. Prolific's)")
     completion_url = models.URLField(blank=True, help_text="where to send annotators at the end (e.g. Prolific)")
+    # Prolific's code per outcome (the completion code above is the one for a finished study)
+    returned_code = models.CharField(max_length=64, blank=True,
+                                     help_text="for an annotator who declines consent (Prolific: returned)")
+    screened_out_code = models.CharField(max_length=64, blank=True,
+                                         help_text="for an annotator screened out (Prolific: screened out)")
+    # the bonus rule (see annotations.selectors.bonus_rows): per correct counted answer, plus an
+    # amount at or above an accuracy threshold; in the study's currency on Prolific
+    bonus_per_correct = models.DecimalField(max_digits=8, decimal_places=2, default=0,
+                                            help_text="paid per counted answer that matches the model")
+    bonus_threshold = models.PositiveSmallIntegerField(null=True, blank=True,
+                                                       help_text="accuracy in % from which the threshold amount is paid")
+    bonus_threshold_amount = models.DecimalField(max_digits=8, decimal_places=2, default=0,
+                                                 help_text="paid once at or above the accuracy threshold")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -205,6 +218,7 @@ class Enrolment(models.Model):
         ITEMS = "items"
         CLOSING = "closing"
         DONE = "done"
+        DECLINED = "declined"  # said no on the consent page: nothing more is asked or counted
 
     study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="enrolments")
     condition = models.ForeignKey(Condition, on_delete=models.PROTECT, related_name="enrolments")
@@ -219,6 +233,14 @@ class Enrolment(models.Model):
     started_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # the researcher's exclusion from the metrics (reversible: the answers stay, uncounted)
+    excluded = models.BooleanField(default=False, help_text="left out of every metric by the researcher")
+    exclusion_reason = models.TextField(blank=True, help_text="why the annotator was last excluded or included again")
+    exclusion_changed_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL,
+                                             related_name="+", help_text="who last excluded or included them")
+    exclusion_changed_at = models.DateTimeField(null=True, blank=True)
+    exclusion_history = models.JSONField(default=list, blank=True,
+                                         help_text="every change: {excluded, reason, by, at}, oldest first")
 
     class Meta:
         ordering = ["study", "started_at"]

@@ -8,6 +8,8 @@ enrolment's condition is one of the study's …) are the importers' own.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
@@ -27,6 +29,7 @@ MAX_CLOSING_KEY = 100
 MAX_CLOSING_ANSWER = 2_000  # what the closing page keeps of each answer
 MAX_USERNAME = 150  # django.contrib.auth
 MAX_SMALL_INT = 2_147_483_647  # a PositiveIntegerField in every database
+MAX_EXCLUSION_EVENTS = 1_000
 
 
 def column(model, name: str) -> int:
@@ -59,6 +62,12 @@ Number = _strict(serializers.FloatField, (int, float), "a number")  # finite: DR
 def Text(**kwargs):
     """Text kept exactly as written (no trimming), without NUL (DRF's validator)."""
     return _Text(trim_whitespace=False, **kwargs)
+
+
+def Amount(**kwargs):
+    """Money as text (``"1.50"``): exact, 2 decimals, not negative."""
+    return _strict(serializers.DecimalField, (str,), "an amount as text")(max_digits=8, decimal_places=2, min_value=0,
+                                                                          **kwargs)
 
 
 def Choice(choices, **kwargs):
@@ -114,6 +123,11 @@ class StudySchema(serializers.Serializer):
     invite_token = Text(max_length=column(Study, "invite_token"))
     completion_code = Text(allow_blank=True, max_length=column(Study, "completion_code"))
     completion_url = _Url(allow_blank=True, trim_whitespace=False, max_length=column(Study, "completion_url"))
+    returned_code = Text(allow_blank=True, max_length=column(Study, "returned_code"), required=False, default="")
+    screened_out_code = Text(allow_blank=True, max_length=column(Study, "screened_out_code"), required=False, default="")
+    bonus_per_correct = Amount(required=False, default=Decimal("0"))
+    bonus_threshold = WholeNumber(min_value=0, max_value=100, allow_null=True, required=False, default=None)
+    bonus_threshold_amount = Amount(required=False, default=Decimal("0"))
     created_at = Moment()
     owner = Text(max_length=MAX_USERNAME)
     shared_with = serializers.ListField(child=Text(max_length=MAX_USERNAME), max_length=MAX_SHARED_WITH)
@@ -164,6 +178,13 @@ class ClosingAnswersSchema(serializers.DictField):
         return answers
 
 
+class ExclusionEventSchema(serializers.Serializer):
+    excluded = Flag()
+    reason = Text(allow_blank=True, max_length=MAX_LONG_TEXT)
+    by = Text(allow_blank=True, max_length=MAX_USERNAME)
+    at = Text(max_length=64)
+
+
 class EnrolmentSchema(serializers.Serializer):
     condition = Text(max_length=column(Condition, "name"))
     token = Text(max_length=column(Enrolment, "token"))
@@ -177,6 +198,12 @@ class EnrolmentSchema(serializers.Serializer):
     started_at = Moment()
     last_seen_at = Moment()
     completed_at = Moment(allow_null=True)
+    # the researcher's exclusion (absent from documents written before it: not excluded)
+    excluded = Flag(required=False, default=False)
+    exclusion_reason = Text(allow_blank=True, max_length=MAX_LONG_TEXT, required=False, default="")
+    exclusion_changed_by = Text(allow_null=True, max_length=MAX_USERNAME, required=False, default=None)
+    exclusion_changed_at = Moment(allow_null=True, required=False, default=None)
+    exclusion_history = ExclusionEventSchema(many=True, max_length=MAX_EXCLUSION_EVENTS, required=False, default=list)
     responses = ResponseSchema(many=True, max_length=MAX_ITEMS)
 
 

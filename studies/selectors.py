@@ -115,8 +115,9 @@ def accessible_studies(user):
 
 def monitor(study: Study, now=None) -> dict:
     """Live figures of a running study: per condition enrolled / active / completed /
-    dropped out (no activity for the active window and not finished), and per annotator
-    their step, progress on counted items, minutes since last seen and median time per item."""
+    dropped out (no activity for the active window and not finished) / declined consent, and per annotator
+    their step, progress on counted items, minutes since last seen, median time per item and,
+    if the researcher excluded them from the metrics, why (``excluded``: the reason, else "")."""
     from datetime import timedelta
     from statistics import median
 
@@ -130,10 +131,12 @@ def monitor(study: Study, now=None) -> dict:
     conditions, annotators = [], []
     for c in study.conditions.all():
         row = {"condition": c.name, "target": c.target_size, "paused": c.paused,
-               "enrolled": 0, "active": 0, "completed": 0, "dropped": 0}
+               "enrolled": 0, "active": 0, "completed": 0, "dropped": 0, "declined": 0}
         for e in c.enrolments.prefetch_related("responses"):
             row["enrolled"] += 1
-            if e.completed_at:
+            if e.step == Enrolment.Step.DECLINED:
+                state = "declined"
+            elif e.completed_at:
                 state = "completed"
             elif now - e.last_seen_at <= window:
                 state = "active"
@@ -146,7 +149,8 @@ def monitor(study: Study, now=None) -> dict:
             annotators.append({"annotator": e.pseudonym, "condition": c.name, "state": state, "step": e.step,
                                "done": done, "of": len(counted),
                                "minutes_since_seen": round((now - e.last_seen_at).total_seconds() / 60, 1),
-                               "median_seconds_per_item": round(median(times), 1) if times else None})
+                               "median_seconds_per_item": round(median(times), 1) if times else None,
+                               "excluded": e.exclusion_reason if e.excluded else ""})
         conditions.append(row)
     return {"conditions": conditions, "annotators": annotators, "at": now.isoformat()}
 
@@ -211,3 +215,32 @@ def debugging_page(bundle) -> dict:
     return {"run": latest, "state": debugging_state(latest), "finished": finished, "report": report,
             "tables": _fine_tuning_tables(report) if report else [], "form": {**form, **(latest.params if latest else {})},
             "stale_minutes": REPORT_STALE_AFTER_SECONDS // 60}
+
+
+# -- recruitment: where an annotator goes at the end ------------------------------------------
+__all__ += ["OUTCOMES", "outcome_code", "outcome_url"]
+
+# each outcome and the study field holding Prolific's code for it
+OUTCOMES = {"completed": "completion_code", "returned": "returned_code", "screened_out": "screened_out_code"}
+
+
+def outcome_code(study: Study, outcome: str) -> str:
+    """The code the study gives for ``outcome`` (completed, returned, screened_out)."""
+    return getattr(study, OUTCOMES[outcome])
+
+
+def outcome_url(study: Study, outcome: str) -> str:
+    """Where to send an annotator with ``outcome``: the study's completion URL with the
+    outcome's code as its ``cc`` parameter (Prolific's form, e.g.
+    ``https://app.prolific.com/submissions/complete?cc=C1234``), any other parameter kept;
+    the URL as it is when the outcome has no code; "" without a completion URL."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    if not study.completion_url:
+        return ""
+    code = outcome_code(study, outcome)
+    if not code:
+        return study.completion_url
+    parts = urlsplit(study.completion_url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "cc"] + [("cc", code)]
+    return urlunsplit(parts._replace(query=urlencode(query)))

@@ -107,6 +107,7 @@ def without_nul(what: str, value: str) -> str:
 
 # An enrolment counts towards its condition's size while completed or seen this recently.
 ACTIVE_WINDOW_SECONDS = 30 * 60
+DECLINED = "declined"  # Enrolment.Step.DECLINED: never fills a place in its condition
 
 
 def condition_fill(condition, now=None) -> int:
@@ -118,7 +119,8 @@ def condition_fill(condition, now=None) -> int:
 
     now = now or timezone.now()
     recent = now - timedelta(seconds=ACTIVE_WINDOW_SECONDS)
-    return condition.enrolments.filter(Q(completed_at__isnull=False) | Q(last_seen_at__gte=recent)).count()
+    return condition.enrolments.filter(Q(completed_at__isnull=False) | Q(last_seen_at__gte=recent)) \
+        .exclude(step=DECLINED).count()
 
 
 def conditions_with_fill(study, now=None):
@@ -130,7 +132,8 @@ def conditions_with_fill(study, now=None):
     from django.utils import timezone
 
     recent = (now or timezone.now()) - timedelta(seconds=ACTIVE_WINDOW_SECONDS)
-    counted = Q(enrolments__completed_at__isnull=False) | Q(enrolments__last_seen_at__gte=recent)
+    counted = (Q(enrolments__completed_at__isnull=False) | Q(enrolments__last_seen_at__gte=recent)) \
+        & ~Q(enrolments__step=DECLINED)
     return study.conditions.annotate(fill=Count("enrolments", filter=counted))
 
 
@@ -233,6 +236,15 @@ def advance(enrolment, from_step: str, to_step: str):
             e.step = to_step
             e.save(update_fields=["step"])
         return e
+
+
+def decline(enrolment):
+    """The annotator declined consent: their enrolment ends here (step ``declined``), frees
+    its place in the condition and is sent on with the study's returned code. Only from
+    the consent page; a repeated click is harmless."""
+    from .models import Enrolment
+
+    return advance(enrolment, Enrolment.Step.CONSENT, Enrolment.Step.DECLINED)
 
 
 def finish(enrolment, closing_answers: dict):
@@ -426,6 +438,16 @@ class DebuggingParams(serializers.Serializer):
     held_out_size = serializers.IntegerField(min_value=20, max_value=1_000_000, required=False)
 
 
+def _validated(serializer_class, data):
+    """The serializer's ``validated_data`` of ``data``, or a :class:`StudyError` naming the
+    first field refused and why."""
+    checked = serializer_class(data=data)
+    if not checked.is_valid():
+        field, problems = next(iter(checked.errors.items()))
+        raise StudyError(f"{field.replace('_', ' ')}: {problems[0]}")
+    return checked.validated_data
+
+
 def report_is_stale(report, now=None) -> bool:
     from django.utils import timezone
 
@@ -444,10 +466,7 @@ def start_debugging_report(bundle, data) -> DebuggingReport:
     from django.utils import timezone
 
     # a form sends "" for a field left empty: that is the default, not a number to check
-    params = DebuggingParams(data={k: v for k, v in data.items() if v not in ("", None)})
-    if not params.is_valid():
-        field, problems = next(iter(params.errors.items()))
-        raise StudyError(f"{field.replace('_', ' ')}: {problems[0]}")
+    params = _validated(DebuggingParams, {k: v for k, v in data.items() if v not in ("", None)})
     with transaction.atomic():
         for going in DebuggingReport.objects.select_for_update().filter(
                 bundle=bundle, status__in=(DebuggingReport.Status.QUEUED, DebuggingReport.Status.RUNNING)):
@@ -461,7 +480,7 @@ def start_debugging_report(bundle, data) -> DebuggingReport:
                            f"interrupted: no progress for {minutes} minutes (at {100 * going.progress:.0f} %, "
                            f"{going.stage}); the process running it stopped")
             going.save(update_fields=["status", "finished_at", "error", "updated_at"])
-        report = DebuggingReport.objects.create(bundle=bundle, params=dict(params.validated_data))
+        report = DebuggingReport.objects.create(bundle=bundle, params=dict(params))
         transaction.on_commit(lambda: _dispatch_debugging_report(report.pk))
     return report
 
@@ -528,3 +547,74 @@ def run_debugging_report(report_id: int) -> None:
         return
     rows.update(status=DebuggingReport.Status.FAILED, error=error or "failed without a message",
                 finished_at=timezone.now(), updated_at=timezone.now())
+
+
+# -- excluding annotators from the metrics --------------------------------------------------------
+class ExclusionChange(serializers.Serializer):
+    """The researcher excludes an annotator from the metrics, or includes them again: always
+    with a reason, which the exports carry."""
+
+    enrolment = serializers.IntegerField(min_value=1, help_text="the annotator's enrolment id")
+    excluded = serializers.BooleanField(help_text="true: leave out of every metric; false: count again")
+    reason = serializers.CharField(max_length=1000, help_text="why (shown on the study page and in every export)",
+                                   error_messages={"blank": "say why (a reason is required)",
+                                                   "required": "say why (a reason is required)"})
+
+
+def set_exclusion(study, data, by):
+    """Exclude an annotator of ``study`` from its metrics or include them again, as ``data``
+    (:class:`ExclusionChange`) says; returns the enrolment. Their answers stay saved and
+    exported (marked), only uncounted. Each change is recorded with who and when in
+    ``exclusion_history``; repeating the current state with the same reason changes nothing.
+    Raises :class:`StudyError` naming the field for bad input."""
+    from django.utils import timezone
+
+    from .models import Enrolment
+
+    change = _validated(ExclusionChange, data)
+    with transaction.atomic():
+        e = Enrolment.objects.select_for_update().filter(study=study, pk=change["enrolment"]).first()
+        if e is None:
+            raise StudyError(f"enrolment: no annotator of this study has the id {change['enrolment']}")
+        if e.excluded == change["excluded"] and e.exclusion_reason == change["reason"]:
+            return e  # a double click
+        now = timezone.now()
+        e.excluded, e.exclusion_reason = change["excluded"], change["reason"]
+        e.exclusion_changed_by, e.exclusion_changed_at = by, now
+        e.exclusion_history = [*e.exclusion_history, {"excluded": e.excluded, "reason": e.exclusion_reason,
+                                                      "by": by.get_username() if by else "", "at": now.isoformat()}]
+        e.save(update_fields=["excluded", "exclusion_reason", "exclusion_changed_by", "exclusion_changed_at",
+                              "exclusion_history"])
+        return e
+
+
+# -- recruitment: Prolific's codes per outcome and the bonus rule ---------------------------------
+class RecruitmentSettings(serializers.Serializer):
+    """What the builder's recruitment form sets (every field optional: an absent one keeps
+    its value)."""
+
+    completion_url = serializers.URLField(required=False, allow_blank=True, max_length=200,
+                                          help_text="e.g. https://app.prolific.com/submissions/complete")
+    completion_code = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    returned_code = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    screened_out_code = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    bonus_per_correct = serializers.DecimalField(required=False, max_digits=8, decimal_places=2, min_value=0)
+    bonus_threshold = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=100)
+    bonus_threshold_amount = serializers.DecimalField(required=False, max_digits=8, decimal_places=2, min_value=0)
+
+
+def update_recruitment(study, data: dict):
+    """Set the study's completion URL, its code per outcome and its bonus rule from ``data``
+    (a form: an empty number is no value). Raises :class:`StudyError` naming the field;
+    nothing is saved then."""
+    numbers = ("bonus_per_correct", "bonus_threshold", "bonus_threshold_amount")
+    data = {k: (None if k == "bonus_threshold" else "0") if k in numbers and str(v).strip() == "" else v
+            for k, v in data.items() if k in RecruitmentSettings().fields}
+    clean = _validated(RecruitmentSettings, data)
+    threshold = clean.get("bonus_threshold", study.bonus_threshold)
+    if clean.get("bonus_threshold_amount", study.bonus_threshold_amount) and threshold is None:
+        raise StudyError("bonus threshold: set the accuracy (%) from which the amount is paid")
+    for name, value in clean.items():
+        setattr(study, name, value.strip() if isinstance(value, str) else value)
+    study.save(update_fields=list(clean))
+    return study

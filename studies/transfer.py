@@ -13,7 +13,9 @@ users by username. The document, version 1::
     {"format": "multiviz-study", "version": 1, "exported_at": "<ISO 8601>",
      "bundle": {"name", "manifest_sha256", "dataset", "model", "task"},
      "study": {"title", "task", "status", "item_order", "instructions", "consent_text",
-               "invite_token", "completion_code", "completion_url", "created_at",
+               "invite_token", "completion_code", "completion_url", "returned_code",
+               "screened_out_code", "bonus_per_correct": "<decimal>", "bonus_threshold": <0–100> | null,
+               "bonus_threshold_amount": "<decimal>", "created_at",
                "owner": "<username>", "shared_with": ["<username>", ...]},
      "conditions": [{"name", "stages", "rg_highlights", "live_sog", "ask_helpful_page",
                      "target_size", "paused"}, ...],
@@ -21,6 +23,8 @@ users by username. The document, version 1::
      "enrolments": [{"condition": "<name>", "token", "pseudonym", "prolific_study_id",
                      "prolific_session_id", "item_order": ["<item_id>", ...], "position", "step",
                      "closing_answers", "started_at", "last_seen_at", "completed_at",
+                     "excluded", "exclusion_reason", "exclusion_changed_by": "<username>" | null,
+                     "exclusion_changed_at", "exclusion_history": [{"excluded", "reason", "by", "at"}, ...],
                      "responses": [{"item": "<item_id>", "is_practice", "choice", "free_text",
                                     "category", "confidence", "helpful_page", "seconds_on_item",
                                     "concept_cluster", "created_at"}, ...]}, ...]}
@@ -60,8 +64,12 @@ logger = logging.getLogger(__name__)
 # The fields that travel as they are (besides references, tokens and times, handled apart).
 STUDY_TEXTS = ["title", "task", "status", "item_order", "instructions", "consent_text", "completion_code",
                "completion_url"]
+# optional (documents written before them take the defaults); amounts as text, exact
+STUDY_RECRUITMENT = ["returned_code", "screened_out_code", "bonus_threshold"]
+STUDY_AMOUNTS = ["bonus_per_correct", "bonus_threshold_amount"]
 CONDITION_FLAGS = ["rg_highlights", "live_sog", "ask_helpful_page", "paused"]
 ENROLMENT_TEXTS = ["pseudonym", "prolific_study_id", "prolific_session_id", "step"]
+ENROLMENT_EXCLUSION = ["excluded", "exclusion_reason", "exclusion_history"]  # optional: documents before them
 RESPONSE_TEXTS = ["choice", "free_text", "category", "helpful_page", "concept_cluster"]
 
 
@@ -76,7 +84,8 @@ def _export_bundle_reference(bundle: Bundle) -> dict:
 
 
 def _export_study_fields(study: Study) -> dict:
-    fields = {name: getattr(study, name) for name in STUDY_TEXTS}
+    fields = {name: getattr(study, name) for name in STUDY_TEXTS + STUDY_RECRUITMENT}
+    fields.update({name: str(getattr(study, name)) for name in STUDY_AMOUNTS})
     fields.update(invite_token=study.invite_token, created_at=_iso(study.created_at), owner=study.owner.username,
                   shared_with=sorted(study.shared_with.values_list("username", flat=True)))
     return fields
@@ -114,7 +123,9 @@ def _export_enrolment(enrolment: Enrolment, item_ids: dict[int, str], responses:
               "item_order": _item_order_as_ids(enrolment, item_ids), "position": enrolment.position,
               "closing_answers": dict(enrolment.closing_answers), "started_at": _iso(enrolment.started_at),
               "last_seen_at": _iso(enrolment.last_seen_at), "completed_at": _iso(enrolment.completed_at)}
-    fields.update({name: getattr(enrolment, name) for name in ENROLMENT_TEXTS})
+    fields.update({name: getattr(enrolment, name) for name in ENROLMENT_TEXTS + ENROLMENT_EXCLUSION})
+    fields["exclusion_changed_by"] = enrolment.exclusion_changed_by.username if enrolment.exclusion_changed_by else None
+    fields["exclusion_changed_at"] = _iso(enrolment.exclusion_changed_at)
     fields["responses"] = [_export_response(r, item_ids) for r in responses]
     return fields
 
@@ -135,7 +146,7 @@ def export_study(study: Study) -> dict:
                  .order_by("pk"))
     item_ids = {item.pk: item.bundle_item.item_id for item in items}
     responses = _responses_by_enrolment(study)
-    enrolments = study.enrolments.select_related("condition").order_by("started_at", "pk")
+    enrolments = study.enrolments.select_related("condition", "exclusion_changed_by").order_by("started_at", "pk")
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -283,7 +294,7 @@ def _users_to_share_with(usernames: list[str], owner, notes: list[str]) -> list:
 # -- writing ---------------------------------------------------------------------------------------------
 def _create_study(data: dict, bundle: Bundle, owner, share_with: list) -> Study:
     study = Study.objects.create(owner=owner, bundle=bundle, invite_token=data["invite_token"],
-                                 **{name: data[name] for name in STUDY_TEXTS})
+                                 **{name: data[name] for name in STUDY_TEXTS + STUDY_RECRUITMENT + STUDY_AMOUNTS})
     Study.objects.filter(pk=study.pk).update(created_at=data["created_at"])  # auto_now_add set it to now
     study.created_at = data["created_at"]
     study.shared_with.set(share_with)
@@ -316,7 +327,10 @@ def _create_enrolment(study: Study, data: dict, conditions: dict[str, Condition]
         study=study, condition=conditions[data["condition"]], token=data["token"],
         item_order=[items[i].pk for i in data["item_order"]], position=data["position"],
         closing_answers=data["closing_answers"], completed_at=data["completed_at"],
-        **{name: data[name] for name in ENROLMENT_TEXTS})
+        exclusion_changed_at=data["exclusion_changed_at"],
+        # who excluded them, if they have an account here (the history keeps every name)
+        exclusion_changed_by=User.objects.filter(username=data["exclusion_changed_by"] or "").first(),
+        **{name: data[name] for name in ENROLMENT_TEXTS + ENROLMENT_EXCLUSION})
     Enrolment.objects.filter(pk=enrolment.pk).update(started_at=data["started_at"], last_seen_at=data["last_seen_at"])
     _create_responses(enrolment, data["responses"], items)
     return enrolment

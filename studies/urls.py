@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.engine_demo, name="engine-demo"),
     path("studies/", views.study_list, name="study-list"),
     path("studies/<int:pk>/", views.study_detail, name="study-detail"),
+    path("studies/<int:pk>/exclusions/", views.study_exclusion, name="study-exclusion"),
     path("studies/<int:pk>/monitor.json", views.study_monitor, name="study-monitor"),
     path("studies/<int:pk>/compare.json", views.study_compare, name="study-compare"),
     path("studies/<int:pk>/whole-study.json", views.study_transfer, name="study-transfer"),

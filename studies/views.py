@@ -8,9 +8,9 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from viz_engine.bundles.format import BundleError, open_inside
 
@@ -125,13 +125,17 @@ def _dashboard_plots(study, metrics: list[dict]) -> list[str]:
 @login_required
 @require_GET
 def study_detail(request, pk: int):
-    from annotations.exports import summary_rows
-    from annotations.selectors import condition_metrics, item_agreement
     from annotations.views import owned_study
+
+    return _study_page(request, owned_study(request, pk))
+
+
+def _study_page(request, study, error: str | None = None, status: int = 200):
+    from annotations.exports import summary_rows
+    from annotations.selectors import bonus_rows, condition_metrics, item_agreement
 
     from .services import condition_fill
 
-    study = owned_study(request, pk)
     conditions = list(study.conditions.all())
     metrics = [condition_metrics(c) for c in conditions]
     rows = [{"c": c, "enrolled": c.enrolments.count(), "completed": c.enrolments.filter(completed_at__isnull=False).count(),
@@ -141,7 +145,27 @@ def study_detail(request, pk: int):
         "study": study, "conditions": rows, "invite": invite, "summary": summary_rows(study, metrics=metrics),
         "plots": _dashboard_plots(study, metrics), "agreement": [(c.name, item_agreement(c)) for c in conditions],
         "same_task_studies": accessible_studies(request.user).filter(task=study.task).order_by("-pk"),
-    })
+        "enrolments": study.enrolments.select_related("condition", "exclusion_changed_by").order_by("pseudonym"),
+        "error": error, "form": request.POST if error else {},
+        "bonuses": bonus_rows(study) if study.task == Study.Task.SIMULATION else None,
+    }, status=status)
+
+
+@login_required
+@require_POST
+def study_exclusion(request, pk: int):
+    """The study page's form: exclude an annotator from the metrics (or include them again),
+    with a reason; a refusal is shown on the page with what was typed."""
+    from annotations.views import owned_study
+
+    from .services import StudyError, set_exclusion
+
+    study = owned_study(request, pk)
+    try:
+        set_exclusion(study, request.POST.dict(), request.user)
+    except StudyError as exc:
+        return _study_page(request, study, error=str(exc), status=400)
+    return redirect(reverse("studies:study-detail", args=[study.pk]) + "#exclusions")
 
 
 @login_required

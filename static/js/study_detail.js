@@ -14,7 +14,7 @@
     fill(document.getElementById("monitor-conditions"), data.conditions.map(c => ({...c, stages: stages[c.condition],
       target: c.target + (c.paused ? " (paused)" : "")})), ["condition", "stages", "enrolled", "active", "completed", "dropped", "target"]);
     fill(document.getElementById("monitor-annotators"), data.annotators.map(a => ({...a, progress: `${a.done} / ${a.of}`})),
-      ["annotator", "condition", "state", "step", "progress", "minutes_since_seen", "median_seconds_per_item"]);
+      ["annotator", "condition", "state", "step", "progress", "minutes_since_seen", "median_seconds_per_item", "excluded"]);
     document.getElementById("monitor-at").textContent = "updated " + new Date(data.at).toLocaleTimeString();
   }
   refresh(); setInterval(refresh, 5000);

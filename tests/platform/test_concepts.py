@@ -69,3 +69,55 @@ def test_only_concept_studies_have_a_workspace_to_change(client):
     client.force_login(study.owner)
     response = client.post(f"/studies/{study.pk}/concepts/", {"action": "suggest"})
     assert response.status_code == 400 and "Only concept-assignment studies" in response.content.decode()
+
+
+def two_condition_concept_study():
+    """Six annotators alternating between two distinctively named conditions."""
+    study = make_study(task="concept", n_items=2, practice=0,
+                       conditions=(("Ventriloquist", ["Rl"], 0), ("Xylophonist", ["Rl", "Rg"], 0)))
+    for k in range(6):
+        answer_all(enrol(study, pseudonym=f"p{k}"),
+                   lambda item, k=k: {"free_text": f"answer {k}-{item.bundle_item.position}", "confidence": 3})
+    return study
+
+
+def test_the_workspace_hides_conditions_until_the_researcher_reveals_them(client):
+    study = two_condition_concept_study()
+    client.force_login(study.owner)
+    url = f"/studies/{study.pk}/concepts/"
+    page = client.get(url).content.decode()
+    assert "answer 0-0" in page and "Ventriloquist" not in page and "Xylophonist" not in page
+    assert "group A" in page and "group B" in page
+    client.post(url, {"action": "reveal"})
+    page = client.get(url).content.decode()  # remembered in the session
+    assert "Ventriloquist" in page and "Xylophonist" in page
+    client.post(url, {"action": "hide"})
+    assert "Ventriloquist" not in client.get(url).content.decode()
+
+
+def test_blinding_is_per_study_and_off_for_a_new_session(client):
+    study, other = two_condition_concept_study(), two_condition_concept_study()
+    other.owner = study.owner
+    other.save()
+    client.force_login(study.owner)
+    client.post(f"/studies/{study.pk}/concepts/", {"action": "reveal"})
+    assert "Ventriloquist" not in client.get(f"/studies/{other.pk}/concepts/").content.decode()
+    client.logout()
+    client.force_login(study.owner)
+    assert "Ventriloquist" not in client.get(f"/studies/{study.pk}/concepts/").content.decode()
+
+
+def test_blinded_answers_are_in_a_stable_order_that_does_not_group_conditions(client):
+    import re
+
+    study = two_condition_concept_study()
+    client.force_login(study.owner)
+    url = f"/studies/{study.pk}/concepts/"
+    shown = re.findall(r"“answer (\d)-(\d)”", client.get(url).content.decode())
+    assert shown == re.findall(r"“answer (\d)-(\d)”", client.get(url).content.decode())  # stable across reloads
+    assert len(shown) == 12
+    condition = dict(Response.objects.values_list("free_text", "enrolment__condition__name"))
+    by_condition = [condition[f"answer {a}-{i}"] for a, i in shown]
+    assert 1 + sum(a != b for a, b in zip(by_condition, by_condition[1:])) > 2  # not one condition, then the other
+    assert len({i for _, i in shown[:6]}) == 2  # not item by item either (annotators alternate conditions)
+    assert shown != sorted(shown, key=lambda s: (s[1], s[0]))
