@@ -119,20 +119,22 @@ def _dashboard_plots(study, metrics: list[dict]) -> list[str]:
 @require_GET
 def study_detail(request, pk: int):
     from annotations.exports import summary_rows
-    from annotations.selectors import condition_metrics, item_agreement
+    from annotations.selectors import condition_answers, condition_metrics, item_agreement
     from annotations.views import owned_study
 
-    from .services import condition_fill
+    from .services import conditions_with_fill
 
     study = owned_study(request, pk)
-    conditions = list(study.conditions.all())
-    metrics = [condition_metrics(c) for c in conditions]
-    rows = [{"c": c, "enrolled": c.enrolments.count(), "completed": c.enrolments.filter(completed_at__isnull=False).count(),
-             "filling": condition_fill(c)} for c in conditions]
+    conditions = list(conditions_with_fill(study))
+    answers = [condition_answers(c) for c in conditions]  # read once; the figures come from the cache
+    metrics = [condition_metrics(c, answers=a) for c, a in zip(conditions, answers)]
+    rows = [{"c": c, "enrolled": m["enrolled"], "completed": m["completed"], "filling": c.fill}
+            for c, m in zip(conditions, metrics)]
     invite = request.build_absolute_uri(reverse("annotate:join", args=[study.invite_token]))
     return render(request, "studies/study_detail.html", {
         "study": study, "conditions": rows, "invite": invite, "summary": summary_rows(study, metrics=metrics),
-        "plots": _dashboard_plots(study, metrics), "agreement": [(c.name, item_agreement(c)) for c in conditions],
+        "plots": _dashboard_plots(study, metrics),
+        "agreement": [(c.name, item_agreement(c, answers=a)) for c, a in zip(conditions, answers)],
         "same_task_studies": accessible_studies(request.user).filter(task=study.task).order_by("-pk"),
     })
 
