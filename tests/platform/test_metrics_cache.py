@@ -139,3 +139,15 @@ def test_the_responses_csv_streams_in_chunks_and_equals_the_whole_file(client, m
     annotators = client.get(f"/studies/{study.pk}/annotators.csv")
     assert annotators.streaming and len(list(csv.DictReader(io.StringIO(
         b"".join(annotators.streaming_content).decode())))) == 3
+
+
+def test_the_monitor_queries_do_not_grow_with_the_annotators(client):
+    small, large = random_study(2, n_items=3, seed=1), random_study(6, n_items=8, seed=2)
+    counts = []
+    for study in (small, large):
+        client.force_login(study.owner)
+        with CaptureQueriesContext(connection) as queries:
+            data = client.get(f"/studies/{study.pk}/monitor.json").json()
+        counts.append(len(queries))
+        assert {a["done"] for a in data["annotators"]} == {study.items.filter(is_practice=False).count()}
+    assert counts[0] == counts[1]
