@@ -24,7 +24,8 @@ import hashlib
 import logging
 import pickle
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -213,7 +214,17 @@ class Answer(NamedTuple):
 _RESPONSE_FIELDS = ("pk", "enrolment_id", "item_id", "choice", "category", "concept_cluster", "free_text",
                    "confidence", "seconds_on_item", "helpful_page")
 METRICS_CACHE_SECONDS = 7 * 24 * 3600  # the key names the data, so an entry is never stale: it only ages out
-_CACHE_FORMAT = 1  # bump when what is cached changes shape
+
+
+@lru_cache(maxsize=1)
+def _code_version() -> str:
+    """The code the figures come from: this module's source and the libraries α is computed
+    with. Part of every cache key, so a deployment that changes how α is computed never
+    serves figures computed the old way (a shared cache outlives the processes)."""
+    from importlib.metadata import version
+
+    libraries = ",".join(f"{name}={version(name)}" for name in ("krippendorff", "numpy", "scipy"))
+    return hashlib.blake2b(Path(__file__).read_bytes() + libraries.encode(), digest_size=8).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -258,7 +269,7 @@ def condition_answers(condition: Condition) -> ConditionAnswers:
     items = list(condition.study.items.order_by("pk").values_list("pk", "choices", "bundle_item__item_id",
                                                                    "bundle_item__prediction"))
     digest = hashlib.blake2b(pickle.dumps(
-        (_CACHE_FORMAT, condition.study.task, condition.name, condition.stages, responses, enrolments, items),
+        (_code_version(), condition.study.task, condition.name, condition.stages, responses, enrolments, items),
         protocol=5), digest_size=16).hexdigest()
     return ConditionAnswers(responses, enrolments, items, digest)
 

@@ -64,6 +64,20 @@ def test_the_second_reading_does_not_compute_again(monkeypatch):
     assert calls == []
 
 
+def test_figures_kept_by_other_code_are_not_served(monkeypatch):
+    """A shared cache outlives a deployment: the key names the code that computed the figures."""
+    import annotations.selectors as selectors
+
+    study = random_study(4)
+    c = study.conditions.first()
+    condition_metrics(c)
+    calls = []
+    real = selectors.bootstrap_alpha_interval
+    monkeypatch.setattr(selectors, "bootstrap_alpha_interval", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(selectors, "_code_version", lambda: "another release")
+    assert condition_metrics(c) == uncached(c)[0] and calls == [1, 1]
+
+
 def summary_of(client, study) -> str:
     page = client.get(f"/studies/{study.pk}/").content.decode()
     return page[page.index('id="summary"'):page.index("</table>", page.index('id="summary"'))]
