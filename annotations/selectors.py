@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from studies.models import Condition, Study
+from studies.models import Condition, Enrolment, Study, StudyItem
 
 from .models import Response
 
@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["ALPHA_LEVEL", "ALPHA_RESAMPLES", "ALPHA_OVER", "agreement", "krippendorff_nominal",
            "bootstrap_alpha_interval", "mean_std", "condition_metrics", "counted_responses",
-           "condition_answers", "item_agreement"]
+           "condition_answers", "conditions_answers", "item_agreement"]
 
 ALPHA_LEVEL = 0.95
 ALPHA_RESAMPLES = 1000
@@ -259,19 +259,35 @@ class ConditionAnswers:
 
 
 def condition_answers(condition: Condition) -> ConditionAnswers:
-    """The counted answers of ``condition``, their annotators and the study's items: three
-    queries of plain rows (no model instances), digested into the version. Reading and
-    digesting them is all a request costs when the figures are in the cache."""
-    responses = list(Response.objects.filter(enrolment__condition=condition, is_practice=False)
-                     .order_by("pk").values_list(*_RESPONSE_FIELDS))
-    enrolments = [(pk, name, done is not None) for pk, name, done in
-                  condition.enrolments.order_by("pk").values_list("pk", "pseudonym", "completed_at")]
-    items = list(condition.study.items.order_by("pk").values_list("pk", "choices", "bundle_item__item_id",
-                                                                   "bundle_item__prediction"))
-    digest = hashlib.blake2b(pickle.dumps(
-        (_code_version(), condition.study.task, condition.name, condition.stages, responses, enrolments, items),
-        protocol=5), digest_size=16).hexdigest()
-    return ConditionAnswers(responses, enrolments, items, digest)
+    """The counted answers of ``condition``, their annotators and the study's items, digested
+    into the version (see :func:`conditions_answers`)."""
+    return conditions_answers([condition])[0]
+
+
+def conditions_answers(conditions: list[Condition]) -> list[ConditionAnswers]:
+    """:class:`ConditionAnswers` of each of ``conditions``, read together in three queries of
+    plain rows (no model instances). Reading and digesting them is all a request costs when
+    the figures are in the cache."""
+    ids = [c.pk for c in conditions]
+    responses: dict[int, list] = {pk: [] for pk in ids}
+    for condition_id, *row in (Response.objects.filter(enrolment__condition__in=ids, is_practice=False)
+                               .order_by("pk").values_list("enrolment__condition_id", *_RESPONSE_FIELDS)):
+        responses[condition_id].append(tuple(row))
+    enrolments: dict[int, list] = {pk: [] for pk in ids}
+    for condition_id, pk, name, done in (Enrolment.objects.filter(condition__in=ids).order_by("pk")
+                                         .values_list("condition_id", "pk", "pseudonym", "completed_at")):
+        enrolments[condition_id].append((pk, name, done is not None))
+    items: dict[int, list] = {c.study_id: [] for c in conditions}
+    for study_id, *row in (StudyItem.objects.filter(study__in=list(items)).order_by("pk")
+                           .values_list("study_id", "pk", "choices", "bundle_item__item_id", "bundle_item__prediction")):
+        items[study_id].append(tuple(row))
+    out = []
+    for c in conditions:
+        digest = hashlib.blake2b(pickle.dumps(
+            (_code_version(), c.study.task, c.name, c.stages, responses[c.pk], enrolments[c.pk], items[c.study_id]),
+            protocol=5), digest_size=16).hexdigest()
+        out.append(ConditionAnswers(responses[c.pk], enrolments[c.pk], items[c.study_id], digest))
+    return out
 
 
 def _cached(kind: str, condition: Condition, version: str, compute):

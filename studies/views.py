@@ -119,14 +119,14 @@ def _dashboard_plots(study, metrics: list[dict]) -> list[str]:
 @require_GET
 def study_detail(request, pk: int):
     from annotations.exports import summary_rows
-    from annotations.selectors import condition_answers, condition_metrics, item_agreement
+    from annotations.selectors import condition_metrics, conditions_answers, item_agreement
     from annotations.views import owned_study
 
     from .services import conditions_with_fill
 
     study = owned_study(request, pk)
     conditions = list(conditions_with_fill(study))
-    answers = [condition_answers(c) for c in conditions]  # read once; the figures come from the cache
+    answers = conditions_answers(conditions)  # read once; the figures come from the cache
     metrics = [condition_metrics(c, answers=a) for c, a in zip(conditions, answers)]
     rows = [{"c": c, "enrolled": m["enrolled"], "completed": m["completed"], "filling": c.fill}
             for c, m in zip(conditions, metrics)]
