@@ -5,6 +5,9 @@ prediction, per annotator, then mean ± standard deviation (sample, ddof = 1) ov
 group. Agreement is Krippendorff's α, nominal, over the annotators × items matrix of
 answers (missing answers allowed), computed by :func:`agreement` and nowhere else: the
 study page, its plots, the API and every export read it from :func:`condition_metrics`.
+:func:`condition_metrics` computes them once per version of a condition's answers (a digest
+of the rows they are computed from, :func:`conditions_answers`) and keeps them in Django's
+cache, so a write of any kind shows at once and no write has to invalidate anything.
 α is reported as undefined (None, with the reason) where it is: fewer than two
 annotators, no item answered twice, or a single value throughout.
 
