@@ -6,10 +6,12 @@ annotators × 200 items.
 
 Everything runs in a scratch SQLite database in a temporary folder (never the project's own
 database, never a shared server) with the in-process cache. Studies are built with
-``bulk_create``. Each figure is the median of ``--repeats`` requests through Django's test
-client: *cold* clears the cache before every request (α and its interval computed), *warm*
+``bulk_create``; their bundle items carry stage sections (about 15 kB of JSON each). Each figure is
+the median of ``--repeats`` requests through Django's test client, in wall time and, beside
+it, the process's CPU time (on a shared machine the wall time also counts the waits for a
+core). *Cold* clears the cache before every request (α and its interval computed); *warm*
 repeats a request after one has filled the cache (what a researcher reloading the page gets
-until an answer changes).
+until an answer changes). A cached answer that differs from the computed one stops the run.
 """
 
 from __future__ import annotations
@@ -59,8 +61,8 @@ def _record(rng) -> dict:
 
 
 def _sections(rng) -> dict:
-    """Stage sections of about the size a real bundle item carries (attributions over 196
-    patches and the question's words, 5 features with 3 + 3 datapoints): tens of kilobytes."""
+    """Stage sections of some size, about 15 kB of JSON (attributions over 196
+    patches and the question's words, 5 features with 3 + 3 datapoints)."""
     weights = lambda n: [round(float(w), 4) for w in rng.normal(size=n)]  # noqa: E731
     return {"U": {"image": weights(196), "text": weights(7)}, "C": {"sog": weights(196), "words": [4, 5]},
             "Rl": {"features": [{"feature": f, "image": weights(196), "text": weights(7)} for f in range(5)]},
@@ -126,22 +128,24 @@ def time_get(client, url: str, repeats: int, *, cold: bool, same_body: bool = Tr
     and the body every one of them answered (they must all be the same)."""
     from django.core.cache import cache
 
-    times, bodies = [], set()
+    times, cpu, bodies = [], [], set()
     if not cold:
         cache.clear()
         assert client.get(url).status_code == 200  # the request that fills the cache
     for _ in range(repeats):
         if cold:
             cache.clear()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         response = client.get(url)
         body = b"".join(response.streaming_content) if response.streaming else response.content
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
         assert response.status_code == 200 and body, url
         bodies.add(_PER_REQUEST.sub(rb"\1=''", body))  # what differs per request by design
     if same_body and len(bodies) != 1:
         raise Disagreement(f"{url} answered {len(bodies)} different bodies")
-    return {"median_ms": _median_ms(times), "min_ms": round(1000 * min(times), 1), "repeats": repeats,
+    return {"median_ms": _median_ms(times), "min_ms": round(1000 * min(times), 1), "cpu_median_ms": _median_ms(cpu),
+            "repeats": repeats,
             "body": bodies.pop()}
 
 
@@ -239,7 +243,8 @@ def run(repeats: int, sizes=SIZES, export_size=EXPORT_SIZE, alpha_size=ALPHA_SIZ
                 client.get(url)
             row[f"{label}_warm"]["queries"] = len(queries)
             print(f"{name} · {label}: cold {row[f'{label}_cold']['median_ms']} ms, "
-                  f"warm {row[f'{label}_warm']['median_ms']} ms ({len(queries)} queries)", flush=True)
+                  f"warm {row[f'{label}_warm']['median_ms']} ms (CPU {row[f'{label}_warm']['cpu_median_ms']} ms, "
+                  f"{len(queries)} queries)", flush=True)
         # the live monitor the page polls every 5 s (nothing of it is cached)
         row["monitor"] = time_get(client, f"/studies/{study.pk}/monitor.json", repeats, cold=True, same_body=False)
         row["monitor"].pop("body")
