@@ -21,7 +21,7 @@ from studies.services import ExclusionChange, StudyError, create_study, set_excl
 from .authentication import BasicAuthentication
 from .exports import study_json, summary_rows
 from .models import Response
-from .selectors import condition_metrics
+from .selectors import condition_metrics, conditions_answers
 from .serializers import (
     AnnotatorStateSerializer,
     AnswerResultSerializer,
@@ -166,7 +166,8 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Upda
     @extend_schema(responses={200: OpenApiResponse(ROWS, description="one object of figures per condition")})
     @action(detail=True)
     def metrics(self, request, pk=None):
-        return APIResponse([condition_metrics(c) for c in self.get_object().conditions.all()])
+        conditions = list(self.get_object().conditions.all())
+        return APIResponse([condition_metrics(c, answers=a) for c, a in zip(conditions, conditions_answers(conditions))])
 
     @extend_schema(responses={200: OpenApiResponse(ROWS, description="one row per condition, the paper's table")})
     @action(detail=True)

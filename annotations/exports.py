@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
 
 from defusedcsv import csv
 from django.db.models import Count
@@ -22,7 +23,8 @@ from .figures import figure
 from .models import Response
 from .selectors import condition_metrics
 
-__all__ = ["CSV_COLUMNS", "ANNOTATOR_COLUMNS", "response_rows", "responses_csv", "annotator_rows", "annotators_csv",
+__all__ = ["CSV_COLUMNS", "ANNOTATOR_COLUMNS", "response_rows", "iter_response_rows", "responses_csv",
+           "responses_csv_chunks", "annotator_rows", "annotators_csv", "annotators_csv_chunks",
            "study_json", "bonuses_csv", "summary_rows", "summary_latex", "latex_text", "table_studies", "results_table",
            "results_table_cells", "results_table_latex", "results_table_csv"]
 
@@ -33,16 +35,24 @@ CSV_COLUMNS = ["study", "task", "condition", "stages", "annotator", "item", "pra
 ANNOTATOR_COLUMNS = ["study", "task", "condition", "stages", "annotator", "step", "responses", "enrolled_at",
                      "completed_at", "excluded", "exclusion_reason", "exclusion_changed_by", "exclusion_changed_at"]
 JSON_ONLY = ("closing_answers", "exclusion_history")  # annotator fields that are not one CSV cell
+EXPORT_CHUNK_ROWS = 1000  # rows read from the database, and rows of CSV sent, at a time
 
 
 def response_rows(study: Study) -> list[dict]:
-    rows = []
+    return list(iter_response_rows(study))
+
+
+def iter_response_rows(study: Study):
+    """The rows of :func:`response_rows` one at a time, read from the database in chunks."""
     responses = (Response.objects.filter(enrolment__study=study)
-                 .select_related("enrolment__condition", "item__bundle_item").order_by("enrolment_id", "created_at"))
-    for r in responses:
+                 .select_related("enrolment__condition", "item__bundle_item").order_by("enrolment_id", "created_at")
+                 # an item's record and stage sections are the bulk of a bundle: never read them per response
+                 .defer("item__bundle_item__record", "item__bundle_item__sections", "enrolment__item_order",
+                        "enrolment__closing_answers"))
+    for r in responses.iterator(chunk_size=EXPORT_CHUNK_ROWS):
         e, bi = r.enrolment, r.item.bundle_item
         answer = r.choice or r.category or r.free_text
-        rows.append({
+        yield {
             "study": study.title, "task": study.task, "condition": e.condition.name,
             "stages": "+".join(e.condition.stages) or "none", "annotator": e.pseudonym, "item": bi.item_id,
             "practice": r.is_practice, "answer": answer, "concept_cluster": r.concept_cluster,
@@ -53,21 +63,36 @@ def response_rows(study: Study) -> list[dict]:
             "answered_at": r.created_at.isoformat(), "enrolled_at": e.started_at.isoformat(),
             "completed_at": e.completed_at.isoformat() if e.completed_at else "",
             "excluded": e.excluded, "exclusion_reason": e.exclusion_reason,
-        })
-    return rows
+        }
 
 
 def _csv_text(columns: list[str], rows: list[dict], header: bool = True) -> str:
+    return "".join(_csv_chunks(columns, rows, header=header))
+
+
+def _csv_chunks(columns: list[str], rows, header: bool = True) -> Iterator[str]:
+    """The CSV of ``rows`` (any iterable of dicts) as text chunks of ``EXPORT_CHUNK_ROWS`` rows:
+    the header first (unless ``header`` is false), never the whole file at once."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     if header:
         writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
+    for n, row in enumerate(rows, start=1):
+        writer.writerow(row)
+        if n % EXPORT_CHUNK_ROWS == 0:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
 
 
 def responses_csv(study: Study) -> str:
-    return _csv_text(CSV_COLUMNS, response_rows(study))
+    return "".join(responses_csv_chunks(study))
+
+
+def responses_csv_chunks(study: Study) -> Iterator[str]:
+    """The responses CSV streamed: rows read, written and sent a chunk at a time."""
+    return _csv_chunks(CSV_COLUMNS, iter_response_rows(study))
 
 
 def annotator_rows(study: Study) -> list[dict]:
@@ -89,14 +114,20 @@ def annotator_rows(study: Study) -> list[dict]:
 
 
 def annotators_csv(study: Study) -> str:
+    return "".join(annotators_csv_chunks(study))
+
+
+def annotators_csv_chunks(study: Study) -> Iterator[str]:
     """The annotators, one row each: the closing questions as ``closing_<question>`` columns
-    (empty for an annotator who did not reach them), then any other answers stored."""
+    (empty for an annotator who did not reach them), then any other answers stored. The
+    columns depend on every annotator's answers, so the rows (one per annotator) are read
+    first; the text is still sent a chunk at a time."""
     rows = annotator_rows(study)
     extra = sorted({k for r in rows for k in r["closing_answers"]} - set(CLOSING_QUESTIONS))
     keys = [*CLOSING_QUESTIONS, *extra]
-    flat = [{**{k: v for k, v in r.items() if k not in JSON_ONLY},
-             **{f"closing_{k}": r["closing_answers"].get(k, "") for k in keys}} for r in rows]
-    return _csv_text(ANNOTATOR_COLUMNS + [f"closing_{k}" for k in keys], flat)
+    flat = ({**{k: v for k, v in r.items() if k not in JSON_ONLY},
+             **{f"closing_{k}": r["closing_answers"].get(k, "") for k in keys}} for r in rows)
+    return _csv_chunks(ANNOTATOR_COLUMNS + [f"closing_{k}" for k in keys], flat)
 
 
 def bonuses_csv(study: Study) -> str:

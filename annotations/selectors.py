@@ -6,6 +6,9 @@ prediction, per annotator, then mean ± standard deviation (sample, ddof = 1) ov
 group. Agreement is Krippendorff's α, nominal, over the annotators × items matrix of
 answers (missing answers allowed), computed by :func:`agreement` and nowhere else: the
 study page, its plots, the API and every export read it from :func:`condition_metrics`.
+:func:`condition_metrics` computes them once per version of a condition's answers (a digest
+of the rows they are computed from, :func:`conditions_answers`) and keeps them in Django's
+cache, so a write of any kind shows at once and no write has to invalidate anything.
 α is reported as undefined (None, with the reason) where it is: fewer than two
 annotators, no item answered twice, or a single value throughout.
 
@@ -21,18 +24,27 @@ the order one annotator was shown); the raw-label α is reported beside it as
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import pickle
 import re
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from studies.models import Condition, Study
+from studies.models import Condition, Enrolment, Study, StudyItem
 
 from .models import Response
 
+logger = logging.getLogger(__name__)
+
 __all__ = ["ALPHA_LEVEL", "ALPHA_RESAMPLES", "ALPHA_OVER", "agreement", "krippendorff_nominal",
            "bootstrap_alpha_interval", "mean_std", "condition_metrics", "counted_responses", "bonus_rows",
-           "is_prolific_id"]
+           "is_prolific_id", "condition_answers", "conditions_answers", "item_agreement"]
 
 ALPHA_LEVEL = 0.95
 ALPHA_RESAMPLES = 1000
@@ -183,17 +195,135 @@ def agreement(answers: dict[tuple[str, str], object], *, interval: bool = True) 
 
 def counted_responses(condition: Condition):
     """The answers every metric of ``condition`` is computed from: not practice, and not of an
-    annotator the researcher excluded (``studies.services.set_exclusion``).
-
-    Whatever caches a metric must key it on the rows returned here: their count, their
-    largest ``pk`` and the largest ``enrolment__exclusion_changed_at`` among them. An
-    exclusion removes rows (the count drops); including an annotator again brings rows back
-    with a newer ``exclusion_changed_at`` than any before, so both change the key."""
+    annotator the researcher excluded (``studies.services.set_exclusion``). The metrics read
+    the same rows as plain values (:func:`conditions_answers`), whose digest keys their cache:
+    excluding or including an annotator again changes the rows, so it changes the key."""
     return (Response.objects.filter(enrolment__condition=condition, is_practice=False, enrolment__excluded=False)
             .select_related("enrolment", "item__bundle_item"))
 
 
-def condition_metrics(condition: Condition, concept_clusters: dict[int, str] | None = None) -> dict:
+# -- the counted answers of a condition, and the figures computed from them once per change ---------
+class Answer(NamedTuple):
+    """One counted response as the metrics read it (a row, not a model instance)."""
+
+    pk: int
+    annotator: str  # the enrolment's pseudonym
+    enrolment_id: int
+    study_item: int
+    item: str  # the bundle item's id
+    prediction: str
+    choice: str
+    category: str
+    concept_cluster: str
+    free_text: str
+    confidence: int | None
+    seconds_on_item: float | None
+    helpful_page: str
+
+
+_RESPONSE_FIELDS = ("pk", "enrolment_id", "item_id", "choice", "category", "concept_cluster", "free_text",
+                   "confidence", "seconds_on_item", "helpful_page")
+METRICS_CACHE_SECONDS = 7 * 24 * 3600  # the key names the data, so an entry is never stale: it only ages out
+
+
+@lru_cache(maxsize=1)
+def _code_version() -> str:
+    """The code the figures come from: this module's source and the libraries α is computed
+    with. Part of every cache key, so a deployment that changes how α is computed never
+    serves figures computed the old way (a shared cache outlives the processes)."""
+    from importlib.metadata import version
+
+    libraries = ",".join(f"{name}={version(name)}" for name in ("krippendorff", "numpy", "scipy"))
+    return hashlib.blake2b(Path(__file__).read_bytes() + libraries.encode(), digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True)
+class ConditionAnswers:
+    """Everything the figures of a condition are computed from, and its ``version``: a digest
+    of all of it. Any write that changes a figure — a new or edited response, a cluster, an
+    item's choices or prediction, an enrolment completing, a renamed condition — changes the
+    digest, so caching on it needs no invalidation that a write path could forget."""
+
+    responses: list[tuple]  # counted responses as read, fields as ``_RESPONSE_FIELDS``
+    enrolments: list[tuple]  # (id, pseudonym, completed) of the condition's enrolments
+    items: list[tuple]  # (StudyItem id, its stored choices, bundle item id, model prediction) of the study
+    version: str
+
+    @property
+    def enrolled(self) -> int:
+        return len(self.enrolments)
+
+    @property
+    def completed(self) -> int:
+        return sum(1 for e in self.enrolments if e[2])
+
+    @cached_property
+    def choices(self) -> dict[int, list]:
+        return {pk: choices for pk, choices, _, _ in self.items}
+
+    @cached_property
+    def rows(self) -> list[Answer]:
+        pseudonym = {pk: name for pk, name, _ in self.enrolments}
+        item = {pk: (item_id, prediction) for pk, _, item_id, prediction in self.items}
+        return [Answer(pk, pseudonym[e], e, i, *item[i], *rest) for pk, e, i, *rest in self.responses]
+
+
+def condition_answers(condition: Condition) -> ConditionAnswers:
+    """The counted answers of ``condition``, their annotators and the study's items, digested
+    into the version (see :func:`conditions_answers`)."""
+    return conditions_answers([condition])[0]
+
+
+def conditions_answers(conditions: list[Condition]) -> list[ConditionAnswers]:
+    """:class:`ConditionAnswers` of each of ``conditions``, read together in three queries of
+    plain rows (no model instances). Reading and digesting them is all a request costs when
+    the figures are in the cache."""
+    ids = [c.pk for c in conditions]
+    responses: dict[int, list] = {pk: [] for pk in ids}
+    for condition_id, *row in (Response.objects.filter(enrolment__condition__in=ids, is_practice=False,
+                                                       enrolment__excluded=False)
+                               .order_by("pk").values_list("enrolment__condition_id", *_RESPONSE_FIELDS)):
+        responses[condition_id].append(tuple(row))
+    enrolments: dict[int, list] = {pk: [] for pk in ids}
+    for condition_id, pk, name, done in (Enrolment.objects.filter(condition__in=ids).order_by("pk")
+                                         .values_list("condition_id", "pk", "pseudonym", "completed_at")):
+        enrolments[condition_id].append((pk, name, done is not None))
+    items: dict[int, list] = {c.study_id: [] for c in conditions}
+    for study_id, *row in (StudyItem.objects.filter(study__in=list(items)).order_by("pk")
+                           .values_list("study_id", "pk", "choices", "bundle_item__item_id", "bundle_item__prediction")):
+        items[study_id].append(tuple(row))
+    out = []
+    for c in conditions:
+        digest = hashlib.blake2b(pickle.dumps(
+            (_code_version(), c.study.task, c.name, c.stages, responses[c.pk], enrolments[c.pk], items[c.study_id]),
+            protocol=5), digest_size=16).hexdigest()
+        out.append(ConditionAnswers(responses[c.pk], enrolments[c.pk], items[c.study_id], digest))
+    return out
+
+
+def _cached(kind: str, condition: Condition, version: str, compute):
+    """``compute()`` kept in Django's cache under (kind, condition, version of its answers). A
+    cache that does not answer (e.g. Redis down) only costs the computation, never the page."""
+    from django.core.cache import cache
+
+    key = f"metrics:{kind}:{condition.pk}:{version}"
+    try:
+        hit = cache.get(key)
+    except Exception:  # noqa: BLE001 - any backend error: compute instead
+        logger.warning("the cache did not answer; computing %s of condition %s", kind, condition.pk, exc_info=True)
+        hit = None
+    if hit is not None:
+        return hit
+    value = compute()
+    try:
+        cache.set(key, value, timeout=METRICS_CACHE_SECONDS)
+    except Exception:  # noqa: BLE001
+        logger.warning("the cache did not answer; %s of condition %s not kept", kind, condition.pk, exc_info=True)
+    return value
+
+
+def condition_metrics(condition: Condition, concept_clusters: dict[int, str] | None = None, *,
+                      answers: ConditionAnswers | None = None) -> dict:
     """Every figure of one condition (read-only), the same wherever it is shown.
 
     concept_clusters: for concept assignment, ``{response id: cluster name}``; by default the
@@ -201,16 +331,26 @@ def condition_metrics(condition: Condition, concept_clusters: dict[int, str] | N
     yet clustered count as missing). In simulation α is over the answer's position in the
     item's stored choices (an answer that is not among them counts as missing, counted in
     ``answers_outside_choices``), with ``alpha_raw_labels`` beside it.
+
+    The figures (α's bootstrap interval above all) are computed once per version of the
+    condition's answers (:func:`condition_answers`; pass ``answers`` if already read) and kept
+    in Django's cache.
     """
+    data = answers if answers is not None else condition_answers(condition)
+    if concept_clusters is not None:  # clusters being tried out: computed, not kept
+        return _metrics_of(condition, data, concept_clusters)
+    return _cached("condition", condition, data.version, lambda: _metrics_of(condition, data, None))
+
+
+def _metrics_of(condition: Condition, data: ConditionAnswers, concept_clusters: dict[int, str] | None) -> dict:
     task = condition.study.task
-    responses = list(counted_responses(condition))
-    enrolments = condition.enrolments.all()
+    responses = data.rows
     out = {
         "condition": condition.name,
         "stages": condition.stages,
         "annotators": len({r.enrolment_id for r in responses}),
-        "enrolled": enrolments.count(),
-        "completed": enrolments.filter(completed_at__isnull=False).count(),
+        "enrolled": data.enrolled,
+        "completed": data.completed,
         "responses": len(responses),
         "confidence": mean_std(r.confidence for r in responses),
         "seconds_per_item": mean_std(r.seconds_on_item for r in responses),
@@ -218,21 +358,21 @@ def condition_metrics(condition: Condition, concept_clusters: dict[int, str] | N
     if task == Study.Task.SIMULATION:
         per_annotator: dict[int, list[bool]] = {}
         for r in responses:
-            per_annotator.setdefault(r.enrolment_id, []).append(r.choice == r.item.bundle_item.prediction)
+            per_annotator.setdefault(r.enrolment_id, []).append(r.choice == r.prediction)
         out["accuracy"] = mean_std(float(np.mean(v)) for v in per_annotator.values())
-        raw = {(r.enrolment.pseudonym, r.item.bundle_item.item_id): r.choice for r in responses}
+        raw = {(r.annotator, r.item): r.choice for r in responses}
         out["alpha_raw_labels"] = agreement(raw, interval=False)["alpha"]
-        answers = {(r.enrolment.pseudonym, r.item.bundle_item.item_id): r.item.choices.index(r.choice)
-                   for r in responses if r.choice in r.item.choices}
+        positions = {pk: {c: k for k, c in reversed(list(enumerate(choices)))} for pk, choices in data.choices.items()}
+        answers = {(r.annotator, r.item): positions[r.study_item][r.choice]
+                   for r in responses if r.choice in positions.get(r.study_item, ())}
         out["answers_outside_choices"] = len(raw) - len(answers)
     elif task == Study.Task.ERROR:
         out["categories"] = {c: sum(r.category == c for r in responses) for c in Response.Category.values if c}
-        answers = {(r.enrolment.pseudonym, r.item.bundle_item.item_id): r.category for r in responses}
+        answers = {(r.annotator, r.item): r.category for r in responses}
     else:
         clusters = concept_clusters if concept_clusters is not None else {
             r.pk: r.concept_cluster for r in responses if r.concept_cluster}
-        answers = {(r.enrolment.pseudonym, r.item.bundle_item.item_id): clusters[r.pk]
-                   for r in responses if r.pk in clusters}
+        answers = {(r.annotator, r.item): clusters[r.pk] for r in responses if r.pk in clusters}
         out["clustered"] = len(answers)
         by_item: dict[str, set] = {}
         counts: dict[str, int] = {}
@@ -287,8 +427,8 @@ def permutation_test(a, b, *, n_resamples: int = 10000, seed: int = 0) -> dict:
 def annotator_accuracies(condition: Condition) -> dict[str, float]:
     """Simulation: each annotator's accuracy against the model's prediction (counted items)."""
     per: dict[str, list[bool]] = {}
-    for r in counted_responses(condition):
-        per.setdefault(r.enrolment.pseudonym, []).append(r.choice == r.item.bundle_item.prediction)
+    for r in condition_answers(condition).rows:
+        per.setdefault(r.annotator, []).append(r.choice == r.prediction)
     return {k: float(np.mean(v)) for k, v in per.items()}
 
 
@@ -300,17 +440,20 @@ def compare_conditions(a: Condition, b: Condition, **kwargs) -> dict:
     return {"a": a.name, "b": b.name, **result}
 
 
-def item_agreement(condition: Condition) -> list[dict]:
+def item_agreement(condition: Condition, *, answers: ConditionAnswers | None = None) -> list[dict]:
     """Per counted item: how many answered, the most common answer and its share, and (in
-    simulation) the share that matched the model."""
-    task = condition.study.task
+    simulation) the share that matched the model. Kept in the cache like the metrics."""
+    data = answers if answers is not None else condition_answers(condition)
+    return _cached("items", condition, data.version, lambda: _item_agreement_of(condition.study.task, data.rows))
+
+
+def _item_agreement_of(task: str, responses: list[Answer]) -> list[dict]:
     per: dict[str, list] = {}
     prediction: dict[str, str] = {}
-    for r in counted_responses(condition):
-        key = r.item.bundle_item.item_id
+    for r in responses:
         value = r.choice if task == Study.Task.SIMULATION else (r.category or r.concept_cluster or r.free_text)
-        per.setdefault(key, []).append(value)
-        prediction[key] = r.item.bundle_item.prediction
+        per.setdefault(r.item, []).append(value)
+        prediction[r.item] = r.prediction
     rows = []
     for item, values in sorted(per.items()):
         counts: dict[str, int] = {}

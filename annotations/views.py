@@ -3,13 +3,13 @@
 import json
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
 from studies.selectors import accessible_studies
 
-from .exports import annotators_csv, bonuses_csv, responses_csv, study_json, summary_latex
+from .exports import annotators_csv_chunks, bonuses_csv, responses_csv_chunks, study_json, summary_latex
 
 
 def owned_study(request, pk):
@@ -19,7 +19,11 @@ def owned_study(request, pk):
 
 
 def download_response(body, content_type, filename):
-    response = HttpResponse(body, content_type=content_type)
+    """``body`` as a download; a text iterator (not str or bytes) is streamed a chunk at a time."""
+    if isinstance(body, (str, bytes)):
+        response = HttpResponse(body, content_type=content_type)
+    else:
+        response = StreamingHttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
@@ -27,14 +31,14 @@ def download_response(body, content_type, filename):
 @login_required
 @require_GET
 def export_csv(request, pk):
-    return download_response(responses_csv(owned_study(request, pk)), "text/csv; charset=utf-8",
+    return download_response(responses_csv_chunks(owned_study(request, pk)), "text/csv; charset=utf-8",
                              f"study-{pk}-responses.csv")
 
 
 @login_required
 @require_GET
 def export_annotators_csv(request, pk):
-    return download_response(annotators_csv(owned_study(request, pk)), "text/csv; charset=utf-8",
+    return download_response(annotators_csv_chunks(owned_study(request, pk)), "text/csv; charset=utf-8",
                              f"study-{pk}-annotators.csv")
 
 
@@ -55,6 +59,8 @@ def export_bonuses_csv(request, pk):
 @login_required
 @require_GET
 def export_json(request, pk):
+    # one document, built whole: its metrics section needs every answer anyway, and 10,000
+    # responses make a few megabytes (benchmarks/platform_size.py measures it)
     body = json.dumps(study_json(owned_study(request, pk)), indent=1, default=str)
     return download_response(body, "application/json", f"study-{pk}.json")
 

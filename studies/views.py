@@ -132,18 +132,20 @@ def study_detail(request, pk: int):
 
 def _study_page(request, study, error: str | None = None, status: int = 200):
     from annotations.exports import summary_rows
-    from annotations.selectors import bonus_rows, condition_metrics, item_agreement
+    from annotations.selectors import bonus_rows, condition_metrics, conditions_answers, item_agreement
 
-    from .services import condition_fill
+    from .services import conditions_with_fill
 
-    conditions = list(study.conditions.all())
-    metrics = [condition_metrics(c) for c in conditions]
-    rows = [{"c": c, "enrolled": c.enrolments.count(), "completed": c.enrolments.filter(completed_at__isnull=False).count(),
-             "filling": condition_fill(c)} for c in conditions]
+    conditions = list(conditions_with_fill(study))
+    answers = conditions_answers(conditions)  # read once; the figures come from the cache
+    metrics = [condition_metrics(c, answers=a) for c, a in zip(conditions, answers)]
+    rows = [{"c": c, "enrolled": m["enrolled"], "completed": m["completed"], "filling": c.fill}
+            for c, m in zip(conditions, metrics)]
     invite = request.build_absolute_uri(reverse("annotate:join", args=[study.invite_token]))
     return render(request, "studies/study_detail.html", {
         "study": study, "conditions": rows, "invite": invite, "summary": summary_rows(study, metrics=metrics),
-        "plots": _dashboard_plots(study, metrics), "agreement": [(c.name, item_agreement(c)) for c in conditions],
+        "plots": _dashboard_plots(study, metrics),
+        "agreement": [(c.name, item_agreement(c, answers=a)) for c, a in zip(conditions, answers)],
         "same_task_studies": accessible_studies(request.user).filter(task=study.task).order_by("-pk"),
         "enrolments": study.enrolments.select_related("condition", "exclusion_changed_by").order_by("pseudonym"),
         "error": error, "form": request.POST if error else {},

@@ -47,7 +47,7 @@ def test_only_the_owner_downloads_exports(client):
     for path in ("export.csv", "export.json", "summary.tex", ""):
         assert client.get(f"/studies/{study.pk}/{path}").status_code == 404
     client.force_login(study.owner)
-    text = client.get(f"/studies/{study.pk}/export.csv").content.decode()
+    text = b"".join(client.get(f"/studies/{study.pk}/export.csv").streaming_content).decode()
     parsed = list(csv.DictReader(io.StringIO(text)))
     assert len(parsed) == 4 and parsed[0]["study"] == study.title
     data = json.loads(client.get(f"/studies/{study.pk}/export.json").content)
@@ -81,7 +81,7 @@ def test_the_closing_answers_are_in_the_annotators_csv_and_the_json(client):
     client.force_login(study.owner)
     response = client.get(f"/studies/{study.pk}/annotators.csv")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
-    rows = {r["annotator"]: r for r in csv.DictReader(io.StringIO(response.content.decode()))}
+    rows = {r["annotator"]: r for r in csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))}
     assert set(rows) == {"a", "b", "late"}
     assert (rows["a"]["closing_clarity"], rows["a"]["closing_comments"]) == ("4", 'clear, "mostly"\nthanks')
     assert (rows["b"]["closing_clarity"], rows["late"]["closing_comments"]) == ("", "")
