@@ -9,7 +9,15 @@ from django.db import models
 
 
 class Bundle(models.Model):
+    """A bundle belongs to the researcher who imported it (``--owner``) and is shared like a
+    study; whoever may see a study built over it sees it too. One with no owner (imported
+    before bundles had owners, or without ``--owner``) is otherwise seen by superusers only."""
+
     name = models.CharField(max_length=200, unique=True)
+    owner = models.ForeignKey("auth.User", on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="bundles", help_text="who imported it; empty: superusers only")
+    shared_with = models.ManyToManyField("auth.User", blank=True, related_name="shared_bundles",
+                                         help_text="other researchers who may see this bundle and build studies on it")
     path = models.CharField(max_length=1000, help_text="the bundle folder on the server")
     manifest_sha256 = models.CharField(max_length=64, unique=True)
     dataset = models.CharField(max_length=200)

@@ -9,8 +9,9 @@ from viz_engine.bundles.format import BundleError, read_json, sha256_file
 from .models import Bundle, BundleItem, LiveSOGResult
 
 
-def import_bundle(path, name: str | None = None) -> Bundle:
-    """Validate the bundle at ``path`` and record it with its items, all or nothing.
+def import_bundle(path, name: str | None = None, owner=None) -> Bundle:
+    """Validate the bundle at ``path`` and record it with its items, all or nothing, owned by
+    ``owner`` (a user; None: no owner, so superusers only until it is given or shared).
 
     Raises :class:`BundleError` (nothing written) for a partial, malformed or tampered
     bundle, or one already imported.
@@ -40,7 +41,7 @@ def import_bundle(path, name: str | None = None) -> Bundle:
     try:
         with transaction.atomic():
             bundle = Bundle.objects.create(
-                name=name, path=str(root), manifest_sha256=digest, dataset=manifest["dataset"]["name"],
+                name=name, owner=owner, path=str(root), manifest_sha256=digest, dataset=manifest["dataset"]["name"],
                 model=manifest["model"]["name"], task=manifest["task"], stages=stages,
                 class_names=manifest["class_names"], manifest=manifest,
             )
@@ -253,9 +254,13 @@ def create_study(owner, bundle, *, title: str, task: str | None = None, presets:
                  open_now: bool = False):
     """A study over every item of ``bundle`` with the paper's conditions for its task (all of
     them, or those named in ``presets``) and any ``custom`` conditions (name, stages,
-    options); the first ``practice`` items are practice."""
+    options); the first ``practice`` items are practice. Only over a bundle ``owner`` may
+    see (:func:`~studies.selectors.accessible_bundles`)."""
     from .models import Condition, Study, StudyItem
+    from .selectors import accessible_bundles
 
+    if not accessible_bundles(owner).filter(pk=bundle.pk).exists():
+        raise StudyError(f"bundle {bundle.name!r} is not yours nor shared with you: ask its owner to share it")
     task = task or bundle.task
     if task not in PRESETS:
         raise StudyError(f"task {task!r} is unknown; tasks: {', '.join(PRESETS)}")

@@ -16,7 +16,7 @@ from viz_engine.bundles.format import BundleError
 
 from .demo import load_engine_demo
 from .models import Bundle, BundleItem, Condition, Study
-from .selectors import accessible_studies
+from .selectors import accessible_bundles, accessible_studies
 from .services import live_second_order_gradient
 
 
@@ -25,15 +25,17 @@ def engine_demo(request):
     return render(request, "studies/engine_demo.html", {"demo": demo}, status=200 if demo else 503)
 
 
-def bundle_folders() -> list[dict]:
-    """Every bundle folder under ``DATA_DIR/bundles`` with its precompute progress."""
+def bundle_folders(user) -> list[dict]:
+    """The bundle folders under ``DATA_DIR/bundles`` with their precompute progress: those
+    not imported yet (a precompute in progress), and the imported ones ``user`` may see."""
     from viz_engine.bundles.precompute import progress  # imports torch: not on every page's import path
 
     base = Path(settings.DATA_DIR) / "bundles"
-    imported = {b.path: b for b in Bundle.objects.all()}
+    imported = {b.path: b for b in accessible_bundles(user)}
+    hidden = set(Bundle.objects.values_list("path", flat=True)) - set(imported)
     rows = []
     for folder in sorted(base.iterdir()) if base.exists() else []:
-        if not folder.is_dir():
+        if not folder.is_dir() or str(folder.resolve()) in hidden:
             continue
         done, total = progress(folder)
         bundle = imported.get(str(folder.resolve()))
@@ -45,20 +47,21 @@ def bundle_folders() -> list[dict]:
 
 @login_required
 def bundle_list(request):
-    return render(request, "studies/bundles.html", {"folders": bundle_folders(), "bundles": Bundle.objects.all()})
+    return render(request, "studies/bundles.html", {"folders": bundle_folders(request.user),
+                                                    "bundles": accessible_bundles(request.user).select_related("owner")})
 
 
 @login_required
 @require_GET
 def bundle_progress(request):
-    return JsonResponse({"folders": bundle_folders()})
+    return JsonResponse({"folders": bundle_folders(request.user)})
 
 
 @login_required
 @require_GET
 def bundle_asset(request, pk: int, path: str):
     """A rendered asset of a bundle: only files its manifest lists."""
-    bundle = get_object_or_404(Bundle, pk=pk)
+    bundle = get_object_or_404(accessible_bundles(request.user), pk=pk)
     if path not in bundle.manifest.get("files", {}) or not path.endswith(".png"):
         raise Http404("no such asset in this bundle")
     file = Path(bundle.path) / path
@@ -71,7 +74,7 @@ def bundle_asset(request, pk: int, path: str):
 @require_GET
 def live_sog(request, pk: int, item_id: str):
     """``?positions=4,5``: the second-order gradient of those words over the image."""
-    item = get_object_or_404(BundleItem, bundle_id=pk, item_id=item_id)
+    item = get_object_or_404(BundleItem, bundle__in=accessible_bundles(request.user), bundle_id=pk, item_id=item_id)
     raw = request.GET.get("positions", "")
     try:
         result = live_second_order_gradient(item, [p for p in raw.split(",") if p.strip()])
@@ -198,7 +201,7 @@ def bundle_debugging(request, pk: int):
 
     from .tasks import debugging_report
 
-    bundle = get_object_or_404(Bundle, pk=pk)
+    bundle = get_object_or_404(accessible_bundles(request.user), pk=pk)
     out = report_dir(bundle)
     if request.method == "POST":
         debugging_report.delay(str(out), bundle.dataset, bundle.model)
@@ -212,7 +215,7 @@ def bundle_debugging(request, pk: int):
 def bundle_debugging_asset(request, pk: int, name: str):
     import json
 
-    bundle = get_object_or_404(Bundle, pk=pk)
+    bundle = get_object_or_404(accessible_bundles(request.user), pk=pk)
     out = report_dir(bundle)
     report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
     names = {e["image"] for f in report.get("features", []) for e in f["examples"]}

@@ -118,8 +118,9 @@ def test_the_model_debugging_report_names_error_features_and_compares_selections
     from studies.services import import_bundle
 
     settings.DATA_DIR = tmp_path
-    bundle = import_bundle(bundle_copy)
-    client.force_login(User.objects.create_user("ada"))
+    ada = User.objects.create_user("ada")
+    bundle = import_bundle(bundle_copy, owner=ada)
+    client.force_login(ada)
     url = f"/bundles/{bundle.pk}/debugging/"
     assert "No report yet" in client.get(url).content.decode()
     assert client.post(url).status_code == 302

@@ -109,10 +109,12 @@ def test_joins_go_through_when_the_rate_limit_cache_is_down(settings, caplog):
 # -- what an annotator's token opens -----------------------------------------------------------------
 @pytest.fixture
 def two_studies(bundle_copy):
-    bundle = import_bundle(bundle_copy)
-    first = create_study(User.objects.create_user("r1"), bundle, title="A", practice=0, open_now=True,
+    r1, r2 = User.objects.create_user("r1"), User.objects.create_user("r2")
+    bundle = import_bundle(bundle_copy, owner=r1)
+    bundle.shared_with.add(r2)
+    first = create_study(r1, bundle, title="A", practice=0, open_now=True,
                          presets=["U", "MultiViz (U+C+Rℓ+Rg+P)"])
-    second = create_study(User.objects.create_user("r2"), bundle, title="B", practice=0, open_now=True,
+    second = create_study(r2, bundle, title="B", practice=0, open_now=True,
                           presets=["U"])
     return first, second
 
