@@ -12,7 +12,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.views.decorators.http import require_GET, require_http_methods
-from django_ratelimit.core import get_usage
 
 from annotations.models import Response
 from annotations.services import plausible_seconds, submit_response
@@ -21,7 +20,8 @@ from viz_engine.bundles.format import BundleError
 from .models import Enrolment, Study
 from .selectors import ASSET_KEYS, allowed_assets, annotator_view, current_item, enrolment_by_token
 from .transformer_figures import transformer_figures
-from .services import StudyError, advance, enrol, finish, live_second_order_gradient, touch
+from .services import StudyError, LiveSOGThrottled, advance, enrol, finish, live_second_order_gradient, touch
+from .throttle import live_sog_wait, seconds_to_wait, too_many_word_sets
 
 COOKIE = "mvz_enrolment_{}"
 log = logging.getLogger(__name__)
@@ -82,18 +82,8 @@ def client_address(request) -> str:
 
 
 def _join_rate_limited(request) -> int:
-    """Seconds to wait when this address has joined too often (0 when it may join). Counts
-    in the shared cache; if the cache is down the join goes through (logged): turning
-    participants away would cost more than a missing limit for a moment."""
-    try:
-        usage = get_usage(request, group="studies.join", key=lambda _group, r: client_address(r),
-                          rate=settings.MULTIVIZ_JOIN_RATE, increment=True)
-    except Exception as exc:  # the cache backend's own connection errors (Redis down, …)
-        log.warning("join rate limit skipped, the cache is unavailable: %s", exc)
-        return 0
-    if usage is None or not usage["should_limit"]:
-        return 0
-    return max(1, usage["time_left"])
+    """Seconds to wait when this address has joined too often (0 when it may join)."""
+    return seconds_to_wait(request, "studies.join", client_address(request), settings.MULTIVIZ_JOIN_RATE)
 
 
 def csrf_failure(request, reason=""):
@@ -305,7 +295,10 @@ def live_sog(request, token, item_pk):
         return JsonResponse({"error": "your group does not use this tool"}, status=403)
     try:
         result = live_second_order_gradient(item.bundle_item,
-                                            [p for p in request.GET.get("positions", "").split(",") if p.strip()])
+                                            [p for p in request.GET.get("positions", "").split(",") if p.strip()],
+                                            throttle=lambda: live_sog_wait(request, f"enrolment:{e.pk}"))
+    except LiveSOGThrottled as exc:
+        return too_many_word_sets(exc.wait)
     except BundleError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     return JsonResponse({"words": result.result["words"], "top_boxes": result.result["top_boxes"],

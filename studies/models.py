@@ -6,6 +6,7 @@ can hand out exactly the sections a condition allows. Assets stay on disk in the
 """
 
 from django.db import models
+from django.utils import timezone
 
 
 class Bundle(models.Model):
@@ -58,13 +59,15 @@ class BundleItem(models.Model):
 
 
 class LiveSOGResult(models.Model):
-    """A second-order gradient an annotator asked for: cached per (item, words)."""
+    """A second-order gradient an annotator asked for: cached per (item, words), at most
+    ``MULTIVIZ_LIVE_SOG_KEEP`` word sets per item (the least recently shown go first)."""
 
     item = models.ForeignKey(BundleItem, on_delete=models.CASCADE, related_name="live_sog")
     positions = models.CharField(max_length=200, help_text="sorted word positions, comma-separated")
     result = models.JSONField()
     heatmap_png = models.BinaryField()
     created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(default=timezone.now, help_text="when it was last shown (kept by recency)")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["item", "positions"], name="one_live_sog_per_words")]

@@ -53,9 +53,24 @@ def import_bundle(path, name: str | None = None, owner=None) -> Bundle:
     return bundle
 
 
-def live_second_order_gradient(item: BundleItem, positions, timeout: float = 30.0) -> LiveSOGResult:
+class LiveSOGThrottled(Exception):
+    """One new word set too many for now: ``wait`` seconds until the next is computed."""
+
+    def __init__(self, wait: int):
+        super().__init__(f"too many new word sets: wait {wait} s")
+        self.wait = wait
+
+
+def live_second_order_gradient(item: BundleItem, positions, timeout: float = 30.0, throttle=None) -> LiveSOGResult:
     """The SOG of the words at ``positions`` of ``item``'s question over its image, computed
-    by a worker that keeps the model loaded (in-process without a broker), cached per words."""
+    by a worker that keeps the model loaded (in-process without a broker), cached per words:
+    at most ``MULTIVIZ_LIVE_SOG_KEEP`` word sets per item, the least recently shown dropped
+    first (a question of n words has 2ⁿ − 1 of them). Before computing a new one it asks
+    ``throttle()`` for the seconds to wait (0: go on) and raises :class:`LiveSOGThrottled`
+    if there are any; word sets already computed are never held back."""
+    from django.conf import settings
+    from django.utils import timezone
+
     from .tasks import live_sog
 
     tokens = item.record["datapoint"].get("tokens", [])
@@ -71,13 +86,19 @@ def live_second_order_gradient(item: BundleItem, positions, timeout: float = 30.
     key = ",".join(map(str, wanted))
     cached = LiveSOGResult.objects.filter(item=item, positions=key).first()
     if cached:
+        LiveSOGResult.objects.filter(pk=cached.pk).update(last_used_at=timezone.now())
         return cached
+    wait = throttle() if throttle else 0
+    if wait:
+        raise LiveSOGThrottled(wait)
     bundle = item.bundle
     result = live_sog.delay(bundle.dataset, bundle.model, item.record["split"], item.record["index"], wanted)
     data = result.get(timeout=timeout)
     heat = bytes.fromhex(data.pop("heatmap_png"))
     obj, _ = LiveSOGResult.objects.get_or_create(item=item, positions=key,
                                                  defaults={"result": data, "heatmap_png": heat})
+    kept = LiveSOGResult.objects.filter(item=item).order_by("-last_used_at", "-pk").values_list("pk", flat=True)
+    LiveSOGResult.objects.filter(pk__in=list(kept[max(1, settings.MULTIVIZ_LIVE_SOG_KEEP):])).delete()
     return obj
 
 

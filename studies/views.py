@@ -17,7 +17,8 @@ from viz_engine.bundles.format import BundleError
 from .demo import load_engine_demo
 from .models import Bundle, BundleItem, Condition, Study
 from .selectors import accessible_bundles, accessible_studies
-from .services import live_second_order_gradient
+from .services import LiveSOGThrottled, live_second_order_gradient
+from .throttle import live_sog_wait, too_many_word_sets
 
 
 def engine_demo(request):
@@ -77,7 +78,10 @@ def live_sog(request, pk: int, item_id: str):
     item = get_object_or_404(BundleItem, bundle__in=accessible_bundles(request.user), bundle_id=pk, item_id=item_id)
     raw = request.GET.get("positions", "")
     try:
-        result = live_second_order_gradient(item, [p for p in raw.split(",") if p.strip()])
+        result = live_second_order_gradient(item, [p for p in raw.split(",") if p.strip()],
+                                            throttle=lambda: live_sog_wait(request, f"user:{request.user.pk}"))
+    except LiveSOGThrottled as exc:
+        return too_many_word_sets(exc.wait)
     except BundleError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     payload = dict(result.result)
