@@ -10,13 +10,13 @@ from django.conf import settings
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.crypto import constant_time_compare, salted_hmac
 from django.views.decorators.http import require_GET, require_http_methods
 
 from annotations.models import Response
 from annotations.services import plausible_seconds, submit_response
 from viz_engine.bundles.format import BundleError
 
+from .asset_keys import asset_key_opens, asset_signature, key_version
 from .models import Enrolment, Study
 from .selectors import ASSET_KEYS, allowed_assets, annotator_view, current_item, enrolment_by_token
 from .transformer_figures import transformer_figures
@@ -95,26 +95,21 @@ def csrf_failure(request, reason=""):
     }, status=403)
 
 
-def asset_signature(token: str, item_pk: int, path: str) -> str:
-    """The key of one asset URL: proof that the item page gave this annotator this asset
-    (it only links what :func:`annotator_view` let through), so the asset view can serve it
-    without asking the database again. It never expires: an image once shown may be shown
-    again, and the browser's cache keeps the URL."""
-    return salted_hmac("studies.asset", f"{token}/{item_pk}/{path}", algorithm="sha256").hexdigest()[:32]
+def _asset_url(token, item_pk, path, version) -> str:
+    key = asset_signature(token, item_pk, path, version)
+    return f"{reverse('annotate:asset', args=[token, item_pk, path])}?key={key}"
 
 
-def _asset_url(token, item_pk, path) -> str:
-    return f"{reverse('annotate:asset', args=[token, item_pk, path])}?key={asset_signature(token, item_pk, path)}"
-
-
-def _with_urls(obj, token, item_pk):
-    """The view with every asset path turned into this annotator's asset URL."""
+def _with_urls(obj, token, item_pk, version=None):
+    """The view with every asset path turned into this annotator's keyed asset URL."""
+    if version is None:  # one cache read per page (none trusted while the cache is down)
+        version = key_version(token) or ""
     if isinstance(obj, dict):
-        return {k: (_asset_url(token, item_pk, v)
-                    if k in ASSET_KEYS and isinstance(v, str) and v.endswith(".png") else _with_urls(v, token, item_pk))
+        return {k: (_asset_url(token, item_pk, v, version) if k in ASSET_KEYS and isinstance(v, str)
+                    and v.endswith(".png") else _with_urls(v, token, item_pk, version))
                 for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_with_urls(v, token, item_pk) for v in obj]
+        return [_with_urls(v, token, item_pk, version) for v in obj]
     return obj
 
 
@@ -270,7 +265,7 @@ def asset(request, token, item_pk, path):
     """One image of an item page. A URL with its key (as the page links it) is served at
     once, a dozen per page; without the key the enrolment and condition are checked."""
     key = request.GET.get("key", "")
-    if key and constant_time_compare(key, asset_signature(token, item_pk, path)):
+    if key and asset_key_opens(key, token, item_pk, path):
         folder = _bundle_folder(item_pk)
     else:
         e = _enrolment(request, token)

@@ -139,7 +139,7 @@ def test_an_item_pages_images_load_by_their_key_without_the_database(client, two
                 if e.condition.name == "MultiViz (U+C+Rℓ+Rg+P)")
     start(full)
     html = client.get(f"/a/{full.token}/").content.decode()
-    urls = list(dict.fromkeys(re.findall(r'src="(/a/[^"]+\?key=[0-9a-f]{32})"', html)))
+    urls = list(dict.fromkeys(re.findall(r'src="(/a/[^"]+\?key=[^"]+)"', html)))
     assert len(urls) > 3, "the page links its images with their keys"
     assert client.get(urls[0]).status_code == 200  # the first asks which bundle the item is in
     with django_assert_num_queries(0):  # a page of a dozen images costs the database nothing more
