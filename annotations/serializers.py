@@ -1,5 +1,7 @@
 """API shapes. Serializers only shape data; rules live in services, reads in selectors."""
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from studies.models import Bundle, Condition, Enrolment, Study, StudyItem
@@ -54,6 +56,7 @@ class StudySerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "status", "invite_token", "conditions", "created_at", "task"]
 
 
+@extend_schema_field(OpenApiTypes.INT)  # a bundle's id
 class AccessibleBundleField(serializers.PrimaryKeyRelatedField):
     """A bundle id among those the requesting researcher may see: any other is "does not exist"."""
 
