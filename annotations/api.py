@@ -14,8 +14,8 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response as APIResponse
 from rest_framework.views import APIView
 
-from studies.models import Bundle, Condition, Enrolment, Study, StudyItem
-from studies.selectors import accessible_studies, annotator_view, current_item, enrolment_by_token
+from studies.models import Condition, Enrolment, Study, StudyItem
+from studies.selectors import accessible_bundles, accessible_studies, annotator_view, current_item, enrolment_by_token
 from studies.services import ExclusionChange, StudyError, create_study, set_exclusion, set_status
 
 from .authentication import BasicAuthentication
@@ -89,9 +89,13 @@ def _owned(request):
 
 
 class BundleViewSet(viewsets.ReadOnlyModelViewSet):
+    """Bundles the researcher may build studies on; another researcher's bundle is a 404."""
+
     schema = ApiSchema()
     serializer_class = BundleSerializer
-    queryset = Bundle.objects.all()
+
+    def get_queryset(self):
+        return accessible_bundles(self.request.user if self.request else None)
 
 
 class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
@@ -105,7 +109,7 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Upda
 
     @extend_schema(request=StudyCreateSerializer, responses=StudySerializer)
     def create(self, request):
-        data = StudyCreateSerializer(data=request.data)
+        data = StudyCreateSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         v = data.validated_data
         try:

@@ -2,6 +2,8 @@
 
 from collections.abc import Mapping
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from studies.models import Bundle, Condition, Enrolment, Study, StudyItem
@@ -80,8 +82,19 @@ class StudySerializer(RefuseUnknownFields, serializers.ModelSerializer):
         read_only_fields = ["id", "status", "invite_token", "conditions", "created_at", "task"]
 
 
+@extend_schema_field(OpenApiTypes.INT)  # a bundle's id
+class AccessibleBundleField(serializers.PrimaryKeyRelatedField):
+    """A bundle id among those the requesting researcher may see: any other is "does not exist"."""
+
+    def get_queryset(self):
+        from studies.selectors import accessible_bundles
+
+        request = self.context.get("request")
+        return accessible_bundles(request.user if request else None)
+
+
 class StudyCreateSerializer(RefuseUnknownFields, serializers.Serializer):
-    bundle = serializers.PrimaryKeyRelatedField(queryset=Bundle.objects.all())
+    bundle = AccessibleBundleField()
     title = serializers.CharField(max_length=200)
     presets = serializers.ListField(child=serializers.CharField(), required=False,
                                     help_text="names of the paper's preset conditions (default: all for the task)")

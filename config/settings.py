@@ -8,6 +8,12 @@ Environment:
                         server process must share it (default: in-process memory, fine for one process)
     MULTIVIZ_JOIN_RATE  new enrolments allowed per client address (default: 20/h; raise it for a lab
                         session where everyone shares one address)
+    MULTIVIZ_LIVE_SOG_RATE  new live second-order gradients per enrolment (and per researcher),
+                        counted in the cache (default: 10/m; cached word sets are not counted)
+    MULTIVIZ_LIVE_SOG_KEEP  live second-order gradients kept per item, the least recently shown
+                        dropped first (default: 32)
+    MULTIVIZ_ASSET_KEY_SECONDS  how long the key of an annotator's image URL lets it be served without
+                        a database query (default: 21600, 6 h; then the full check serves it)
     MULTIVIZ_TRUSTED_PROXIES  proxies in front of the server that append to X-Forwarded-For
                         (default: 0, the client address is the connection's)
     CELERY_TASK_DEFAULT_QUEUE  the queue tasks go to and workers read (default: celery)
@@ -199,6 +205,11 @@ else:
 # Joining a study is rate limited per client address (django-ratelimit counts in the cache).
 MULTIVIZ_JOIN_RATE = os.environ.get("MULTIVIZ_JOIN_RATE", "20/h")
 MULTIVIZ_TRUSTED_PROXIES = int(os.environ.get("MULTIVIZ_TRUSTED_PROXIES", "0"))
+# Live second-order gradients: new word sets per enrolment (or researcher), and how many are kept per item.
+MULTIVIZ_LIVE_SOG_RATE = os.environ.get("MULTIVIZ_LIVE_SOG_RATE", "10/m")
+MULTIVIZ_LIVE_SOG_KEEP = int(os.environ.get("MULTIVIZ_LIVE_SOG_KEEP", "32"))
+# Keys of annotators' image URLs expire (revoked sooner when the enrolment goes or its condition changes).
+MULTIVIZ_ASSET_KEY_SECONDS = int(os.environ.get("MULTIVIZ_ASSET_KEY_SECONDS", str(6 * 3600)))
 RATELIMIT_FAIL_OPEN = True  # a cache that does not answer lets joins through (and it is logged)
 if CACHE_URL:
     # django-ratelimit lists only django-redis as supported; Django's own Redis backend

@@ -5,8 +5,9 @@ from .models import Bundle, BundleItem, Condition, Enrolment, LiveSOGResult, Stu
 
 @admin.register(Bundle)
 class BundleAdmin(admin.ModelAdmin):
-    list_display = ("name", "dataset", "model", "task", "imported_at")
+    list_display = ("name", "owner", "dataset", "model", "task", "imported_at")
     readonly_fields = ("manifest_sha256", "imported_at")
+    filter_horizontal = ("shared_with",)
 
 
 @admin.register(BundleItem)

@@ -11,19 +11,19 @@ from django.conf import settings
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.crypto import constant_time_compare, salted_hmac
 from django.views.decorators.http import require_GET, require_http_methods
-from django_ratelimit.core import get_usage
 
 from annotations.models import Response
 from annotations.services import plausible_seconds, submit_response
 from viz_engine.bundles.format import BundleError
 
+from .asset_keys import asset_key_opens, asset_signature, key_version
 from .models import CLOSING_QUESTIONS, Enrolment, Study
 from .selectors import ASSET_KEYS, allowed_assets, annotator_view, current_item, enrolment_by_token, outcome_url
 from .transformer_figures import transformer_figures
 from .services import (
     EnrolmentTaken,
+    LiveSOGThrottled,
     StudyError,
     advance,
     clean_pseudonym,
@@ -33,6 +33,7 @@ from .services import (
     live_second_order_gradient,
     touch,
 )
+from .throttle import live_sog_wait, seconds_to_wait, too_many_word_sets
 from .views import bundle_file_response
 
 COOKIE = "mvz_enrolment_{}"
@@ -125,23 +126,12 @@ def client_address(request) -> str:
 
 
 def _join_rate_limited(request) -> int:
-    """Seconds to wait when this address has joined too often (0 when it may join). Counts
-    in the shared cache; if the cache is down the join goes through (logged): turning
-    participants away would cost more than a missing limit for a moment.
-
-    Off for this machine's own browser when the demo runs (DEBUG): trying a study in a few
-    dozen private windows is the demo's use, not a crowd behind one address."""
+    """Seconds to wait when this address has joined too often (0 when it may join). Off for
+    this machine's own browser when the demo runs (DEBUG): trying a study in a few dozen
+    private windows is the demo's use, not a crowd behind one address."""
     if settings.DEBUG and _is_loopback(client_address(request)):
         return 0
-    try:
-        usage = get_usage(request, group="studies.join", key=lambda _group, r: client_address(r),
-                          rate=settings.MULTIVIZ_JOIN_RATE, increment=True)
-    except Exception as exc:  # the cache backend's own connection errors (Redis down, …)
-        log.warning("join rate limit skipped, the cache is unavailable: %s", exc)
-        return 0
-    if usage is None or not usage["should_limit"]:
-        return 0
-    return max(1, usage["time_left"])
+    return seconds_to_wait(request, "studies.join", client_address(request), settings.MULTIVIZ_JOIN_RATE)
 
 
 def _is_loopback(address: str) -> bool:
@@ -160,26 +150,21 @@ def csrf_failure(request, reason=""):
     }, status=403)
 
 
-def asset_signature(token: str, item_pk: int, path: str) -> str:
-    """The key of one asset URL: proof that the item page gave this annotator this asset
-    (it only links what :func:`annotator_view` let through), so the asset view can serve it
-    without asking the database again. It never expires: an image once shown may be shown
-    again, and the browser's cache keeps the URL."""
-    return salted_hmac("studies.asset", f"{token}/{item_pk}/{path}", algorithm="sha256").hexdigest()[:32]
+def _asset_url(token, item_pk, path, version) -> str:
+    key = asset_signature(token, item_pk, path, version)
+    return f"{reverse('annotate:asset', args=[token, item_pk, path])}?key={key}"
 
 
-def _asset_url(token, item_pk, path) -> str:
-    return f"{reverse('annotate:asset', args=[token, item_pk, path])}?key={asset_signature(token, item_pk, path)}"
-
-
-def _with_urls(obj, token, item_pk):
-    """The view with every asset path turned into this annotator's asset URL."""
+def _with_urls(obj, token, item_pk, version=None):
+    """The view with every asset path turned into this annotator's keyed asset URL."""
+    if version is None:  # one cache read per page (none trusted while the cache is down)
+        version = key_version(token) or ""
     if isinstance(obj, dict):
-        return {k: (_asset_url(token, item_pk, v)
-                    if k in ASSET_KEYS and isinstance(v, str) and v.endswith(".png") else _with_urls(v, token, item_pk))
+        return {k: (_asset_url(token, item_pk, v, version) if k in ASSET_KEYS and isinstance(v, str)
+                    and v.endswith(".png") else _with_urls(v, token, item_pk, version))
                 for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_with_urls(v, token, item_pk) for v in obj]
+        return [_with_urls(v, token, item_pk, version) for v in obj]
     return obj
 
 
@@ -347,7 +332,7 @@ def asset(request, token, item_pk, path):
     """One image of an item page. A URL with its key (as the page links it) is served at
     once, a dozen per page; without the key the enrolment and condition are checked."""
     key = request.GET.get("key", "")
-    if key and constant_time_compare(key, asset_signature(token, item_pk, path)):
+    if key and asset_key_opens(key, token, item_pk, path):
         folder = _bundle_folder(item_pk)
     else:
         e = _enrolment(request, token)
@@ -369,7 +354,10 @@ def live_sog(request, token, item_pk):
         return JsonResponse({"error": "your group does not use this tool"}, status=403)
     try:
         result = live_second_order_gradient(item.bundle_item,
-                                            [p for p in request.GET.get("positions", "").split(",") if p.strip()])
+                                            [p for p in request.GET.get("positions", "").split(",") if p.strip()],
+                                            throttle=lambda: live_sog_wait(request, f"enrolment:{e.pk}"))
+    except LiveSOGThrottled as exc:
+        return too_many_word_sets(exc.wait)
     except BundleError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     return JsonResponse({"words": result.result["words"], "top_boxes": result.result["top_boxes"],

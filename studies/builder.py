@@ -7,8 +7,8 @@ from django.urls import reverse
 
 from annotations.views import owned_study
 
-from .models import Bundle, Enrolment
-from .selectors import annotator_view
+from .models import Enrolment
+from .selectors import accessible_bundles, annotator_view
 from .services import (
     PRESETS,
     StudyError,
@@ -23,11 +23,11 @@ from .services import (
 
 @login_required
 def new_study(request):
-    bundles = Bundle.objects.all()
+    bundles = accessible_bundles(request.user)
     error, posted = None, request.POST
     if request.method == "POST":
         try:
-            bundle = get_object_or_404(Bundle, pk=int(posted.get("bundle") or 0))
+            bundle = get_object_or_404(bundles, pk=int(posted.get("bundle") or 0))
             task = posted.get("task") or bundle.task
             custom = [parse_condition(line) for line in posted.get("custom", "").splitlines() if line.strip()]
             study = create_study(

@@ -6,10 +6,19 @@ can hand out exactly the sections a condition allows. Assets stay on disk in the
 """
 
 from django.db import models
+from django.utils import timezone
 
 
 class Bundle(models.Model):
+    """A bundle belongs to the researcher who imported it (``--owner``) and is shared like a
+    study; whoever may see a study built over it sees it too. One with no owner (imported
+    before bundles had owners, or without ``--owner``) is otherwise seen by superusers only."""
+
     name = models.CharField(max_length=200, unique=True)
+    owner = models.ForeignKey("auth.User", on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="bundles", help_text="who imported it; empty: superusers only")
+    shared_with = models.ManyToManyField("auth.User", blank=True, related_name="shared_bundles",
+                                         help_text="other researchers who may see this bundle and build studies on it")
     path = models.CharField(max_length=1000, help_text="the bundle folder on the server")
     manifest_sha256 = models.CharField(max_length=64, unique=True)
     dataset = models.CharField(max_length=200)
@@ -50,13 +59,15 @@ class BundleItem(models.Model):
 
 
 class LiveSOGResult(models.Model):
-    """A second-order gradient an annotator asked for: cached per (item, words)."""
+    """A second-order gradient an annotator asked for: cached per (item, words), at most
+    ``MULTIVIZ_LIVE_SOG_KEEP`` word sets per item (the least recently shown go first)."""
 
     item = models.ForeignKey(BundleItem, on_delete=models.CASCADE, related_name="live_sog")
     positions = models.CharField(max_length=200, help_text="sorted word positions, comma-separated")
     result = models.JSONField()
     heatmap_png = models.BinaryField()
     created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(default=timezone.now, help_text="when it was last shown (kept by recency)")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["item", "positions"], name="one_live_sog_per_words")]

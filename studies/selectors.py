@@ -9,10 +9,10 @@ hidden stage has no URL the annotator could be given.
 
 from __future__ import annotations
 
-from .models import Enrolment, Study, StudyItem
+from .models import Bundle, Enrolment, Study, StudyItem
 
-__all__ = ["annotator_view", "allowed_assets", "current_item", "enrolment_by_token", "accessible_studies", "monitor", "FEATURE_STAGES",
-           "OVERVIEW_STAGES"]
+__all__ = ["annotator_view", "allowed_assets", "current_item", "enrolment_by_token", "accessible_studies",
+           "accessible_bundles", "monitor", "FEATURE_STAGES", "OVERVIEW_STAGES"]
 
 OVERVIEW_STAGES = ("U", "C")
 FEATURE_STAGES = ("Rl", "Rg")
@@ -111,6 +111,22 @@ def accessible_studies(user):
     if user.is_superuser:
         return qs
     return qs.filter(Q(owner=user) | Q(shared_with=user)).distinct()
+
+
+def accessible_bundles(user):
+    """The bundles a researcher may see and build studies on: their own, those shared with
+    them, and those of the studies they may see (whose items they see through the study
+    anyway); all, for a superuser; none, for anyone not logged in. A bundle with no owner
+    is thus a superuser's until someone is given it or a study over it."""
+    from django.db.models import Q
+
+    if not user or not user.is_authenticated:
+        return Bundle.objects.none()
+    if user.is_superuser:
+        return Bundle.objects.all()
+    mine = Q(owner=user) | Q(shared_with=user) | Q(studies__owner=user) | Q(studies__shared_with=user)
+    # by id: the joins repeat a bundle once per study (and per collaborator) it reaches the user by
+    return Bundle.objects.filter(pk__in=Bundle.objects.filter(mine).values("pk"))
 
 
 def monitor(study: Study, now=None) -> dict:

@@ -22,8 +22,9 @@ def _bundle_rows_fit(row: dict, items: list[dict]) -> None:
         raise BundleError(first_error(checked.errors, "items"))
 
 
-def import_bundle(path, name: str | None = None) -> Bundle:
-    """Validate the bundle at ``path`` and record it with its items, all or nothing.
+def import_bundle(path, name: str | None = None, owner=None) -> Bundle:
+    """Validate the bundle at ``path`` and record it with its items, all or nothing, owned by
+    ``owner`` (a user; None: no owner, so superusers only until it is given or shared).
 
     Raises :class:`BundleError` (nothing written) for a partial, malformed or tampered
     bundle, one holding a symbolic link, or one already imported.
@@ -53,8 +54,8 @@ def import_bundle(path, name: str | None = None) -> Bundle:
              for position, (entry, record) in enumerate(zip(manifest["items"], records))]
     try:
         with transaction.atomic():
-            bundle = Bundle.objects.create(**row, manifest_sha256=digest, task=manifest["task"], stages=stages,
-                                           class_names=manifest["class_names"], manifest=manifest)
+            bundle = Bundle.objects.create(**row, owner=owner, manifest_sha256=digest, task=manifest["task"],
+                                           stages=stages, class_names=manifest["class_names"], manifest=manifest)
             for item in items:
                 item.bundle = bundle
             BundleItem.objects.bulk_create(items)
@@ -63,9 +64,24 @@ def import_bundle(path, name: str | None = None) -> Bundle:
     return bundle
 
 
-def live_second_order_gradient(item: BundleItem, positions, timeout: float = 30.0) -> LiveSOGResult:
+class LiveSOGThrottled(Exception):
+    """One new word set too many for now: ``wait`` seconds until the next is computed."""
+
+    def __init__(self, wait: int):
+        super().__init__(f"too many new word sets: wait {wait} s")
+        self.wait = wait
+
+
+def live_second_order_gradient(item: BundleItem, positions, timeout: float = 30.0, throttle=None) -> LiveSOGResult:
     """The SOG of the words at ``positions`` of ``item``'s question over its image, computed
-    by a worker that keeps the model loaded (in-process without a broker), cached per words."""
+    by a worker that keeps the model loaded (in-process without a broker), cached per words:
+    at most ``MULTIVIZ_LIVE_SOG_KEEP`` word sets per item, the least recently shown dropped
+    first (a question of n words has 2ⁿ − 1 of them). Before computing a new one it asks
+    ``throttle()`` for the seconds to wait (0: go on) and raises :class:`LiveSOGThrottled`
+    if there are any; word sets already computed are never held back."""
+    from django.conf import settings
+    from django.utils import timezone
+
     from .tasks import live_sog
 
     tokens = item.record["datapoint"].get("tokens", [])
@@ -81,13 +97,19 @@ def live_second_order_gradient(item: BundleItem, positions, timeout: float = 30.
     key = ",".join(map(str, wanted))
     cached = LiveSOGResult.objects.filter(item=item, positions=key).first()
     if cached:
+        LiveSOGResult.objects.filter(pk=cached.pk).update(last_used_at=timezone.now())
         return cached
+    wait = throttle() if throttle else 0
+    if wait:
+        raise LiveSOGThrottled(wait)
     bundle = item.bundle
     result = live_sog.delay(bundle.dataset, bundle.model, item.record["split"], item.record["index"], wanted)
     data = result.get(timeout=timeout)
     heat = bytes.fromhex(data.pop("heatmap_png"))
     obj, _ = LiveSOGResult.objects.get_or_create(item=item, positions=key,
                                                  defaults={"result": data, "heatmap_png": heat})
+    kept = LiveSOGResult.objects.filter(item=item).order_by("-last_used_at", "-pk").values_list("pk", flat=True)
+    LiveSOGResult.objects.filter(pk__in=list(kept[max(1, settings.MULTIVIZ_LIVE_SOG_KEEP):])).delete()
     return obj
 
 
@@ -318,9 +340,13 @@ def create_study(owner, bundle, *, title: str, task: str | None = None, presets:
                  open_now: bool = False):
     """A study over every item of ``bundle`` with the paper's conditions for its task (all of
     them, or those named in ``presets``) and any ``custom`` conditions (name, stages,
-    options); the first ``practice`` items are practice."""
+    options); the first ``practice`` items are practice. Only over a bundle ``owner`` may
+    see (:func:`~studies.selectors.accessible_bundles`)."""
     from .models import Condition, Study, StudyItem
+    from .selectors import accessible_bundles
 
+    if not accessible_bundles(owner).filter(pk=bundle.pk).exists():
+        raise StudyError(f"bundle {bundle.name!r} is not yours nor shared with you: ask its owner to share it")
     task = task or bundle.task
     if task not in PRESETS:
         raise StudyError(f"task {task!r} is unknown; tasks: {', '.join(PRESETS)}")

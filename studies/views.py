@@ -16,8 +16,9 @@ from viz_engine.bundles.format import BundleError, open_inside
 
 from .demo import load_engine_demo
 from .models import Bundle, BundleItem, Condition, Study
-from .selectors import accessible_studies
-from .services import live_second_order_gradient
+from .selectors import accessible_bundles, accessible_studies
+from .services import LiveSOGThrottled, live_second_order_gradient
+from .throttle import live_sog_wait, too_many_word_sets
 
 
 def engine_demo(request):
@@ -25,15 +26,17 @@ def engine_demo(request):
     return render(request, "studies/engine_demo.html", {"demo": demo}, status=200 if demo else 503)
 
 
-def bundle_folders() -> list[dict]:
-    """Every bundle folder under ``DATA_DIR/bundles`` with its precompute progress."""
+def bundle_folders(user) -> list[dict]:
+    """The bundle folders under ``DATA_DIR/bundles`` with their precompute progress: those
+    not imported yet (a precompute in progress), and the imported ones ``user`` may see."""
     from viz_engine.bundles.precompute import progress  # imports torch: not on every page's import path
 
     base = Path(settings.DATA_DIR) / "bundles"
-    imported = {b.path: b for b in Bundle.objects.all()}
+    imported = {b.path: b for b in accessible_bundles(user)}
+    hidden = set(Bundle.objects.values_list("path", flat=True)) - set(imported)
     rows = []
     for folder in sorted(base.iterdir()) if base.exists() else []:
-        if not folder.is_dir():
+        if not folder.is_dir() or str(folder.resolve()) in hidden:
             continue
         done, total = progress(folder)
         bundle = imported.get(str(folder.resolve()))
@@ -45,20 +48,21 @@ def bundle_folders() -> list[dict]:
 
 @login_required
 def bundle_list(request):
-    return render(request, "studies/bundles.html", {"folders": bundle_folders(), "bundles": Bundle.objects.all()})
+    return render(request, "studies/bundles.html", {"folders": bundle_folders(request.user),
+                                                    "bundles": accessible_bundles(request.user).select_related("owner")})
 
 
 @login_required
 @require_GET
 def bundle_progress(request):
-    return JsonResponse({"folders": bundle_folders()})
+    return JsonResponse({"folders": bundle_folders(request.user)})
 
 
 @login_required
 @require_GET
 def bundle_asset(request, pk: int, path: str):
     """A rendered asset of a bundle: only files its manifest lists."""
-    bundle = get_object_or_404(Bundle, pk=pk)
+    bundle = get_object_or_404(accessible_bundles(request.user), pk=pk)
     if path not in bundle.manifest.get("files", {}) or not path.endswith(".png"):
         raise Http404("no such asset in this bundle")
     return bundle_file_response(bundle.path, path, mimetypes.guess_type(path)[0] or "image/png")
@@ -78,10 +82,13 @@ def bundle_file_response(folder: str, path: str, content_type: str) -> FileRespo
 @require_GET
 def live_sog(request, pk: int, item_id: str):
     """``?positions=4,5``: the second-order gradient of those words over the image."""
-    item = get_object_or_404(BundleItem, bundle_id=pk, item_id=item_id)
+    item = get_object_or_404(BundleItem, bundle__in=accessible_bundles(request.user), bundle_id=pk, item_id=item_id)
     raw = request.GET.get("positions", "")
     try:
-        result = live_second_order_gradient(item, [p for p in raw.split(",") if p.strip()])
+        result = live_second_order_gradient(item, [p for p in raw.split(",") if p.strip()],
+                                            throttle=lambda: live_sog_wait(request, f"user:{request.user.pk}"))
+    except LiveSOGThrottled as exc:
+        return too_many_word_sets(exc.wait)
     except BundleError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     payload = dict(result.result)
@@ -227,7 +234,7 @@ def bundle_debugging(request, pk: int):
     from .selectors import debugging_page
     from .services import StudyError, start_debugging_report
 
-    bundle = get_object_or_404(Bundle, pk=pk)
+    bundle = get_object_or_404(accessible_bundles(request.user), pk=pk)
     error = None
     if request.method == "POST":
         try:
@@ -247,7 +254,7 @@ def bundle_debugging_progress(request, pk: int):
     """The latest run's state, for the page to poll."""
     from .selectors import debugging_state
 
-    bundle = get_object_or_404(Bundle, pk=pk)
+    bundle = get_object_or_404(accessible_bundles(request.user), pk=pk)
     return JsonResponse(debugging_state(bundle.debugging_reports.first()))
 
 
@@ -256,7 +263,7 @@ def bundle_debugging_progress(request, pk: int):
 def bundle_debugging_asset(request, pk: int, name: str):
     from .models import DebuggingReport
 
-    bundle = get_object_or_404(Bundle, pk=pk)
+    bundle = get_object_or_404(accessible_bundles(request.user), pk=pk)
     finished = bundle.debugging_reports.filter(status=DebuggingReport.Status.DONE).first()
     names = {e["image"] for f in finished.result.get("features", []) for e in f["examples"]} if finished else set()
     if name not in names or not (finished.folder / name).is_file():

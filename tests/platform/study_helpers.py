@@ -38,3 +38,10 @@ def answer_all(enrolment, pick):
     return Enrolment.objects.get(pk=enrolment.pk)
 
 
+
+
+def body_text(response) -> str:
+    """A response's body as text, whether it was streamed (the CSV exports) or not."""
+    if response.streaming:
+        return b"".join(response.streaming_content).decode()
+    return response.content.decode()

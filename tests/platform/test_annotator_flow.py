@@ -14,8 +14,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def study(bundle_copy):
-    bundle = import_bundle(bundle_copy)
     owner = User.objects.create_user("researcher")
+    bundle = import_bundle(bundle_copy, owner=owner)
     return create_study(owner, bundle, title="Shapes", presets=["U", "MultiViz (U+C+Rℓ+Rg+P)"], practice=1,
                         open_now=True)
 
@@ -152,8 +152,8 @@ def test_simulation_choices_hold_the_prediction_and_the_label_without_revealing_
 
 
 def test_an_error_study_annotator_in_the_multiviz_group_asks_for_live_sog(client, bundle_copy, eager_tasks):
-    bundle = import_bundle(bundle_copy)
     owner = User.objects.create_user("r2")
+    bundle = import_bundle(bundle_copy, owner=owner)
     study = create_study(owner, bundle, title="Errors", task="error", presets=["MultiViz"], practice=0,
                          open_now=True)
     url = join(client, study)
@@ -177,8 +177,8 @@ def test_a_condition_with_transformer_views_shows_them_and_others_do_not(client,
 
     out = tmp_path / "with-t"
     build_bundle(out, dataset="shapes_vqa", model="shapes_vqa_early", n_items=2, seed=2, stages=["U", "T"])
-    bundle = import_bundle(out)
     owner = User.objects.create_user("r3")
+    bundle = import_bundle(out, owner=owner)
     study = create_study(owner, bundle, title="T", presets=["U"], custom=[("U+T", ["U", "T"], {})], practice=0,
                          open_now=True)
     study.conditions.filter(name="U").update(paused=True)

@@ -66,7 +66,7 @@ def annotate(page, live_server, invite, key):
 def test_three_annotators_complete_a_simulation_study_and_the_researcher_exports_it(browser, live_server,
                                                                                       built_bundle, tmp_path):
     researcher = User.objects.create_user("ada", password="a-long-passphrase", is_staff=True)
-    bundle = import_bundle(built_bundle)
+    bundle = import_bundle(built_bundle, owner=researcher)
     study = create_study(researcher, bundle, title="Browser study", practice=1, group_size=1, open_now=True,
                          presets=["U", "U+C", "MultiViz (U+C+Rℓ+Rg+P)"])
     study.completion_code = "THANKS-1"
@@ -124,8 +124,8 @@ def test_a_researcher_builds_previews_and_opens_a_study_in_the_browser(browser, 
 
     from studies.models import Study
 
-    User.objects.create_user("grace", password="a-long-passphrase", is_staff=True)
-    bundle = import_bundle(built_bundle)
+    grace = User.objects.create_user("grace", password="a-long-passphrase", is_staff=True)
+    bundle = import_bundle(built_bundle, owner=grace)
     page = browser.new_context().new_page()
     login(page, live_server, "grace", "a-long-passphrase", "/studies/")
     page.click("#new-study-link")

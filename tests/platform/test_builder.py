@@ -28,7 +28,7 @@ def test_custom_conditions_take_any_set_of_stages():
 
 
 def test_a_study_is_built_edited_previewed_and_opened(client, researcher, bundle_copy):
-    bundle = import_bundle(bundle_copy)
+    bundle = import_bundle(bundle_copy, owner=researcher)
     created = client.post("/studies/new/", {"title": "Built", "bundle": bundle.pk, "task": "simulation",
                                             "preset": ["U", "MultiViz (U+C+Rℓ+Rg+P)"], "custom": "U+P: U P",
                                             "practice": "1", "group_size": "2"})
@@ -66,7 +66,7 @@ def test_a_study_is_built_edited_previewed_and_opened(client, researcher, bundle
     ({"title": "x", "preset": ["U"], "custom": "bad line"}, "name: stages"),
 ])
 def test_bad_builder_input_is_shown_and_creates_nothing(client, researcher, bundle_copy, form, message):
-    bundle = import_bundle(bundle_copy)
+    bundle = import_bundle(bundle_copy, owner=researcher)
     response = client.post("/studies/new/", {"bundle": bundle.pk, "task": "simulation", "practice": "1", **form})
     assert response.status_code == 400 and message.lower() in response.content.decode().lower()
     assert Study.objects.count() == 0

@@ -58,7 +58,7 @@ def test_importing_the_same_bundle_twice_is_refused(bundle_copy):
 
 
 def test_assets_are_served_only_when_the_manifest_lists_them(client, researcher, bundle_copy):
-    bundle = import_bundle(bundle_copy)
+    bundle = import_bundle(bundle_copy, owner=researcher)
     image = bundle.items.first().record["datapoint"]["image"]
     response = client.get(f"/bundles/{bundle.pk}/assets/{image}")
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
@@ -73,7 +73,7 @@ def test_bundle_pages_need_a_login(client, bundle_copy):
 
 
 def test_live_sog_is_computed_once_per_item_and_words(client, researcher, bundle_copy, eager_tasks):
-    bundle = import_bundle(bundle_copy)
+    bundle = import_bundle(bundle_copy, owner=researcher)
     item = bundle.items.first()
     url = f"/bundles/{bundle.pk}/items/{item.item_id}/live-sog"
     first = client.get(url, {"positions": "2,1"})

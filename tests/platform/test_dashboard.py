@@ -120,8 +120,9 @@ def test_the_model_debugging_report_names_error_features_and_compares_selections
 
     settings.DATA_DIR = tmp_path
     settings.EAGER_TASKS_IN_THREAD = False  # the task runs inside the request: its report is there after
-    bundle = import_bundle(bundle_copy)
-    client.force_login(User.objects.create_user("ada"))
+    ada = User.objects.create_user("ada")
+    bundle = import_bundle(bundle_copy, owner=ada)
+    client.force_login(ada)
     url = f"/bundles/{bundle.pk}/debugging/"
     assert "No report yet" in client.get(url).content.decode()
     small = {"pool_size": 200, "held_out_size": 300, "budget": 20, "runs": 3}

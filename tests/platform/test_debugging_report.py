@@ -18,8 +18,10 @@ TINY = {"budget": "20", "runs": "3", "seed": "7", "k_features": "3", "labelled_s
 
 
 def make_bundle(model="shapes_vqa_late", name="debug-me") -> Bundle:
-    """A bundle row of a model (the report reads the model and the dataset, not the folder)."""
-    return Bundle.objects.create(name=name, path=f"/nowhere/{name}", manifest_sha256=name.ljust(64, "0"),
+    """A bundle row of a model (the report reads the model and the dataset, not the folder),
+    owned by the test's one researcher (bundles are seen by their owners only)."""
+    return Bundle.objects.create(name=name, owner=User.objects.get(), path=f"/nowhere/{name}",
+                                 manifest_sha256=name.ljust(64, "0"),
                                  dataset="shapes_vqa", model=model, task="simulation", stages=[], class_names=[],
                                  manifest={"items": []})
 

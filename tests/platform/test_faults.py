@@ -125,7 +125,8 @@ def test_a_postgresql_restart_mid_study_shows_send_again_and_loses_no_answer(bun
     cluster = _postgres_cluster()
     if cluster is None:
         pytest.skip("needs the local PostgreSQL cluster, pg_ctlcluster and root (CI has them)")
-    study = create_study(User.objects.create_user("r"), import_bundle(bundle_copy), title="Restart", practice=0,
+    owner = User.objects.create_user("r")
+    study = create_study(owner, import_bundle(bundle_copy, owner=owner), title="Restart", practice=0,
                          presets=["U"], open_now=True)
     db = connection.settings_dict
     url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"

@@ -22,7 +22,7 @@ from annotations.models import Response  # noqa: E402
 from studies.models import Enrolment  # noqa: E402
 from studies.services import enrol  # noqa: E402
 
-from .study_helpers import CLASSES, answer_all, make_study, start  # noqa: E402
+from .study_helpers import CLASSES, answer_all, body_text, make_study, start  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,7 @@ def test_text_a_spreadsheet_would_run_reaches_the_csv_as_text_and_the_json_exact
     answer_all(enrol(study, pseudonym="=cmd|' /C calc'!A0"),
                lambda item: {"free_text": FORMULAS[item.order], "confidence": 3, "seconds_on_item": 2.5})
     client.force_login(study.owner)
-    rows = list(csv.DictReader(io.StringIO(client.get(f"/studies/{study.pk}/export.csv").content.decode())))
+    rows = list(csv.DictReader(io.StringIO(body_text(client.get(f"/studies/{study.pk}/export.csv")))))
     assert len(rows) == len(FORMULAS)
     cells = [cell for row in rows for cell in row.values()]
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@")], "no cell starts a formula"

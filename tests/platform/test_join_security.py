@@ -12,7 +12,7 @@ from annotations.models import Response
 from studies.models import Enrolment, Study
 from studies.services import EnrolmentTaken, enrol
 
-from .study_helpers import make_study
+from .study_helpers import body_text, make_study
 
 pytestmark = pytest.mark.django_db
 
@@ -78,7 +78,7 @@ def test_every_annotator_name_a_researcher_sees_opens_no_enrolment(study):
     shown |= {row["pseudonym"] for row in researcher.get(f"/api/studies/{study.pk}/enrolments/").json()}
     shown |= {row["annotator"] for row in researcher.get(f"/studies/{study.pk}/monitor.json").json()["annotators"]}
     assert shown == {e.pseudonym for e in joined}
-    pages = [researcher.get(url).content.decode() for url in (
+    pages = [body_text(researcher.get(url)) for url in (
         f"/studies/{study.pk}/export.csv", f"/studies/{study.pk}/export.json", f"/studies/{study.pk}/monitor.json",
         f"/api/studies/{study.pk}/enrolments/", f"/api/studies/{study.pk}/responses/", f"/api/studies/{study.pk}/export/")]
     assert not [p for p in pages if "secret-" in p], "the session ids that prove a participant are never shown"

@@ -110,6 +110,7 @@ def test_demo_study_command_builds_one_open_study_per_task_with_the_papers_condi
     assert all(s.status == "open" for s in studies.values())
     assert studies["simulation"].items.filter(is_practice=False).count() == 20
     assert all(not i.bundle_item.correct for i in studies["error"].items.all())
+    assert {s.bundle.owner.username for s in studies.values()} == {"researcher"}  # its bundles are theirs
     out = capsys.readouterr().out
     assert "password" in out and all(s.invite_token in out for s in studies.values())
     call_command("demo_study")  # again: nothing duplicated

@@ -356,6 +356,7 @@ from studies.models import Bundle
 from studies.services import create_study, enrol, finish
 
 owner = User.objects.create_user("ada")
+Bundle.objects.update(owner=owner)
 study = create_study(owner, Bundle.objects.get(), title="Moved between installations", presets=["U", "U+C"],
                      practice=0, group_size=5, open_now=True)
 for k in range(5):

@@ -43,7 +43,7 @@ class Command(BaseCommand):
         studies = []
         for task, model, counted, practice, title, instructions in DEMO:
             with_t = task == "simulation"
-            bundle = self._bundle(task, model, counted + practice, with_t)
+            bundle = self._bundle(task, model, counted + practice, researcher, with_t)
             study = Study.objects.filter(title=title, owner=researcher).first()
             if study is None:
                 study = create_study(researcher, bundle, title=title, task=task, practice=practice,
@@ -74,7 +74,8 @@ class Command(BaseCommand):
         cred.write_text(password + "\n")
         return user, password
 
-    def _bundle(self, task, model, n_items, with_t=False) -> Bundle:
+    def _bundle(self, task, model, n_items, researcher, with_t=False) -> Bundle:
+        """The demo's bundle for ``task``, the demo researcher's (or shared with them)."""
         out = default_bundle_dir(settings.DATA_DIR, "shapes_vqa", model, task, n_items, 0)
         stages = [*MULTIVIZ_STAGES, "T"] if with_t else list(MULTIVIZ_STAGES)
         if with_t:
@@ -85,6 +86,13 @@ class Command(BaseCommand):
                 build_bundle(out, dataset="shapes_vqa", model=model, task=task, n_items=n_items, seed=0,
                              stages=stages)
             existing = Bundle.objects.filter(manifest_sha256=sha256_file(out / "manifest.json")).first()
-            return existing or import_bundle(out)
+            if existing is None:
+                return import_bundle(out, owner=researcher)
+            if existing.owner is None:
+                existing.owner = researcher
+                existing.save(update_fields=["owner"])
+            elif existing.owner != researcher:
+                existing.shared_with.add(researcher)
+            return existing
         except BundleError as exc:
             raise CommandError(f"the demo's {task} bundle could not be built: {exc}") from None

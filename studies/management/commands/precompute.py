@@ -30,6 +30,7 @@ from viz_engine.bundles.selection import TASKS
 from ...models import Bundle
 from ...services import import_bundle
 from ...tasks import precompute_chunk
+from .import_bundle import OWNER_HELP, bundle_owner
 
 
 class Command(BaseCommand):
@@ -52,8 +53,12 @@ class Command(BaseCommand):
                             help="give up (resumably) after this many seconds without progress")
         parser.add_argument("--import", dest="do_import", action="store_true", help="import the finished bundle")
         parser.add_argument("--name", help="name of the imported bundle (default: the folder's name)")
+        parser.add_argument("--owner", help="with --import: " + OWNER_HELP)
 
     def handle(self, *args, **o):
+        if o["owner"] and not o["do_import"]:
+            raise CommandError("--owner names who owns the imported bundle: add --import")
+        owner = bundle_owner(o["owner"])  # a typo is told before hours of computing
         out = o["out"] or default_bundle_dir(settings.DATA_DIR, o["dataset"], o["model"], o["task"], o["items"], o["seed"])
         try:
             plan = plan_bundle(out, dataset=o["dataset"], model=o["model"], task=o["task"], n_items=o["items"],
@@ -79,7 +84,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"already imported as bundle {already.name!r} (id {already.pk})")
                 return
             try:
-                bundle = import_bundle(out, name=o["name"])
+                bundle = import_bundle(out, name=o["name"], owner=owner)
             except BundleError as exc:
                 raise CommandError(f"import refused: {exc}") from None
             self.stdout.write(self.style.SUCCESS(f"imported as bundle {bundle.name!r} (id {bundle.pk})"))

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('studies', '0005_h8_debugging_report'),
+        ('studies', '0005_debugging_report'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('studies', '0006_h11_quality_exclusion'),
+        ('studies', '0006_enrolment_exclusion'),
     ]
 
     operations = [
