@@ -243,7 +243,9 @@ LOGGING = {
                             "formatter": "json"}},
     "root": {"handlers": ["stderr"], "level": MULTIVIZ_LOG_LEVEL},
     # Django's own loggers write here too, instead of their plain-text console
-    "loggers": {"django": {"handlers": ["stderr"], "level": MULTIVIZ_LOG_LEVEL, "propagate": False}},
+    "loggers": {"django": {"handlers": ["stderr"], "level": MULTIVIZ_LOG_LEVEL, "propagate": False},
+                # axes says "BEGIN" at every start and counts its clean-ups: only its warnings matter
+                "axes": {"level": "WARNING"}},
 }
 # An error tracker only when SENTRY_DSN is set: without it sentry-sdk is not even started.
 SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
