@@ -35,6 +35,23 @@ class Bundle(models.Model):
     def __str__(self):
         return f"{self.name} ({self.dataset} · {self.model} · {len(self.manifest.get('items', []))} items)"
 
+    @property
+    def c_specificity_note(self) -> str:
+        """One line on whether this bundle's C maps follow the word (measured at precompute);
+        empty when the bundle has no C stage."""
+        if "C" not in (self.stages or []):
+            return ""
+        check = self.manifest.get("c_specificity")
+        if not check:
+            return "C specificity not measured (no phrase–object references for this dataset)."
+
+        def pts(c):
+            return f"{100 * c['value']:+.0f} points [{100 * c['lo']:+.0f}, {100 * c['hi']:+.0f}]"
+
+        return (f"C maps move with the word: {pts(check['over_other_object'])} over another object's phrase; "
+                f"within one question, {pts(check['over_non_referring'])} over \"?\" "
+                f"({check['n_pairs']} pairs, object top-1).")
+
 
 class BundleItem(models.Model):
     bundle = models.ForeignKey(Bundle, on_delete=models.CASCADE, related_name="items")

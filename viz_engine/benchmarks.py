@@ -13,6 +13,13 @@ Prints and writes (keys as named in the engine issue):
 * ``slm_speedup_vs_sklearn`` and ``slm_heldout_acc_gap`` — the P solver vs scikit-learn's
   saga on N = 20,000 × d = 768 × C = 300 standardised features, same λ values and tolerance;
 * ``faithfulness`` — {model: {top1, top2, chance_top1, chance_top2, n}} (Table 5's form);
+* ``faithfulness_controls`` — {model: the control table of
+  :mod:`viz_engine.faithfulness_controls`} (does the C map move with the word?); the full
+  table, kept in ``benchmarks/results/faithfulness.json``, comes from
+  ``python -m viz_engine.benchmarks --only faithfulness_controls --json benchmarks/results/faithfulness.json``;
+* ``faithfulness_settings`` — {"shapes_vqa_early": [the control table under each method
+  setting]} on 200 pairs (target, aggregation, query set, object score): why the map
+  ignores the word (``benchmarks/results/faithfulness_settings.json``);
 * ``wall_seconds`` and ``peak_rss_mb`` per section.
 
 Both sides of each ratio run in the same process, one after the other, on the same inputs,
@@ -23,11 +30,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import sys
 import time
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +47,7 @@ from .adapters import Batch, LogitSum, atoms_per_patch
 from .data import shapes_vqa as vqa_data
 from .models import shapes_vqa as vqa_models
 
-SECTIONS = ("sog", "emap", "lime", "slm", "faithfulness")
+SECTIONS = ("sog", "emap", "lime", "slm", "faithfulness", "faithfulness_controls", "faithfulness_settings")
 
 
 def _peak_rss_mb() -> float:
@@ -154,15 +163,30 @@ def bench_slm(quick: bool) -> dict:
 
 
 # -- faithfulness ---------------------------------------------------------------------------------
+def _per_model(key: str, measure, fmt, examples, max_pairs, kinds=("early", "late")) -> dict:
+    """``{key: {"shapes_vqa_<kind>": measure(adapter, examples, max_pairs=…)}}``, printed by ``fmt``."""
+    results = {f"shapes_vqa_{kind}": measure(vqa_models.load_pretrained(kind), examples, max_pairs=max_pairs)
+               for kind in kinds}
+    print(fmt(results))
+    return {key: results}
+
+
 def bench_faithfulness(examples, max_pairs: int | None) -> dict:
     from .faithfulness import format_table, sog_alignment
 
-    results = {}
-    for kind in ("early", "late"):
-        adapter = vqa_models.load_pretrained(kind)
-        results[f"shapes_vqa_{kind}"] = sog_alignment(adapter, examples, max_pairs=max_pairs)
-    print(format_table(results))
-    return {"faithfulness": results}
+    return _per_model("faithfulness", sog_alignment, format_table, examples, max_pairs)
+
+
+def bench_faithfulness_controls(examples, max_pairs: int | None) -> dict:
+    from .faithfulness_controls import control_table, format_controls
+
+    return _per_model("faithfulness_controls", control_table, format_controls, examples, max_pairs)
+
+
+def bench_faithfulness_settings(examples, max_pairs: int) -> dict:
+    from .faithfulness_controls import format_sweep, setting_sweep
+
+    return _per_model("faithfulness_settings", setting_sweep, format_sweep, examples, max_pairs, kinds=("early",))
 
 
 def run(sections=SECTIONS, quick: bool = False) -> dict:
@@ -175,6 +199,9 @@ def run(sections=SECTIONS, quick: bool = False) -> dict:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "python": platform.python_version(),
+        "numpy": np.__version__,
+        "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count()},
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "quick": quick,
         "wall_seconds": {},
         "peak_rss_mb": {},
@@ -186,6 +213,10 @@ def run(sections=SECTIONS, quick: bool = False) -> dict:
         "lime": lambda: bench_lime(early, question, 200 if quick else 1000),
         "slm": lambda: bench_slm(quick),
         "faithfulness": lambda: bench_faithfulness(test[: 100 if quick else 1000], 50 if quick else None),
+        "faithfulness_controls": lambda: bench_faithfulness_controls(test[: 100 if quick else 1000],
+                                                                     50 if quick else None),
+        "faithfulness_settings": lambda: bench_faithfulness_settings(test[: 100 if quick else 1000],
+                                                                     40 if quick else 200),
     }
     for name in sections:
         print(f"== {name}", flush=True)

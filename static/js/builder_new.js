@@ -9,7 +9,9 @@
       for (const box of fs.querySelectorAll("input")) box.disabled = !on;
     }
   }
-  bundle.addEventListener("change", () => { task.value = bundle.selectedOptions[0].dataset.task; sync(); });
+  // what the chosen bundle's C maps show (its measured specificity), as text
+  const cNote = () => { document.getElementById("c-note").textContent = bundle.selectedOptions[0].dataset.cNote; };
+  bundle.addEventListener("change", () => { task.value = bundle.selectedOptions[0].dataset.task; sync(); cNote(); });
   task.addEventListener("change", sync);
-  task.value = bundle.selectedOptions[0].dataset.task; sync();
+  task.value = bundle.selectedOptions[0].dataset.task; sync(); cNote();
 })();

@@ -80,6 +80,17 @@ def test_a_bundle_has_every_stage_of_every_item_and_validates(built):
         assert all(len(f["max"]) == 3 and len(f["min"]) == 3 for f in rg["features"])
 
 
+def test_a_bundle_with_c_records_how_far_its_c_maps_move_with_the_word(built):
+    from viz_engine.faithfulness_controls import c_specificity
+
+    check = validate_bundle(built)["c_specificity"]
+    assert check["n_pairs"] == 60 and check["seed"] == REQUEST["seed"]
+    for key in ("over_other_object", "over_non_referring", "phrase"):
+        assert check[key]["lo"] <= check[key]["value"] <= check[key]["hi"]
+    again = c_specificity(load_model(REQUEST["model"]), load_context(built).examples[:300], seed=REQUEST["seed"])
+    assert again["over_other_object"] == check["over_other_object"]
+
+
 def test_the_p_section_does_not_mark_the_prediction(built):
     manifest = validate_bundle(built)
     entry = manifest["items"][0]
@@ -256,6 +267,7 @@ def test_a_concept_bundle_shows_one_feature_per_item_on_its_most_activating_poin
         assert entry["index"] == int(np.argmax(ctx.features[:, entry["feature"]]))
     features = [e["feature"] for e in plan["items"]]
     assert len(set(features)) == 2
+    assert plan["c_specificity"] is None  # no C stage: nothing to measure
 
 
 def test_live_second_order_gradient_finds_the_named_object_more_often_than_chance():

@@ -11,6 +11,7 @@ from viz_engine import benchmarks
 from viz_engine.adapters import AdapterError
 from viz_engine.data import shapes_vqa as data
 from viz_engine.faithfulness import alignment_pairs, format_table, sog_alignment
+from viz_engine.faithfulness_controls import bootstrap_interval, control_pairs, control_table, format_controls
 from viz_engine.models import shapes_vqa as models
 from viz_engine.render import heatmap_overlay_png, normalise_scores, token_highlights, top_regions
 
@@ -84,3 +85,49 @@ def test_quick_benchmark_writes_every_figure_it_names(tmp_path):
         assert figures[key] > 0
     assert set(figures["wall_seconds"]) == {"sog", "emap", "lime"}
     assert figures["peak_rss_mb"]["lime"] > 0
+
+
+def test_control_pairs_name_another_object_of_the_same_scene():
+    examples = data.load_split("test", 200)
+    cps = control_pairs(examples, seed=0)
+    assert {c.source for c in cps} == {"in_question", "substituted"}
+    for c in cps:
+        ex = examples[c.pair.example]
+        assert c.other_obj != c.pair.obj
+        assert c.other_example.image is ex.image
+        assert (c.other_tokens, c.other_obj) in [(tuple(t), o) for t, o in c.other_example.references]
+        if c.source == "substituted":
+            words = [c.other_example.tokens[i] for i in c.other_tokens]
+            named = [i for i, o in enumerate(ex.objects) if all(w in (o.size, o.colour, o.shape, o.shape + "s", "thing", "things") for w in words)]
+            assert named == [c.other_obj]
+    def key(cs):
+        return [(c.pair, c.other_tokens, c.other_obj, tuple(c.other_example.tokens)) for c in cs]
+
+    assert key(control_pairs(examples, seed=0)) == key(cps)
+
+
+def test_bootstrap_interval_brackets_the_mean_and_shrinks_with_more_pairs():
+    rng = np.random.default_rng(0)
+    small, large = rng.random(40) < 0.5, rng.random(4000) < 0.5
+    a = bootstrap_interval(small.astype(float), rng.integers(0, 40, (1000, 40)))
+    b = bootstrap_interval(large.astype(float), rng.integers(0, 4000, (1000, 4000)))
+    assert a["lo"] <= a["value"] <= a["hi"] and b["lo"] <= b["value"] <= b["hi"]
+    assert b["hi"] - b["lo"] < (a["hi"] - a["lo"]) / 3
+
+
+@pytest.mark.slow
+def test_c_map_specificity_on_the_shipped_early_model(capsys):
+    adapter = models.load_pretrained("early")
+    r = control_table(adapter, data.load_split("test", 200), max_pairs=60, n_boot=1000)
+    with capsys.disabled():
+        print("\n" + format_controls({"shapes_vqa_early": r}))
+    spec = r["specificity"]["top1"]
+    assert r["n"] == 60 and spec["lo"] <= spec["value"] <= spec["hi"]
+    assert r["methods"]["attention"] is not None and "pixel" not in r["methods"]["attention"]
+    # Measured on this sample (seeded): the map moves when the question names another
+    # object (+), but a first-order map with no word moves as much, and within one question
+    # the phrase's map does no better than the map from "?" (issue 20).
+    assert spec["lo"] > 0
+    assert r["first_order_specificity"]["top1"]["lo"] > 0
+    within = r["specificity_vs_non_referring"]["top1"]
+    assert within["lo"] <= 0 <= within["hi"]

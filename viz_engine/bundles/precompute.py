@@ -55,6 +55,9 @@ DEFAULT_PARAMS = {
     "T": {"projection_sample": 200, "nearest": 3},
 }
 
+# phrase–object pairs of the C specificity check at plan time (issue 20): three SOG passes over 60 rows
+C_SPECIFICITY_PAIRS = 60
+
 
 def model_fingerprint(adapter) -> str:
     h = hashlib.sha256()
@@ -219,6 +222,12 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
         log("fitting the per-layer hidden-state projections (T) …")
         write_json(out / "shared" / "T.json", _layer_projections(adapter, source, examples, params["T"]))
     write_json(out / "shared" / "P.json", sparse)
+    c_check = None
+    if "C" in stages and getattr(source, "name", None) == "shapes_vqa":
+        from ..faithfulness_controls import c_specificity
+
+        log("measuring how far C maps move with the word …")
+        c_check = c_specificity(adapter, examples[:300], n_pairs=C_SPECIFICITY_PAIRS, seed=seed)
     plan = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -234,6 +243,7 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
                       "min_answer_count": min_answer_count, "misclassified_only": task == "error"},
         "stages": params,
         "p_fit": p_fit,
+        "c_specificity": c_check,
         "items": items,
     }
     write_json(plan_path, plan)  # last: a plan exists only once its shared parts do
