@@ -8,13 +8,15 @@ import csv
 import io
 
 from studies.models import Study
+from studies.selectors import choices_shown
 
 from .models import Response
 from .selectors import condition_metrics
 
 __all__ = ["CSV_COLUMNS", "response_rows", "responses_csv", "study_json", "summary_rows", "summary_latex"]
 
-CSV_COLUMNS = ["study", "task", "condition", "stages", "annotator", "item", "practice", "answer", "model_prediction",
+CSV_COLUMNS = ["study", "task", "condition", "stages", "annotator", "item", "practice", "answer", "choices_shown",
+               "model_prediction",
                "matched_model", "correct_label", "confidence", "helpful_page", "seconds_on_item", "answered_at",
                "enrolled_at", "completed_at"]
 
@@ -29,7 +31,9 @@ def response_rows(study: Study) -> list[dict]:
         rows.append({
             "study": study.title, "task": study.task, "condition": e.condition.name,
             "stages": "+".join(e.condition.stages) or "none", "annotator": e.pseudonym, "item": bi.item_id,
-            "practice": r.is_practice, "answer": answer, "model_prediction": bi.prediction,
+            "practice": r.is_practice, "answer": answer,
+            "choices_shown": " | ".join(choices_shown(e, r.item)) if study.task == Study.Task.SIMULATION else "",
+            "model_prediction": bi.prediction,
             "matched_model": (r.choice == bi.prediction) if study.task == Study.Task.SIMULATION else "",
             "correct_label": bi.label, "confidence": r.confidence if r.confidence is not None else "",
             "helpful_page": r.helpful_page, "seconds_on_item": r.seconds_on_item if r.seconds_on_item is not None else "",
@@ -52,7 +56,8 @@ def study_json(study: Study, n_boot: int = 1000) -> dict:
         "study": {"title": study.title, "task": study.task, "status": study.status, "bundle": study.bundle.name,
                   "model": study.bundle.model, "dataset": study.bundle.dataset},
         "conditions": [{"name": c.name, "stages": c.stages, "rg_highlights": c.rg_highlights, "live_sog": c.live_sog,
-                        "ask_helpful_page": c.ask_helpful_page, "target_size": c.target_size}
+                        "ask_helpful_page": c.ask_helpful_page, "global_feature_ids": c.global_feature_ids,
+                        "target_size": c.target_size}
                        for c in study.conditions.all()],
         "items": [{"item": i.bundle_item.item_id, "practice": i.is_practice, "choices": i.choices,
                    "model_prediction": i.bundle_item.prediction, "correct_label": i.bundle_item.label}

@@ -19,7 +19,8 @@ from annotations.services import plausible_seconds, submit_response
 from viz_engine.bundles.format import BundleError
 
 from .models import Enrolment, Study
-from .selectors import ASSET_KEYS, allowed_assets, annotator_view, current_item, enrolment_by_token
+from .selectors import (allowed_assets, annotator_view, current_item, enrolment_by_token, feature_blocks,
+                        item_asset_paths, map_assets)
 from .transformer_figures import transformer_figures
 from .services import StudyError, advance, enrol, finish, live_second_order_gradient, touch
 
@@ -113,19 +114,13 @@ def asset_signature(token: str, item_pk: int, path: str) -> str:
     return salted_hmac("studies.asset", f"{token}/{item_pk}/{path}", algorithm="sha256").hexdigest()[:32]
 
 
-def _asset_url(token, item_pk, path) -> str:
-    return f"{reverse('annotate:asset', args=[token, item_pk, path])}?key={asset_signature(token, item_pk, path)}"
+def _asset_url(token, item_pk, name) -> str:
+    return f"{reverse('annotate:asset', args=[token, item_pk, name])}?key={asset_signature(token, item_pk, name)}"
 
 
 def _with_urls(obj, token, item_pk):
-    """The view with every asset path turned into this annotator's asset URL."""
-    if isinstance(obj, dict):
-        return {k: (_asset_url(token, item_pk, v)
-                    if k in ASSET_KEYS and isinstance(v, str) and v.endswith(".png") else _with_urls(v, token, item_pk))
-                for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_with_urls(v, token, item_pk) for v in obj]
-    return obj
+    """The view with every asset name turned into this annotator's asset URL."""
+    return map_assets(obj, lambda name: _asset_url(token, item_pk, name))
 
 
 @require_http_methods(["GET", "POST"])
@@ -173,9 +168,7 @@ def _item_page(request, e, error=None, status=200):
         advance(e, Enrolment.Step.ITEMS, Enrolment.Step.CLOSING)
         return redirect("annotate:page", token=e.token)
     view = _with_urls(annotator_view(e, item), e.token, item.pk)
-    local = {f["feature"]: f for f in view["sections"].get("Rl", {}).get("features", [])}
-    glob = {f["feature"]: f for f in view["sections"].get("Rg", {}).get("features", [])}
-    blocks = [{"feature": j, "local": local.get(j), "global": glob.get(j)} for j in dict.fromkeys([*local, *glob])]
+    blocks = feature_blocks(view)
     figures = transformer_figures(view["sections"]["T"]) if "T" in view["sections"] else None
     return render(request, "annotate/item.html", {
         "transformer": figures,
@@ -231,7 +224,7 @@ def _item_of(e, item_pk):
 
 
 # (item, everything of the condition and study that annotator_view reads) -> (bundle folder,
-# allowed asset paths). Bundle items never change and a study's items are fixed once anyone
+# allowed asset names). Bundle items never change and a study's items are fixed once anyone
 # enrols, so an entry is never stale; a page of a dozen images costs one query each, not a
 # reparse of the item's sections each.
 _ASSET_PERMISSIONS: dict[tuple, tuple[str, frozenset]] = {}
@@ -240,7 +233,8 @@ _ASSET_PERMISSIONS_MAX = 4096
 
 def _asset_permissions(e, item_pk) -> tuple[str, frozenset]:
     c = e.condition
-    key = (item_pk, e.study.task, c.pk, tuple(c.stages), c.rg_highlights, c.live_sog, c.ask_helpful_page)
+    key = (item_pk, e.study.task, c.pk, tuple(c.stages), c.rg_highlights, c.live_sog, c.ask_helpful_page,
+           c.global_feature_ids)
     found = _ASSET_PERMISSIONS.get(key)
     if found is None:
         item = _item_of(e, item_pk)
@@ -251,22 +245,23 @@ def _asset_permissions(e, item_pk) -> tuple[str, frozenset]:
     return found
 
 
-# study item -> its bundle's folder; both are fixed once the item exists
-_BUNDLE_FOLDERS: dict[int, str] = {}
+# study item -> its bundle's folder and every asset name it has; fixed once the item exists
+_BUNDLE_FOLDERS: dict[int, tuple[str, dict[str, str]]] = {}
 
 
-def _bundle_folder(item_pk: int) -> str:
-    folder = _BUNDLE_FOLDERS.get(item_pk)
-    if folder is None:
+def _bundle_folder(item_pk: int) -> tuple[str, dict[str, str]]:
+    found = _BUNDLE_FOLDERS.get(item_pk)
+    if found is None:
         from .models import StudyItem
 
-        folder = StudyItem.objects.filter(pk=item_pk).values_list("bundle_item__bundle__path", flat=True).first()
-        if folder is None:
+        item = (StudyItem.objects.select_related("bundle_item__bundle").defer("bundle_item__bundle__manifest")
+                .filter(pk=item_pk).first())
+        if item is None:
             raise Http404("no such item")
         if len(_BUNDLE_FOLDERS) >= _ASSET_PERMISSIONS_MAX:
             _BUNDLE_FOLDERS.clear()
-        _BUNDLE_FOLDERS[item_pk] = folder
-    return folder
+        found = _BUNDLE_FOLDERS[item_pk] = (item.bundle_item.bundle.path, item_asset_paths(item))
+    return found
 
 
 def forget_asset_permissions() -> None:
@@ -277,19 +272,19 @@ def forget_asset_permissions() -> None:
 
 @require_GET
 def asset(request, token, item_pk, path):
-    """One image of an item page. A URL with its key (as the page links it) is served at
+    """One image of an item page, by its opaque name (``path``). A URL with its key (as the page links it) is served at
     once, a dozen per page; without the key the enrolment and condition are checked."""
     key = request.GET.get("key", "")
-    if key and constant_time_compare(key, asset_signature(token, item_pk, path)):
-        folder = _bundle_folder(item_pk)
-    else:
+    if not (key and constant_time_compare(key, asset_signature(token, item_pk, path))):
         e = _enrolment(request, token)
         if item_pk not in e.item_order:
             raise Http404("not an item of this enrolment")
-        folder, allowed = _asset_permissions(e, item_pk)
-        if path not in allowed:
+        if path not in _asset_permissions(e, item_pk)[1]:
             raise Http404("no such asset")
-    file = Path(folder) / path
+    folder, paths = _bundle_folder(item_pk)
+    if path not in paths:
+        raise Http404("no such asset")
+    file = Path(folder) / paths[path]
     if not file.is_file():
         raise Http404("the asset is missing on the server")
     response = FileResponse(open(file, "rb"), content_type="image/png")

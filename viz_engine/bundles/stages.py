@@ -159,21 +159,19 @@ def _cross(ctx, entry, ex, batch, pred) -> dict:
 
 
 def _prediction(ctx, entry) -> dict:
-    """The P graph around this datapoint: for its most probable classes (never marked as
-    the prediction), the top features with their weights and this datapoint's values."""
+    """P as the paper shows it: the top features of the predicted class (which is not named)
+    with their weights, largest first, and this datapoint's standardised values and
+    contributions (weight × value). No other class's features: a list per class would tie
+    each answer to ids that the feature pages share."""
     i = entry["index"]
-    k_classes = ctx.params["P"].get("classes", 4)
-    order = np.argsort(-ctx.probs[i], kind="stable")[:k_classes]
+    pred = ctx.class_names[int(ctx.probs[i].argmax())]
     mean, std = np.asarray(ctx.sparse["mean"], dtype=float), np.asarray(ctx.sparse["std"], dtype=float)
     z = (ctx.features[i] - mean) / np.where(std > 0, std, 1.0)
-    classes = []
-    for c in sorted(order.tolist()):  # class order, so the layout does not give the prediction away
-        name = ctx.class_names[c]
-        feats = [{"feature": j, "weight": w, "value": _r(z[j]), "contribution": _r(w * z[j])}
-                 for j, w in ctx.sparse["top_features"].get(name, [])]
-        classes.append({"class": name, "features": feats})
+    k = ctx.params["P"].get("top_k", 5)
+    feats = [{"feature": j, "weight": w, "value": _r(z[j]), "contribution": _r(w * z[j])}
+             for j, w in ctx.sparse["top_features"].get(pred, [])[:k]]
     return {"method": "sparse_linear", "lambda": ctx.sparse["lambda"], "n_nonzero": ctx.sparse["n_nonzero"],
-            "classes": classes}
+            "target": "predicted class", "features": feats}
 
 
 def _local(ctx, entry, ex, batch) -> dict:
