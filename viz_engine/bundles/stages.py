@@ -171,7 +171,7 @@ def _prediction(ctx, entry) -> dict:
     feats = [{"feature": j, "weight": w, "value": _r(z[j]), "contribution": _r(w * z[j])}
              for j, w in ctx.sparse["top_features"].get(pred, [])[:k]]
     return {"method": "sparse_linear", "lambda": ctx.sparse["lambda"], "n_nonzero": ctx.sparse["n_nonzero"],
-            "target": "predicted class", "features": feats}
+            "features": feats}
 
 
 def _local(ctx, entry, ex, batch) -> dict:
