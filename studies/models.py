@@ -176,7 +176,7 @@ class Enrolment(models.Model):
     step = models.CharField(max_length=20, choices=Step.choices, default=Step.CONSENT)
     closing_answers = models.JSONField(default=dict, blank=True)
     assignment = models.JSONField(default=dict, blank=True, help_text="how the condition was drawn: seed, fill, "
-                                  "tied condition ids (equally least-filled), drawn condition id")
+                                  "tied conditions (equally least-filled, by id), the one drawn (names)")
     started_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -135,7 +135,7 @@ def draw_condition(candidates, seed: int):
     least = min(c.fill for c in candidates)
     tied = sorted((c for c in candidates if c.fill == least), key=lambda c: c.pk)
     drawn = random.Random(seed).choice(tied)
-    return drawn, {"seed": seed, "fill": least, "tied": [c.pk for c in tied], "drawn": drawn.pk}
+    return drawn, {"seed": seed, "fill": least, "tied": [c.name for c in tied], "drawn": drawn.name}
 
 
 def enrol(study, pseudonym: str = "", prolific_study_id: str = "", prolific_session_id: str = ""):

@@ -16,11 +16,11 @@ users by username. The document, version 1::
                "invite_token", "completion_code", "completion_url", "created_at",
                "owner": "<username>", "shared_with": ["<username>", ...]},
      "conditions": [{"name", "stages", "rg_highlights", "live_sog", "ask_helpful_page",
-                     "target_size", "paused"}, ...],
+                     "global_feature_ids", "target_size", "paused"}, ...],
      "items": [{"item_id", "choices", "is_practice", "order"}, ...],
      "enrolments": [{"condition": "<name>", "token", "pseudonym", "prolific_study_id",
                      "prolific_session_id", "item_order": ["<item_id>", ...], "position", "step",
-                     "closing_answers", "started_at", "last_seen_at", "completed_at",
+                     "closing_answers", "assignment", "started_at", "last_seen_at", "completed_at",
                      "responses": [{"item": "<item_id>", "is_practice", "choice", "free_text",
                                     "category", "confidence", "helpful_page", "seconds_on_item",
                                     "concept_cluster", "created_at"}, ...]}, ...]}
@@ -55,7 +55,8 @@ logger = logging.getLogger(__name__)
 # The fields that travel as they are (besides references, tokens and times, handled apart).
 STUDY_TEXTS = ["title", "task", "status", "item_order", "instructions", "consent_text", "completion_code",
                "completion_url"]
-CONDITION_FLAGS = ["rg_highlights", "live_sog", "ask_helpful_page", "paused"]
+CONDITION_FLAGS = ["rg_highlights", "live_sog", "ask_helpful_page", "paused", "global_feature_ids"]
+LATER_FLAGS = {"global_feature_ids"}  # absent from older documents: False
 ENROLMENT_TEXTS = ["pseudonym", "prolific_study_id", "prolific_session_id", "step"]
 RESPONSE_TEXTS = ["choice", "free_text", "category", "helpful_page", "concept_cluster"]
 
@@ -107,7 +108,8 @@ def _item_order_as_ids(enrolment: Enrolment, item_ids: dict[int, str]) -> list[s
 def _export_enrolment(enrolment: Enrolment, item_ids: dict[int, str], responses: list[Response]) -> dict:
     fields = {"condition": enrolment.condition.name, "token": enrolment.token,
               "item_order": _item_order_as_ids(enrolment, item_ids), "position": enrolment.position,
-              "closing_answers": dict(enrolment.closing_answers), "started_at": _iso(enrolment.started_at),
+              "closing_answers": dict(enrolment.closing_answers), "assignment": dict(enrolment.assignment),
+              "started_at": _iso(enrolment.started_at),
               "last_seen_at": _iso(enrolment.last_seen_at), "completed_at": _iso(enrolment.completed_at)}
     fields.update({name: getattr(enrolment, name) for name in ENROLMENT_TEXTS})
     fields["responses"] = [_export_response(r, item_ids) for r in responses]
@@ -297,7 +299,8 @@ def _read_condition(raw, where: str) -> dict:
     unknown = [s for s in data["stages"] if s not in STAGE_CHOICES]
     if unknown:
         raise StudyError(f"{where}.stages: {unknown} are not stages ({', '.join(STAGE_CHOICES)})")
-    data.update({flag: _flag(raw, flag, where) for flag in CONDITION_FLAGS})
+    data.update({flag: _flag(raw, flag, where) if flag in raw or flag not in LATER_FLAGS else False
+                 for flag in CONDITION_FLAGS})
     return data
 
 
@@ -354,6 +357,7 @@ def _read_enrolment(raw, where: str, condition_names: set[str], item_ids: set[st
         raise StudyError(f"{where}.item_order: {strangers[:5]} are not items of this study (document.items)")
     data["position"] = _whole_number(raw, "position", where, high=len(data["item_order"]))
     data["closing_answers"] = _answers(raw, "closing_answers", where)
+    data["assignment"] = raw.get("assignment") if isinstance(raw.get("assignment"), dict) else {}
     data["started_at"] = _moment(raw, "started_at", where)
     data["last_seen_at"] = _moment(raw, "last_seen_at", where)
     data["completed_at"] = _moment(raw, "completed_at", where, nullable=True)
@@ -433,7 +437,7 @@ def _create_enrolment(study: Study, data: dict, conditions: dict[str, Condition]
     enrolment = Enrolment.objects.create(
         study=study, condition=conditions[data["condition"]], token=data["token"],
         item_order=[items[i].pk for i in data["item_order"]], position=data["position"],
-        closing_answers=data["closing_answers"], completed_at=data["completed_at"],
+        closing_answers=data["closing_answers"], assignment=data["assignment"], completed_at=data["completed_at"],
         **{name: data[name] for name in ENROLMENT_TEXTS})
     Enrolment.objects.filter(pk=enrolment.pk).update(started_at=data["started_at"], last_seen_at=data["last_seen_at"])
     _create_responses(enrolment, data["responses"], items)

@@ -18,6 +18,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='enrolment',
             name='assignment',
-            field=models.JSONField(blank=True, default=dict, help_text='how the condition was drawn: seed, fill, tied condition ids (equally least-filled), drawn condition id'),
+            field=models.JSONField(blank=True, default=dict, help_text='how the condition was drawn: seed, fill, tied conditions (equally least-filled, by id), the one drawn (names)'),
         ),
     ]
