@@ -17,6 +17,7 @@ from defusedcsv import csv
 from django.db.models import Count
 
 from studies.models import CLOSING_QUESTIONS, STAGE_CHOICES, Study
+from studies.selectors import choices_shown
 from studies.services import StudyError
 
 from .figures import figure
@@ -28,9 +29,9 @@ __all__ = ["CSV_COLUMNS", "ANNOTATOR_COLUMNS", "response_rows", "iter_response_r
            "study_json", "bonuses_csv", "summary_rows", "summary_latex", "latex_text", "table_studies", "results_table",
            "results_table_cells", "results_table_latex", "results_table_csv"]
 
-CSV_COLUMNS = ["study", "task", "condition", "stages", "annotator", "item", "practice", "answer", "concept_cluster",
-               "model_prediction", "matched_model", "correct_label", "confidence", "helpful_page", "seconds_on_item",
-               "answered_at", "enrolled_at", "completed_at", "excluded", "exclusion_reason"]
+CSV_COLUMNS = ["study", "task", "condition", "stages", "annotator", "item", "practice", "answer", "choices_shown",
+               "concept_cluster", "model_prediction", "matched_model", "correct_label", "confidence", "helpful_page",
+               "seconds_on_item", "answered_at", "enrolled_at", "completed_at", "excluded", "exclusion_reason"]
 # the closing answers go in a CSV of their own: they are one per annotator, not one per response
 ANNOTATOR_COLUMNS = ["study", "task", "condition", "stages", "annotator", "step", "responses", "enrolled_at",
                      "completed_at", "excluded", "exclusion_reason", "exclusion_changed_by", "exclusion_changed_at"]
@@ -56,6 +57,7 @@ def iter_response_rows(study: Study):
             "study": study.title, "task": study.task, "condition": e.condition.name,
             "stages": "+".join(e.condition.stages) or "none", "annotator": e.pseudonym, "item": bi.item_id,
             "practice": r.is_practice, "answer": answer, "concept_cluster": r.concept_cluster,
+            "choices_shown": " | ".join(choices_shown(e, r.item)) if study.task == Study.Task.SIMULATION else "",
             "model_prediction": bi.prediction,
             "matched_model": (r.choice == bi.prediction) if study.task == Study.Task.SIMULATION else "",
             "correct_label": bi.label, "confidence": r.confidence if r.confidence is not None else "",
@@ -145,7 +147,8 @@ def study_json(study: Study) -> dict:
         "study": {"title": study.title, "task": study.task, "status": study.status, "bundle": study.bundle.name,
                   "model": study.bundle.model, "dataset": study.bundle.dataset},
         "conditions": [{"name": c.name, "stages": c.stages, "rg_highlights": c.rg_highlights, "live_sog": c.live_sog,
-                        "ask_helpful_page": c.ask_helpful_page, "target_size": c.target_size}
+                        "ask_helpful_page": c.ask_helpful_page, "global_feature_ids": c.global_feature_ids,
+                        "target_size": c.target_size}
                        for c in study.conditions.all()],
         "items": [{"item": i.bundle_item.item_id, "practice": i.is_practice, "choices": i.choices,
                    "model_prediction": i.bundle_item.prediction, "correct_label": i.bundle_item.label}

@@ -47,7 +47,8 @@ class BundleSerializer(serializers.ModelSerializer):
 class ConditionSerializer(RefuseUnknownFields, serializers.ModelSerializer):
     class Meta:
         model = Condition
-        fields = ["id", "name", "stages", "rg_highlights", "live_sog", "ask_helpful_page", "target_size", "paused"]
+        fields = ["id", "name", "stages", "rg_highlights", "live_sog", "ask_helpful_page", "global_feature_ids", "target_size",
+                  "paused"]
         read_only_fields = ["id", "name", "stages"]
 
 

@@ -19,7 +19,8 @@ from viz_engine.bundles.format import BundleError
 
 from .asset_keys import asset_key_opens, asset_signature, key_version
 from .models import CLOSING_QUESTIONS, Enrolment, Study
-from .selectors import ASSET_KEYS, allowed_assets, annotator_view, current_item, enrolment_by_token, outcome_url
+from .selectors import (allowed_assets, annotator_view, current_item, enrolment_by_token, feature_blocks,
+                        item_asset_paths, map_assets, outcome_url)
 from .transformer_figures import transformer_figures
 from .services import (
     EnrolmentTaken,
@@ -155,17 +156,10 @@ def _asset_url(token, item_pk, path, version) -> str:
     return f"{reverse('annotate:asset', args=[token, item_pk, path])}?key={key}"
 
 
-def _with_urls(obj, token, item_pk, version=None):
-    """The view with every asset path turned into this annotator's keyed asset URL."""
-    if version is None:  # one cache read per page (none trusted while the cache is down)
-        version = key_version(token) or ""
-    if isinstance(obj, dict):
-        return {k: (_asset_url(token, item_pk, v, version) if k in ASSET_KEYS and isinstance(v, str)
-                    and v.endswith(".png") else _with_urls(v, token, item_pk, version))
-                for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_with_urls(v, token, item_pk, version) for v in obj]
-    return obj
+def _with_urls(obj, token, item_pk):
+    """The view with every asset name turned into this annotator's keyed asset URL."""
+    version = key_version(token) or ""  # one cache read per page (none trusted while the cache is down)
+    return map_assets(obj, lambda name: _asset_url(token, item_pk, name, version))
 
 
 @_not_found_as_a_page
@@ -224,9 +218,7 @@ def _item_page(request, e, error=None, status=200):
         advance(e, Enrolment.Step.ITEMS, Enrolment.Step.CLOSING)
         return redirect("annotate:page", token=e.token)
     view = _with_urls(annotator_view(e, item), e.token, item.pk)
-    local = {f["feature"]: f for f in view["sections"].get("Rl", {}).get("features", [])}
-    glob = {f["feature"]: f for f in view["sections"].get("Rg", {}).get("features", [])}
-    blocks = [{"feature": j, "local": local.get(j), "global": glob.get(j)} for j in dict.fromkeys([*local, *glob])]
+    blocks = feature_blocks(view)
     figures = transformer_figures(view["sections"]["T"]) if "T" in view["sections"] else None
     return render(request, "annotate/item.html", {
         "transformer": figures,
@@ -283,7 +275,7 @@ def _item_of(e, item_pk):
 
 
 # (item, everything of the condition and study that annotator_view reads) -> (bundle folder,
-# allowed asset paths). Bundle items never change and a study's items are fixed once anyone
+# allowed asset names). Bundle items never change and a study's items are fixed once anyone
 # enrols, so an entry is never stale; a page of a dozen images costs one query each, not a
 # reparse of the item's sections each.
 _ASSET_PERMISSIONS: dict[tuple, tuple[str, frozenset]] = {}
@@ -292,7 +284,8 @@ _ASSET_PERMISSIONS_MAX = 4096
 
 def _asset_permissions(e, item_pk) -> tuple[str, frozenset]:
     c = e.condition
-    key = (item_pk, e.study.task, c.pk, tuple(c.stages), c.rg_highlights, c.live_sog, c.ask_helpful_page)
+    key = (item_pk, e.study.task, c.pk, tuple(c.stages), c.rg_highlights, c.live_sog, c.ask_helpful_page,
+           c.global_feature_ids)
     found = _ASSET_PERMISSIONS.get(key)
     if found is None:
         item = _item_of(e, item_pk)
@@ -303,22 +296,23 @@ def _asset_permissions(e, item_pk) -> tuple[str, frozenset]:
     return found
 
 
-# study item -> its bundle's folder; both are fixed once the item exists
-_BUNDLE_FOLDERS: dict[int, str] = {}
+# study item -> its bundle's folder and every asset name it has; fixed once the item exists
+_BUNDLE_FOLDERS: dict[int, tuple[str, dict[str, str]]] = {}
 
 
-def _bundle_folder(item_pk: int) -> str:
-    folder = _BUNDLE_FOLDERS.get(item_pk)
-    if folder is None:
+def _bundle_folder(item_pk: int) -> tuple[str, dict[str, str]]:
+    found = _BUNDLE_FOLDERS.get(item_pk)
+    if found is None:
         from .models import StudyItem
 
-        folder = StudyItem.objects.filter(pk=item_pk).values_list("bundle_item__bundle__path", flat=True).first()
-        if folder is None:
+        item = (StudyItem.objects.select_related("bundle_item__bundle").defer("bundle_item__bundle__manifest")
+                .filter(pk=item_pk).first())
+        if item is None:
             raise Http404("no such item")
         if len(_BUNDLE_FOLDERS) >= _ASSET_PERMISSIONS_MAX:
             _BUNDLE_FOLDERS.clear()
-        _BUNDLE_FOLDERS[item_pk] = folder
-    return folder
+        found = _BUNDLE_FOLDERS[item_pk] = (item.bundle_item.bundle.path, item_asset_paths(item))
+    return found
 
 
 def forget_asset_permissions() -> None:
@@ -329,19 +323,20 @@ def forget_asset_permissions() -> None:
 
 @require_GET
 def asset(request, token, item_pk, path):
-    """One image of an item page. A URL with its key (as the page links it) is served at
+    """One image of an item page, by its opaque name (``path``). A URL with its key (as the page links it) is served at
     once, a dozen per page; without the key the enrolment and condition are checked."""
     key = request.GET.get("key", "")
-    if key and asset_key_opens(key, token, item_pk, path):
-        folder = _bundle_folder(item_pk)
-    else:
+    if not (key and asset_key_opens(key, token, item_pk, path)):
         e = _enrolment(request, token)
         if item_pk not in e.item_order:
             raise Http404("not an item of this enrolment")
-        folder, allowed = _asset_permissions(e, item_pk)
-        if path not in allowed:
+        if path not in _asset_permissions(e, item_pk)[1]:
             raise Http404("no such asset")
-    response = bundle_file_response(folder, path, "image/png")
+    folder, paths = _bundle_folder(item_pk)
+    if path not in paths:
+        raise Http404("no such asset")
+    # served under its opaque name: neither the URL nor the headers name the bundle's file
+    response = bundle_file_response(folder, paths[path], "image/png", filename=path)
     response["Cache-Control"] = "private, max-age=86400"  # fixed content: the browser need not ask again
     return response
 

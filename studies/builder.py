@@ -8,7 +8,7 @@ from django.urls import reverse
 from annotations.views import owned_study
 
 from .models import Enrolment
-from .selectors import accessible_bundles, annotator_view
+from .selectors import accessible_bundles, annotator_view, feature_blocks, item_asset_paths, map_assets
 from .services import (
     PRESETS,
     StudyError,
@@ -60,7 +60,8 @@ def edit_study(request, pk):
             elif action == "conditions":
                 update_conditions(study, {c.pk: {"target_size": request.POST.get(f"size-{c.pk}", c.target_size),
                                                  **{f: request.POST.get(f"{f}-{c.pk}") == "on"
-                                                    for f in ("paused", "rg_highlights", "live_sog", "ask_helpful_page")}}
+                                                    for f in ("paused", "rg_highlights", "live_sog", "ask_helpful_page",
+                                                              "global_feature_ids")}}
                                           for c in study.conditions.all()})
             elif action == "texts":
                 study.title = request.POST.get("title", study.title).strip() or study.title
@@ -81,16 +82,9 @@ def edit_study(request, pk):
         "locked": study.enrolments.exists(), "error": error}, status=400 if error else 200)
 
 
-def _researcher_asset_urls(obj, bundle_pk):
-    from .selectors import ASSET_KEYS
-
-    if isinstance(obj, dict):
-        return {k: (reverse("studies:bundle-asset", args=[bundle_pk, v])
-                    if k in ASSET_KEYS and isinstance(v, str) and v.endswith(".png")
-                    else _researcher_asset_urls(v, bundle_pk)) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_researcher_asset_urls(v, bundle_pk) for v in obj]
-    return obj
+def _researcher_asset_urls(obj, bundle_pk, paths):
+    """The view with each asset name (``paths``: name → bundle path) as the researcher's URL."""
+    return map_assets(obj, lambda name: reverse("studies:bundle-asset", args=[bundle_pk, paths[name]]))
 
 
 @login_required
@@ -104,10 +98,8 @@ def preview(request, pk, condition_pk):
     except ValueError:
         index = 0
     fake = Enrolment(study=study, condition=condition, pseudonym="preview", item_order=[i.pk for i in items])
-    view = _researcher_asset_urls(annotator_view(fake, items[index]), study.bundle_id)
-    local = {f["feature"]: f for f in view["sections"].get("Rl", {}).get("features", [])}
-    glob = {f["feature"]: f for f in view["sections"].get("Rg", {}).get("features", [])}
-    blocks = [{"feature": j, "local": local.get(j), "global": glob.get(j)} for j in dict.fromkeys([*local, *glob])]
+    view = _researcher_asset_urls(annotator_view(fake, items[index]), study.bundle_id, item_asset_paths(items[index]))
+    blocks = feature_blocks(view)
     from annotations.models import Response
 
     from .transformer_figures import transformer_figures

@@ -203,6 +203,9 @@ class Condition(models.Model):
     rg_highlights = models.BooleanField(default=True, help_text="Rg datapoints with the feature's highlights")
     live_sog = models.BooleanField(default=False, help_text="annotators may ask for second-order gradients of words")
     ask_helpful_page = models.BooleanField(default=False, help_text='ask "which page helped more?"')
+    global_feature_ids = models.BooleanField(
+        default=False, help_text="show features by their global ids (z17) instead of per-item letters; the same ids "
+        "on every item of a predicted class let annotators match ids instead of reading the explanations")
     target_size = models.PositiveIntegerField(default=3, help_text="annotators wanted; 0 = no cap")
     paused = models.BooleanField(default=False)
 
@@ -258,6 +261,8 @@ class Enrolment(models.Model):
     position = models.PositiveIntegerField(default=0, help_text="index into item_order of the next item")
     step = models.CharField(max_length=20, choices=Step.choices, default=Step.CONSENT)
     closing_answers = models.JSONField(default=dict, blank=True)
+    assignment = models.JSONField(default=dict, blank=True, help_text="how the condition was drawn: seed, fill, "
+                                  "tied conditions (equally least-filled, by id), the one drawn (names)")
     started_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)

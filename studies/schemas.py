@@ -141,6 +141,8 @@ class ConditionSchema(serializers.Serializer):
     live_sog = Flag()
     ask_helpful_page = Flag()
     paused = Flag()
+    # the revealing variant (absent from documents written before it: off)
+    global_feature_ids = Flag(required=False, default=False)
 
 
 class ItemSchema(serializers.Serializer):
@@ -185,6 +187,17 @@ class ExclusionEventSchema(serializers.Serializer):
     at = Text(max_length=64)
 
 
+class AssignmentSchema(serializers.Serializer):
+    """How the enrolment's condition was drawn (``studies.services.draw_condition``); empty
+    in documents written before it was recorded."""
+
+    seed = WholeNumber(min_value=0, max_value=2**32 - 1, required=False)
+    fill = WholeNumber(min_value=0, max_value=MAX_SMALL_INT, required=False)
+    tied = serializers.ListField(child=Text(max_length=column(Condition, "name")), max_length=MAX_CONDITIONS,
+                                 required=False)
+    drawn = Text(max_length=column(Condition, "name"), required=False)
+
+
 class EnrolmentSchema(serializers.Serializer):
     condition = Text(max_length=column(Condition, "name"))
     token = Text(max_length=column(Enrolment, "token"))
@@ -195,6 +208,7 @@ class EnrolmentSchema(serializers.Serializer):
     position = WholeNumber(min_value=0, max_value=MAX_ITEMS)
     step = Choice(Enrolment.Step.choices)
     closing_answers = ClosingAnswersSchema()
+    assignment = AssignmentSchema(required=False, default=dict)
     started_at = Moment()
     last_seen_at = Moment()
     completed_at = Moment(allow_null=True)

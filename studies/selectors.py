@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from .models import Bundle, Enrolment, Study, StudyItem
 
-__all__ = ["annotator_view", "allowed_assets", "current_item", "enrolment_by_token", "accessible_studies",
-           "accessible_bundles", "monitor", "FEATURE_STAGES", "OVERVIEW_STAGES"]
+__all__ = ["annotator_view", "allowed_assets", "asset_name", "choices_shown", "feature_blocks", "item_asset_paths",
+           "map_assets", "current_item", "enrolment_by_token", "accessible_studies", "accessible_bundles", "monitor",
+           "FEATURE_STAGES", "OVERVIEW_STAGES"]
 
 OVERVIEW_STAGES = ("U", "C")
 FEATURE_STAGES = ("Rl", "Rg")
@@ -33,20 +34,70 @@ def current_item(enrolment: Enrolment) -> StudyItem | None:
     return enrolment.study.items.select_related("bundle_item").get(pk=enrolment.item_order[enrolment.position])
 
 
-def _without_highlights(rg: dict) -> dict:
-    """Rg datapoints as plain images and words (the "without highlights" variant)."""
-    out = {**rg, "features": []}
-    for f in rg.get("features", []):
-        g = {"feature": f["feature"]}
-        for side in ("max", "min"):
-            g[side] = [{k: v for k, v in d.items() if k not in ("image_highlights", "text_highlights")}
-                       for d in f.get(side, [])]
-        out["features"].append(g)
-    return out
+def choices_shown(enrolment: Enrolment, item: StudyItem) -> list[str]:
+    """The item's answer choices in this annotator's order: a shuffle seeded by the
+    enrolment (its token) and the item, so no place holds the prediction more often for
+    everyone. ``StudyItem.choices`` stays the stored, canonical list."""
+    import random
+
+    order = list(item.choices)
+    random.Random(f"{enrolment.token}:choices:{item.pk}").shuffle(order)
+    return order
 
 
-def annotator_view(enrolment: Enrolment, item: StudyItem) -> dict:
-    """The item as this annotator's condition shows it (a plain dict, safe to render)."""
+def asset_name(item_pk: int, path: str) -> str:
+    """The opaque name an asset has on one study item's pages: nothing of the bundle's path
+    (feature ids, dataset indices, shared files) reaches the annotator, and the same image
+    has another name on another item."""
+    from django.utils.crypto import salted_hmac
+
+    return salted_hmac("studies.asset-name", f"{item_pk}/{path}", algorithm="sha256").hexdigest()[:24] + ".png"
+
+
+def _feature_labels(item: StudyItem, ids, global_ids: bool) -> dict[int, str]:
+    """Per-item names of the features an item shows: letters A, B, C … given in a random
+    order seeded by the item, so a letter names no global feature and no rank (or the
+    global ``z<j>`` when the condition asks for the revealing variant)."""
+    import random
+    from string import ascii_uppercase
+
+    ids = list(dict.fromkeys(ids))
+    if global_ids:
+        return {j: f"z{j}" for j in ids}
+    shuffled = sorted(ids)
+    random.Random(f"features:{item.bundle_item_id}").shuffle(shuffled)
+    letters = [ascii_uppercase[k % 26] * (k // 26 + 1) for k in range(len(shuffled))]
+    return dict(zip(shuffled, letters))
+
+
+def _feature_sections(item: StudyItem, sections: dict, condition) -> tuple[dict, dict[int, str]]:
+    """Rℓ, Rg and P as the annotator gets them: features by their per-item name, in the
+    names' order (P: by weight), with only what the page draws (no feature ids, dataset
+    indices, activation values or question types)."""
+    ids = [f["feature"] for s in ("P", "Rl", "Rg") for f in sections.get(s, {}).get("features", [])]
+    names = _feature_labels(item, ids, condition.global_feature_ids)
+    by_name = lambda rows: sorted(rows, key=lambda r: (len(r["feature"]), r["feature"]))  # noqa: E731
+    out = {}
+    if "Rl" in sections:
+        out["Rl"] = {"features": by_name([{"feature": names[f["feature"]], "image": f["image"], "text": f["text"]}
+                                          for f in sections["Rl"]["features"]])}
+    if "Rg" in sections:
+        lit = condition.rg_highlights
+        keep = ("question", "image", "image_highlights", "text_highlights") if lit else ("question", "image")
+        out["Rg"] = {"features": by_name([{"feature": names[f["feature"]],
+                                           **{side: [{k: d[k] for k in keep if k in d} for d in f.get(side, [])]
+                                              for side in ("max", "min")}}
+                                          for f in sections["Rg"]["features"]])}
+    if "P" in sections:
+        paged = {f["feature"] for s in ("Rl", "Rg") for f in out.get(s, {}).get("features", [])}
+        out["P"] = {"features": [{"feature": names[f["feature"]], "weight": f["weight"],
+                                  "contribution": f.get("contribution"), "linked": names[f["feature"]] in paged}
+                                 for f in sections["P"].get("features", [])]}
+    return out, names
+
+
+def _view(enrolment: Enrolment, item: StudyItem) -> dict:
+    """The annotator's view with bundle-relative asset paths (see :func:`annotator_view`)."""
     study, condition = enrolment.study, enrolment.condition
     record = item.bundle_item.record
     datapoint = record.get("datapoint", {})
@@ -58,18 +109,18 @@ def annotator_view(enrolment: Enrolment, item: StudyItem) -> dict:
         "sections": {},
     }
     if study.task == Study.Task.SIMULATION:
-        view["choices"] = list(item.choices)
+        view["choices"] = choices_shown(enrolment, item)
     if study.task == Study.Task.ERROR:  # the annotator categorizes a known mistake
         view["label"] = record.get("label")
         view["prediction"] = record.get("prediction")
+    allowed = {s: item.bundle_item.sections[s] for s in ("U", "C", "Rl", "Rg", "P", "T")
+               if condition.allows(s) and s in item.bundle_item.sections}
+    features, names = _feature_sections(item, allowed, condition)
+    view["sections"] = {s: features.get(s, allowed[s]) for s in allowed}
     if study.task == Study.Task.CONCEPT:
-        view["feature"] = item.bundle_item.feature
-    for stage in ("U", "C", "Rl", "Rg", "P", "T"):
-        if condition.allows(stage) and stage in item.bundle_item.sections:
-            section = item.bundle_item.sections[stage]
-            if stage == "Rg" and not condition.rg_highlights:
-                section = _without_highlights(section)
-            view["sections"][stage] = section
+        j = item.bundle_item.feature
+        view["feature"] = (names.get(j) or _feature_labels(item, [j], condition.global_feature_ids)[j]
+                           if j is not None else None)
     view["pages"] = {
         "overview": True,  # the datapoint is always there
         "features": any(s in view["sections"] for s in FEATURE_STAGES),
@@ -81,23 +132,47 @@ def annotator_view(enrolment: Enrolment, item: StudyItem) -> dict:
     return view
 
 
+def map_assets(obj, fn):
+    """``obj`` (a view or a section) with every asset reference ``v`` replaced by ``fn(v)``."""
+    if isinstance(obj, dict):
+        return {k: (fn(v) if k in ASSET_KEYS and isinstance(v, str) and v.endswith(".png") else map_assets(v, fn))
+                for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [map_assets(v, fn) for v in obj]
+    return obj
+
+
+def annotator_view(enrolment: Enrolment, item: StudyItem) -> dict:
+    """The item as this annotator's condition shows it (a plain dict, safe to render and to
+    send as JSON): only the allowed sections, never the prediction in a simulation task,
+    features by per-item names, the choices in this annotator's order, and every asset by
+    its opaque per-item name (:func:`asset_name`)."""
+    return map_assets(_view(enrolment, item), lambda path: asset_name(item.pk, path))
+
+
+def feature_blocks(view: dict) -> list[dict]:
+    """The Features page of a view: one block per feature name, its Rℓ and Rg parts."""
+    local = {f["feature"]: f for f in view["sections"].get("Rl", {}).get("features", [])}
+    glob = {f["feature"]: f for f in view["sections"].get("Rg", {}).get("features", [])}
+    names = sorted({*local, *glob}, key=lambda n: (len(n), n))
+    return [{"feature": n, "local": local.get(n), "global": glob.get(n)} for n in names]
+
+
 def _assets(obj) -> set[str]:
     found = set()
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if k in ASSET_KEYS and isinstance(v, str) and v.endswith(".png"):
-                found.add(v)
-            else:
-                found |= _assets(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            found |= _assets(v)
+    map_assets(obj, found.add)
     return found
 
 
 def allowed_assets(enrolment: Enrolment, item: StudyItem) -> set[str]:
-    """Bundle-relative asset paths the annotator may load for ``item``."""
+    """The asset names the annotator may load for ``item``."""
     return _assets(annotator_view(enrolment, item))
+
+
+def item_asset_paths(item: StudyItem) -> dict[str, str]:
+    """Every asset name of a study item (any condition's) → its bundle-relative path."""
+    bi = item.bundle_item
+    return {asset_name(item.pk, p): p for p in _assets([bi.record, bi.sections])}
 
 
 def accessible_studies(user):

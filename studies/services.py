@@ -194,6 +194,18 @@ def proves_prolific_session(enrolment, prolific_study_id: str, prolific_session_
     return all(stored) and all(constant_time_compare(s, g) for s, g in zip(stored, given))
 
 
+def draw_condition(candidates, seed: int):
+    """The least-filled of ``candidates`` (conditions with ``fill``); a tie is broken by a
+    draw seeded with ``seed``, never by id, so early joiners do not always fill the same
+    conditions. Returns the condition and the record of the draw (kept on the enrolment)."""
+    import random
+
+    least = min(c.fill for c in candidates)
+    tied = sorted((c for c in candidates if c.fill == least), key=lambda c: c.pk)
+    drawn = random.Random(seed).choice(tied)
+    return drawn, {"seed": seed, "fill": least, "tied": [c.name for c in tied], "drawn": drawn.name}
+
+
 def enrol(study, pseudonym: str = "", prolific_study_id: str = "", prolific_session_id: str = ""):
     """The annotator's enrolment: a new one in the least-filled open condition (permanent),
     or their existing one under the same pseudonym if they prove it is theirs with the
@@ -223,11 +235,12 @@ def enrol(study, pseudonym: str = "", prolific_study_id: str = "", prolific_sess
             raise StudyError("this study is not open for new participants")
         if existing:
             raise EnrolmentTaken("this Prolific ID has already started this study")
-        candidates = [(c.fill, c.pk, c) for c in conditions_with_fill(study).filter(paused=False).order_by("pk")
+        candidates = [c for c in conditions_with_fill(study).filter(paused=False).order_by("pk")
                       if c.target_size == 0 or c.fill < c.target_size]
         if not candidates:
             raise StudyError("this study is full: every group has all the participants it needs")
-        enrolment.study, enrolment.condition = study, min(candidates, key=lambda c: (c[0], c[1]))[2]
+        enrolment.condition, enrolment.assignment = draw_condition(candidates, secrets.randbits(32))
+        enrolment.study = study
         enrolment.save()
         return enrolment
 
@@ -306,14 +319,37 @@ PRESETS = {
 DEFAULT_GROUP_SIZE = {"simulation": 3, "concept": 5, "error": 5}  # the paper's group sizes
 
 
-def simulation_choices(bundle_item, n: int = 4) -> list[str]:
-    """The model's prediction, the correct answer and the most probable other classes, in an
-    order that does not give the prediction away (sorted by name)."""
-    picks = dict.fromkeys([bundle_item.prediction, bundle_item.label])
+def answer_type(bundle, label: str) -> list[str]:
+    """The classes of ``label``'s answer type (the bundle's ``answer_types``, e.g. colours,
+    shapes, counts), in class order. A bundle that records no answer types has one: all
+    its classes; classes no type names form one type of their own."""
+    types = (bundle.manifest or {}).get("answer_types") or {}
+    for names in types.values():
+        if label in names:
+            return [c for c in bundle.class_names if c in names]
+    typed = {c for names in types.values() for c in names}
+    return [c for c in bundle.class_names if c not in typed]
+
+
+def simulation_choices(bundle_item, n: int = 4, bundle=None) -> list[str]:
+    """Up to ``n`` classes of the prediction's answer type, so none can be ruled out without
+    an explanation: the prediction, the correct answer (when of that type), the most probable
+    others, then a random rest (seeded by the item). Stored sorted by name; each annotator
+    sees them in their own order (:func:`studies.selectors.choices_shown`)."""
+    import random
+
+    same = answer_type(bundle or bundle_item.bundle, bundle_item.prediction)
+    picks = dict.fromkeys([bundle_item.prediction])
+    if bundle_item.label in same:
+        picks[bundle_item.label] = None
     for name, _p in bundle_item.record.get("probabilities", []):
         if len(picks) >= n:
             break
-        picks[name] = None
+        if name in same:
+            picks[name] = None
+    rest = [c for c in same if c not in picks]
+    random.Random(f"choices:{bundle_item.item_id}").shuffle(rest)
+    picks.update(dict.fromkeys(rest[:max(0, n - len(picks))]))
     return sorted(picks)
 
 
@@ -378,7 +414,7 @@ def create_study(owner, bundle, *, title: str, task: str | None = None, presets:
                                      ask_helpful_page=task == "simulation" and both_pages, **options)
         for k, bi in enumerate(bundle.items.order_by("position")):
             StudyItem.objects.create(study=study, bundle_item=bi, order=k, is_practice=k < practice,
-                                     choices=simulation_choices(bi) if task == "simulation" else [])
+                                     choices=simulation_choices(bi, bundle=bundle) if task == "simulation" else [])
     return study
 
 
@@ -427,7 +463,7 @@ def update_conditions(study, rows: dict[int, dict]) -> None:
                 raise StudyError(f"{c.name}: the target size must be a whole number") from None
             if c.target_size < 0:
                 raise StudyError(f"{c.name}: the target size cannot be negative")
-            for flag in ("paused", "rg_highlights", "live_sog", "ask_helpful_page"):
+            for flag in ("paused", "rg_highlights", "live_sog", "ask_helpful_page", "global_feature_ids"):
                 setattr(c, flag, bool(row.get(flag, False)))
             c.save()
 

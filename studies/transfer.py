@@ -18,11 +18,12 @@ users by username. The document, version 1::
                "bonus_threshold_amount": "<decimal>", "created_at",
                "owner": "<username>", "shared_with": ["<username>", ...]},
      "conditions": [{"name", "stages", "rg_highlights", "live_sog", "ask_helpful_page",
-                     "target_size", "paused"}, ...],
+                     "global_feature_ids", "target_size", "paused"}, ...],
      "items": [{"item_id", "choices", "is_practice", "order"}, ...],
      "enrolments": [{"condition": "<name>", "token", "pseudonym", "prolific_study_id",
                      "prolific_session_id", "item_order": ["<item_id>", ...], "position", "step",
-                     "closing_answers", "started_at", "last_seen_at", "completed_at",
+                     "closing_answers", "assignment": {"seed", "fill", "tied", "drawn"}, "started_at",
+                     "last_seen_at", "completed_at",
                      "excluded", "exclusion_reason", "exclusion_changed_by": "<username>" | null,
                      "exclusion_changed_at", "exclusion_history": [{"excluded", "reason", "by", "at"}, ...],
                      "responses": [{"item": "<item_id>", "is_practice", "choice", "free_text",
@@ -67,7 +68,7 @@ STUDY_TEXTS = ["title", "task", "status", "item_order", "instructions", "consent
 # optional (documents written before them take the defaults); amounts as text, exact
 STUDY_RECRUITMENT = ["returned_code", "screened_out_code", "bonus_threshold"]
 STUDY_AMOUNTS = ["bonus_per_correct", "bonus_threshold_amount"]
-CONDITION_FLAGS = ["rg_highlights", "live_sog", "ask_helpful_page", "paused"]
+CONDITION_FLAGS = ["rg_highlights", "live_sog", "ask_helpful_page", "paused", "global_feature_ids"]
 ENROLMENT_TEXTS = ["pseudonym", "prolific_study_id", "prolific_session_id", "step"]
 ENROLMENT_EXCLUSION = ["excluded", "exclusion_reason", "exclusion_history"]  # optional: documents before them
 RESPONSE_TEXTS = ["choice", "free_text", "category", "helpful_page", "concept_cluster"]
@@ -121,7 +122,8 @@ def _item_order_as_ids(enrolment: Enrolment, item_ids: dict[int, str]) -> list[s
 def _export_enrolment(enrolment: Enrolment, item_ids: dict[int, str], responses: list[Response]) -> dict:
     fields = {"condition": enrolment.condition.name, "token": enrolment.token,
               "item_order": _item_order_as_ids(enrolment, item_ids), "position": enrolment.position,
-              "closing_answers": dict(enrolment.closing_answers), "started_at": _iso(enrolment.started_at),
+              "closing_answers": dict(enrolment.closing_answers), "assignment": dict(enrolment.assignment),
+              "started_at": _iso(enrolment.started_at),
               "last_seen_at": _iso(enrolment.last_seen_at), "completed_at": _iso(enrolment.completed_at)}
     fields.update({name: getattr(enrolment, name) for name in ENROLMENT_TEXTS + ENROLMENT_EXCLUSION})
     fields["exclusion_changed_by"] = enrolment.exclusion_changed_by.username if enrolment.exclusion_changed_by else None
@@ -326,7 +328,7 @@ def _create_enrolment(study: Study, data: dict, conditions: dict[str, Condition]
     enrolment = Enrolment.objects.create(
         study=study, condition=conditions[data["condition"]], token=data["token"],
         item_order=[items[i].pk for i in data["item_order"]], position=data["position"],
-        closing_answers=data["closing_answers"], completed_at=data["completed_at"],
+        closing_answers=data["closing_answers"], assignment=data["assignment"], completed_at=data["completed_at"],
         exclusion_changed_at=data["exclusion_changed_at"],
         # who excluded them, if they have an account here (the history keeps every name)
         exclusion_changed_by=User.objects.filter(username=data["exclusion_changed_by"] or "").first(),

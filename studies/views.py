@@ -68,14 +68,15 @@ def bundle_asset(request, pk: int, path: str):
     return bundle_file_response(bundle.path, path, mimetypes.guess_type(path)[0] or "image/png")
 
 
-def bundle_file_response(folder: str, path: str, content_type: str) -> FileResponse:
+def bundle_file_response(folder: str, path: str, content_type: str, filename: str | None = None) -> FileResponse:
     """The file ``path`` of a bundle folder, opened without following a symbolic link at any
-    step (a link put into the folder after import is not followed to, say, /etc/passwd)."""
+    step (a link put into the folder after import is not followed to, say, /etc/passwd);
+    ``filename`` (default: the file's own name) is the name its headers give."""
     try:
         file = open_inside(folder, path)
     except FileNotFoundError:
         raise Http404("the asset is missing on the server") from None
-    return FileResponse(file, content_type=content_type, filename=Path(path).name)
+    return FileResponse(file, content_type=content_type, filename=filename or Path(path).name)
 
 
 @login_required

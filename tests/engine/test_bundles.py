@@ -91,14 +91,19 @@ def test_a_bundle_with_c_records_how_far_its_c_maps_move_with_the_word(built):
     assert again["over_other_object"] == check["over_other_object"]
 
 
-def test_the_p_section_does_not_mark_the_prediction(built):
+def test_the_p_section_is_the_predicted_classs_top_features_and_names_no_class(built):
     manifest = validate_bundle(built)
     entry = manifest["items"][0]
     p_text = (built / "items" / entry["id"] / "P.json").read_text()
     assert "prediction" not in p_text and "predicted" not in p_text
-    classes = [c["class"] for c in json.loads(p_text)["classes"]]
-    names = manifest["class_names"]
-    assert classes == sorted(classes, key=names.index)  # class order, not probability order
+    p = json.loads(p_text)
+    assert not {v for f in p["features"] for v in f.values() if isinstance(v, str)} & set(manifest["class_names"])
+    predicted = read_json(built / "items" / entry["id"] / "item.json")["prediction"]
+    top = read_json(built / "shared" / "P.json")["top_features"][predicted]
+    shown = [[f["feature"], f["weight"]] for f in p["features"]]
+    assert len(shown) == 5 and shown[:len(top)] == top[:5]  # the paper's top 5, largest first
+    assert [w for _, w in shown] == sorted((w for _, w in shown), reverse=True)  # padded by the next weights
+    assert manifest["answer_types"]["colour"] == ["red", "green", "blue", "yellow", "purple"]
 
 
 def test_running_again_computes_nothing_and_rewrites_nothing(bundle):

@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 
 from annotations.models import Response
 from studies.models import Enrolment, Study
-from studies.services import create_study, import_bundle
+from studies.services import answer_type, create_study, import_bundle
 
 pytestmark = pytest.mark.django_db
 
@@ -84,7 +84,11 @@ def test_what_a_u_only_annotator_receives_holds_no_other_stage_and_no_prediction
     e = Enrolment.objects.get()
     assert e.condition == u_only
     item = study.items.get(pk=item_id(html)).bundle_item
-    for forbidden in ("C-phrase", "Rl-f", "shared/Rg", "interacts with the image", "Features", "Prediction",
+    from studies.selectors import item_asset_paths
+
+    names = {path.rsplit("/", 1)[-1]: name for name, path in item_asset_paths(study.items.get(pk=item_id(html))).items()}
+    for forbidden in (names["C-phrase.png"], *(n for p, n in names.items() if p.startswith(("Rl-", "f"))),
+                      "interacts with the image", "Features", "Prediction",
                       "live-sog", "probabilit", "The model predicted", "model answered"):
         assert forbidden not in html, forbidden
     # the prediction is one of the four choices, so it may appear only as a choice
@@ -93,23 +97,26 @@ def test_what_a_u_only_annotator_receives_holds_no_other_stage_and_no_prediction
 
     view = annotator_view(e, study.items.get(pk=item_id(html)))
     assert set(view["sections"]) == {"U"} and "prediction" not in view and "label" not in view
-    assert "U-image.png" in html  # U is there
-    # a hidden stage's asset cannot be fetched even by guessing its name
-    base = f"/a/{e.token}/items/{item_id(html)}/assets/items/{item.item_id}/assets"
-    assert client.get(f"{base}/U-image.png").status_code == 200
-    assert client.get(f"{base}/C-phrase.png").status_code == 404
+    assert names["U-image.png"] in html  # U is there
+    # a hidden stage's asset cannot be fetched, by its name or its bundle path
+    base = f"/a/{e.token}/items/{item_id(html)}/assets"
+    assert client.get(f"{base}/{names['U-image.png']}").status_code == 200
+    assert client.get(f"{base}/{names['C-phrase.png']}").status_code == 404
+    assert client.get(f"{base}/items/{item.item_id}/assets/U-image.png").status_code == 404
     assert client.get(f"/a/{e.token}/items/{item_id(html)}/live-sog", {"positions": "0"}).status_code == 403
 
 
 def test_the_full_condition_shows_every_page(client, study):
     study.conditions.filter(name="U").update(paused=True)
     html = to_first_item(client, join(client, study)).content.decode()
-    for shown in ("C-phrase", "Rl-f", "Feature z", "most", "Prediction", 'name="choice"'):
+    for shown in ("interaction heatmap", "what drives the feature here", "most", "Prediction", 'name="choice"'):
         assert shown in html, shown
+    assert re.search(r"Feature [A-E]</h3>", html)
 
 
 def test_a_forged_token_and_a_foreign_item_get_clear_errors(client, study):
     assert client.get("/a/not-a-real-token/").status_code == 404
+    study.conditions.exclude(name="U").update(paused=True)
     url = join(client, study)
     to_first_item(client, url)
     e = Enrolment.objects.get()
@@ -147,8 +154,11 @@ def test_joining_a_closed_study_says_so(client, study):
 def test_simulation_choices_hold_the_prediction_and_the_label_without_revealing_which(study):
     for item in study.items.all():
         bi = item.bundle_item
-        assert bi.prediction in item.choices and bi.label in item.choices
-        assert item.choices == sorted(item.choices) and len(item.choices) == 4
+        assert bi.prediction in item.choices
+        assert bi.label in item.choices or bi.label not in answer_type(bi.bundle, bi.prediction)
+        assert item.choices == sorted(item.choices) and len(item.choices) == min(4, len(answer_type(bi.bundle,
+                                                                                                 bi.prediction)))
+        assert all(c in answer_type(bi.bundle, bi.prediction) for c in item.choices)
 
 
 def test_an_error_study_annotator_in_the_multiviz_group_asks_for_live_sog(client, bundle_copy, eager_tasks):

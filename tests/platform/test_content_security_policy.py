@@ -84,7 +84,7 @@ def test_the_item_page_and_the_study_page_raise_no_csp_violation_in_chromium(bro
     from playwright.sync_api import expect
 
     researcher = User.objects.create_user("ada", password="a-long-passphrase", is_staff=True)
-    study = create_study(researcher, import_bundle(built_bundle), title="CSP study", practice=0, group_size=1,
+    study = create_study(researcher, import_bundle(built_bundle, owner=researcher), title="CSP study", practice=0, group_size=1,
                          open_now=True, presets=["U", "MultiViz (U+C+Rℓ+Rg+P)"])
     annotators = [start(enrol(study, pseudonym=f"p{n}")) for n in range(2)]
     multiviz = next(e for e in annotators if e.condition.name.startswith("MultiViz"))

@@ -19,6 +19,7 @@ from annotations.models import Response
 from annotations.selectors import condition_metrics
 from studies.annotate import asset_signature
 from studies.models import Bundle, BundleItem, Condition, Enrolment, Study, StudyItem
+from studies.selectors import asset_name
 from studies.services import StudyError, create_study, enrol, import_bundle
 from studies.transfer import export_study, import_study
 from tests.platform.study_helpers import answer_all, make_study
@@ -167,7 +168,7 @@ def test_any_change_to_a_study_document_is_imported_whole_or_refused_with_nothin
             assert str(exc) and row_counts() == counts
         else:  # what was accepted can be shown: the figures and the export of the study work
             for condition in study.conditions.all():
-                json.dumps(condition_metrics(condition, n_boot=20), allow_nan=False)
+                json.dumps(condition_metrics(condition), allow_nan=False)
             export_study(study)
         transaction.set_rollback(True)
 
@@ -311,7 +312,9 @@ def served(tmp_path, client):
 
 
 def _annotator_asset_url(enrolment, item, path):
-    return f"/a/{enrolment.token}/items/{item.pk}/assets/{path}?key={asset_signature(enrolment.token, item.pk, path)}"
+    """The URL the item page gives the bundle's file ``path``: its opaque per-item name, keyed."""
+    name = asset_name(item.pk, path)
+    return f"/a/{enrolment.token}/items/{item.pk}/assets/{name}?key={asset_signature(enrolment.token, item.pk, name)}"
 
 
 def test_an_asset_is_served_to_the_annotator_and_the_researcher(served, client):

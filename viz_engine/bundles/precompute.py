@@ -51,7 +51,7 @@ DEFAULT_PARAMS = {
     "C": {"method": "second_order_gradient", "top_boxes": 2},
     "Rl": {"features": 3, "method": "gradient_x_input"},
     "Rg": {"k": 3},
-    "P": {"alpha": 0.99, "n_lambdas": 12, "max_acc_drop": 0.02, "top_k": 5, "classes": 4, "points": 3000},
+    "P": {"alpha": 0.99, "n_lambdas": 12, "max_acc_drop": 0.02, "top_k": 5, "points": 3000},
     "T": {"projection_sample": 200, "nearest": 3},
 }
 
@@ -237,6 +237,7 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
         "model": {"name": model, "weights_sha256": model_fingerprint(adapter),
                   "class": f"{type(adapter).__module__}.{type(adapter).__qualname__}"},
         "class_names": class_names,
+        "answer_types": _answer_types(source, class_names),
         "representation_layer": adapter.default_layer,
         "task": task,
         "selection": {"split": split, "seed": seed, "n_items": n_items, "exclude_yes_no": exclude_yes_no,
@@ -248,6 +249,13 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
     }
     write_json(plan_path, plan)  # last: a plan exists only once its shared parts do
     return plan
+
+
+def _answer_types(source, class_names) -> dict[str, list[str]]:
+    """The dataset's answer types over the model's classes ({} when the dataset has none)."""
+    types = source.answer_types() if hasattr(source, "answer_types") else {}
+    return {name: [c for c in names if c in class_names] for name, names in types.items()
+            if any(c in class_names for c in names)}
 
 
 def _layer_projections(adapter, source, examples, params) -> dict:

@@ -7,7 +7,7 @@ with the interface of :class:`ShapesVQASource` (``splits``, ``examples(split)`` 
 also take ``n``, a random sample of ``n`` of the split, to spare loading a large one —,
 ``make_batch(adapter, examples)``, ``label(example)``, ``describe(example)``,
 ``render(example)``, ``text_modality``, ``image_modality``, ``boxes(example)``,
-``is_yes_no(example)``). Nothing is downloaded: a loader reads local files only.
+``is_yes_no(example)``, optionally ``answer_types()``). Nothing is downloaded: a loader reads local files only.
 """
 
 from __future__ import annotations
@@ -57,6 +57,12 @@ class ShapesVQASource:
 
     def render(self, example) -> bytes:
         return image_png(example.image, self.image_scale)
+
+    def answer_types(self) -> dict[str, list[str]]:
+        """The answers each kind of question can have: a model simulation item offers only
+        choices of the prediction's type, so none is ruled out by the question alone."""
+        return {"colour": list(vqa_data.COLOURS), "shape": list(vqa_data.SHAPES), "size": list(vqa_data.SIZES),
+                "count": list(vqa_data.COUNTS), "yes/no": ["yes", "no"]}
 
     def boxes(self, example) -> list[tuple[int, int, int, int]]:
         return [o.box for o in example.objects]

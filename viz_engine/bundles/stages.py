@@ -83,6 +83,24 @@ def sparse_model_summary(model, curve: dict, class_names: list[str], top_k: int)
     }
 
 
+def class_top_features(ctx: BundleContext, class_name: str, k: int) -> list[tuple[int, float]]:
+    """The ``k`` features with the highest weights for ``class_name`` in P, largest first: its
+    positive weights, then (where it has fewer than ``k``) its next weights, zero ones by
+    feature index. Always ``k`` (as many as there are features), so how many features an item
+    shows never tells which class was predicted."""
+    top = [(int(j), float(w)) for j, w in ctx.sparse["top_features"].get(class_name, [])][:k]
+    if len(top) < k:
+        klass = ctx.sparse["classes"].index(class_name) if class_name in ctx.sparse["classes"] else -1
+        weights = np.zeros(ctx.features.shape[1])
+        for c, j, w in ctx.sparse["weights"]:
+            if c == klass:
+                weights[j] = w
+        taken = {j for j, _ in top}
+        rest = [j for j in np.lexsort((np.arange(weights.size), -weights)) if int(j) not in taken]
+        top += [(int(j), _r(weights[j])) for j in rest[:k - len(top)]]
+    return top
+
+
 def item_feature_ids(ctx: BundleContext, entry: dict) -> list[int]:
     """The features an item's Rℓ/Rg pages show: the concept item's own feature, else the top
     features of P for the predicted class."""
@@ -90,7 +108,7 @@ def item_feature_ids(ctx: BundleContext, entry: dict) -> list[int]:
         return [int(entry["feature"])]
     pred = ctx.class_names[int(ctx.probs[entry["index"]].argmax())]
     k = ctx.params.get("Rl", {}).get("features", 3)
-    return [j for j, _ in ctx.sparse["top_features"].get(pred, [])][:k]
+    return [j for j, _ in class_top_features(ctx, pred, k)]
 
 
 # -- sections ---------------------------------------------------------------------------------
@@ -159,21 +177,19 @@ def _cross(ctx, entry, ex, batch, pred) -> dict:
 
 
 def _prediction(ctx, entry) -> dict:
-    """The P graph around this datapoint: for its most probable classes (never marked as
-    the prediction), the top features with their weights and this datapoint's values."""
+    """P as the paper shows it: the top features of the predicted class (which is not named)
+    with their weights, largest first, and this datapoint's standardised values and
+    contributions (weight × value). No other class's features: a list per class would tie
+    each answer to ids that the feature pages share."""
     i = entry["index"]
-    k_classes = ctx.params["P"].get("classes", 4)
-    order = np.argsort(-ctx.probs[i], kind="stable")[:k_classes]
+    pred = ctx.class_names[int(ctx.probs[i].argmax())]
     mean, std = np.asarray(ctx.sparse["mean"], dtype=float), np.asarray(ctx.sparse["std"], dtype=float)
     z = (ctx.features[i] - mean) / np.where(std > 0, std, 1.0)
-    classes = []
-    for c in sorted(order.tolist()):  # class order, so the layout does not give the prediction away
-        name = ctx.class_names[c]
-        feats = [{"feature": j, "weight": w, "value": _r(z[j]), "contribution": _r(w * z[j])}
-                 for j, w in ctx.sparse["top_features"].get(name, [])]
-        classes.append({"class": name, "features": feats})
+    k = ctx.params["P"].get("top_k", 5)
+    feats = [{"feature": j, "weight": w, "value": _r(z[j]), "contribution": _r(w * z[j])}
+             for j, w in class_top_features(ctx, pred, k)]
     return {"method": "sparse_linear", "lambda": ctx.sparse["lambda"], "n_nonzero": ctx.sparse["n_nonzero"],
-            "classes": classes}
+            "features": feats}
 
 
 def _local(ctx, entry, ex, batch) -> dict:

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
-from viz_engine.bundles.format import MULTIVIZ_STAGES, BundleError, sha256_file
+from viz_engine.bundles.format import MULTIVIZ_STAGES, BundleError, read_json, sha256_file
 from viz_engine.bundles.precompute import build_bundle, default_bundle_dir
 
 from ...models import Bundle, Study
@@ -80,6 +80,9 @@ class Command(BaseCommand):
         stages = [*MULTIVIZ_STAGES, "T"] if with_t else list(MULTIVIZ_STAGES)
         if with_t:
             out = out.with_name(out.name + "-T")
+        if (out / "manifest.json").exists() and "answer_types" not in read_json(out / "manifest.json"):
+            # a bundle from before answer types (and before P named no class): build anew beside it
+            out = out.with_name(out.name + "-typed")
         try:
             if not (out / "manifest.json").exists():
                 self.stdout.write(f"precomputing the {task} bundle ({n_items} items, {model}) …")
