@@ -199,8 +199,12 @@ def versions() -> dict:
 
     from django.db import connection
 
+    # the database the figures were measured on: the scratch SQLite when run as a command,
+    # the test database (SQLite or PostgreSQL) when the tests run it
+    database = (f"sqlite {connection.Database.sqlite_version}" if connection.vendor == "sqlite"
+                else f"{connection.vendor} (driver {connection.Database.__version__.split()[0]})")
     return {"python": platform.python_version(), "django": django.get_version(), "numpy": numpy.__version__,
-            "scipy": scipy.__version__, "sqlite": connection.Database.sqlite_version}
+            "scipy": scipy.__version__, "database": database}
 
 
 def git_commit() -> str | None:
