@@ -139,7 +139,8 @@ def test_a_study_moved_out_and_back_has_identical_metrics_and_every_field(task):
     before, figures = snapshot(study), metrics(study)
     assert figures[0]["alpha"] is not None and Response.objects.filter(enrolment__study=study).count() == 27
     if task == "concept":
-        assert figures[0]["clustered"] == figures[0]["responses"] - 1  # one answer left unclustered
+        # one answer left unclustered (in whichever condition its annotator was drawn into)
+        assert sum(f["clustered"] for f in figures) == sum(f["responses"] for f in figures) - 1
     document = json.loads(json.dumps(export_study(study)))  # as it travels: a file
     assert (document["format"], document["version"]) == (FORMAT, VERSION)
     owner = study.owner
