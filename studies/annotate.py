@@ -6,6 +6,7 @@ import base64
 import functools
 import ipaddress
 import logging
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import Http404, JsonResponse
@@ -162,6 +163,16 @@ def _with_urls(obj, token, item_pk):
     return map_assets(obj, lambda name: _asset_url(token, item_pk, name, version))
 
 
+def _may_leave_to_completion(response, study):
+    """Let this page's forms lead to the study's completion URL (e.g. Prolific): declining
+    consent and finishing redirect there, and the Content-Security-Policy's form-action
+    (the site only) holds for a form's redirects too. Only that URL's origin is added."""
+    if study.completion_url:
+        parts = urlsplit(study.completion_url)
+        response._csp_update = {"form-action": [f"{parts.scheme}://{parts.netloc}"]}
+    return response
+
+
 @_not_found_as_a_page
 @require_http_methods(["GET", "POST"])
 def page(request, token):
@@ -185,17 +196,17 @@ def page(request, token):
             try:
                 finish(e, {k: request.POST.get(k, "") for k in CLOSING_QUESTIONS})
             except StudyError as exc:  # the page again, with what they wrote and what to change
-                return render(request, "annotate/closing.html", {
-                    "e": e, "study": e.study, "error": _sentence(exc), "posted": request.POST}, status=400)
+                return _may_leave_to_completion(render(request, "annotate/closing.html", {
+                    "e": e, "study": e.study, "error": _sentence(exc), "posted": request.POST}, status=400), e.study)
             return redirect(outcome_url(e.study, "completed") or reverse("annotate:page", args=[token]))
         return redirect("annotate:page", token=token)
     context = {"e": e, "study": e.study}
     if e.step == steps.CONSENT:
-        return render(request, "annotate/consent.html", context)
+        return _may_leave_to_completion(render(request, "annotate/consent.html", context), e.study)
     if e.step == steps.INSTRUCTIONS:
         return render(request, "annotate/instructions.html", context)
     if e.step == steps.CLOSING:
-        return render(request, "annotate/closing.html", context)
+        return _may_leave_to_completion(render(request, "annotate/closing.html", context), e.study)
     if e.step == steps.DONE:
         context["completion_url"] = outcome_url(e.study, "completed")
         return render(request, "annotate/done.html", context)

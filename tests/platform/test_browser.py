@@ -48,7 +48,8 @@ def annotate(page, live_server, invite, key):
         # (no wait_for_function: it evaluates a string, which the Content-Security-Policy refuses)
         expect(page.locator("#overview img").first).to_have_js_property("complete", True)
         assert page.evaluate("document.querySelector('#overview img').naturalWidth") > 0  # the asset loaded
-        page.keyboard.press(key)
+        # the key-th choice, counted round: items offer only the prediction's answer type (2 for yes/no)
+        page.keyboard.press(str((int(key) - 1) % page.locator("input[name=choice]").count() + 1))
         helpful = page.locator("input[name=helpful_page][value=features]")
         if helpful.count():
             helpful.check()

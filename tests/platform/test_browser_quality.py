@@ -49,4 +49,5 @@ def test_an_annotator_who_declines_consent_lands_on_prolific_with_the_returned_c
     expect(page.locator("body")).to_have_text("Prolific")
     assert landed == [f"{PROLIFIC}?cc=RET9"]
     assert Enrolment.objects.get(pseudonym=PID[3]).step == Enrolment.Step.DECLINED
-    assert enrol(study, pseudonym=PID[3]).step == Enrolment.Step.DECLINED  # joining again: still declined
+    again = enrol(study, pseudonym=PID[3], prolific_study_id="s", prolific_session_id="x")  # Prolific sends them back
+    assert again.step == Enrolment.Step.DECLINED  # joining again: still declined

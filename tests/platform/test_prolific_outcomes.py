@@ -137,3 +137,16 @@ def test_the_monitor_counts_a_declined_annotator_as_declined_not_active(client):
     figures = monitor(study)
     assert figures["conditions"][0]["declined"] == 1 and figures["conditions"][0]["active"] == 0
     assert figures["annotators"][0]["state"] == "declined"
+
+
+def test_the_consent_and_closing_pages_may_send_their_forms_on_to_the_completion_url_and_nowhere_else(client):
+    """The Content-Security-Policy's form-action holds for a form's redirect too: without the
+    completion URL's origin, declining consent or finishing could not reach Prolific."""
+    study = make_study(completion_url=PROLIFIC, returned_code="RET9")
+    joined = client.get(f"/join/{study.invite_token}/")
+    policy = client.get(joined["Location"])["Content-Security-Policy"]
+    form_action = next(d for d in policy.split(";") if d.strip().startswith("form-action"))
+    assert form_action.split()[1:] == ["'self'", "https://app.prolific.com"]
+    plain = make_study()
+    policy = client.get(client.get(f"/join/{plain.invite_token}/")["Location"])["Content-Security-Policy"]
+    assert "form-action 'self';" in policy + ";"
