@@ -88,3 +88,13 @@ def test_with_the_cache_down_images_are_still_served_by_the_full_check(client, s
     assert "asset keys not trusted, the cache is unavailable" in caplog.text
     e.delete()  # the revocation cannot be written: no error, and the full check refuses
     assert client.get(urls[0]).status_code == 404
+
+
+def test_an_image_is_served_under_its_opaque_name_in_the_headers_too(client, study):
+    """The URL hides the bundle's file name (Rl-f17.png would name a feature); so must the
+    Content-Disposition header that file responses carry."""
+    e = full_enrolment(study)
+    for url in page_asset_urls(client, e):
+        name = url.split("/assets/", 1)[1].split("?")[0]
+        disposition = client.get(url)["Content-Disposition"]
+        assert disposition == f'inline; filename="{name}"', disposition
