@@ -20,7 +20,8 @@ from studies.models import Enrolment
 from studies.services import create_study, import_bundle
 from tests.platform.structural_observers import FixedPlace, all_observers, walk
 
-pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+# sequences reset: item and enrolment ids seed the shuffles, so the table is the same on every run
+pytestmark = [pytest.mark.django_db(transaction=True, reset_sequences=True), pytest.mark.slow]
 
 PRACTICE, COUNTED = 8, 40
 # the revealing variant a researcher may choose (with a warning): global feature ids. It is
