@@ -193,13 +193,19 @@ def agreement(answers: dict[tuple[str, str], object], *, interval: bool = True) 
                 "alpha_interval_method": ALPHA_INTERVAL_METHOD} if interval else {})}
 
 
+def _counted(responses):
+    """The responses among ``responses`` that count: not practice, and not of an annotator the
+    researcher excluded. The one place this rule is written."""
+    return responses.filter(is_practice=False, enrolment__excluded=False)
+
+
 def counted_responses(condition: Condition):
     """The answers every metric of ``condition`` is computed from: not practice, and not of an
     annotator the researcher excluded (``studies.services.set_exclusion``). The metrics read
     the same rows as plain values (:func:`conditions_answers`), whose digest keys their cache:
     excluding or including an annotator again changes the rows, so it changes the key."""
-    return (Response.objects.filter(enrolment__condition=condition, is_practice=False, enrolment__excluded=False)
-            .select_related("enrolment", "item__bundle_item"))
+    return _counted(Response.objects.filter(enrolment__condition=condition)).select_related("enrolment",
+                                                                                            "item__bundle_item")
 
 
 # -- the counted answers of a condition, and the figures computed from them once per change ---------
@@ -280,8 +286,7 @@ def conditions_answers(conditions: list[Condition]) -> list[ConditionAnswers]:
     the figures are in the cache."""
     ids = [c.pk for c in conditions]
     responses: dict[int, list] = {pk: [] for pk in ids}
-    for condition_id, *row in (Response.objects.filter(enrolment__condition__in=ids, is_practice=False,
-                                                       enrolment__excluded=False)
+    for condition_id, *row in (_counted(Response.objects.filter(enrolment__condition__in=ids))
                                .order_by("pk").values_list("enrolment__condition_id", *_RESPONSE_FIELDS)):
         responses[condition_id].append(tuple(row))
     enrolments: dict[int, list] = {pk: [] for pk in ids}

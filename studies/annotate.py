@@ -5,7 +5,6 @@ URL (and a cookie that remembers it for the invite link); every step resumes on 
 import base64
 import functools
 import ipaddress
-import logging
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -39,7 +38,6 @@ from .throttle import live_sog_wait, seconds_to_wait, too_many_word_sets
 from .views import bundle_file_response
 
 COOKIE = "mvz_enrolment_{}"
-log = logging.getLogger(__name__)
 
 
 def _sentence(exc) -> str:

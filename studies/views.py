@@ -142,13 +142,10 @@ def _study_page(request, study, error: str | None = None, status: int = 200):
     from annotations.exports import summary_rows
     from annotations.selectors import bonus_rows, condition_metrics, conditions_answers, item_agreement
 
-    from .services import conditions_with_fill
-
-    conditions = list(conditions_with_fill(study))
+    conditions = list(study.conditions.select_related("study"))
     answers = conditions_answers(conditions)  # read once; the figures come from the cache
     metrics = [condition_metrics(c, answers=a) for c, a in zip(conditions, answers)]
-    rows = [{"c": c, "enrolled": m["enrolled"], "completed": m["completed"], "filling": c.fill}
-            for c, m in zip(conditions, metrics)]
+    rows = [{"c": c, "enrolled": m["enrolled"], "completed": m["completed"]} for c, m in zip(conditions, metrics)]
     invite = request.build_absolute_uri(reverse("annotate:join", args=[study.invite_token]))
     return render(request, "studies/study_detail.html", {
         "study": study, "conditions": rows, "invite": invite, "summary": summary_rows(study, metrics=metrics),
