@@ -17,6 +17,7 @@ from defusedcsv import csv
 from django.db.models import Count
 
 from studies.models import CLOSING_QUESTIONS, STAGE_CHOICES, Study
+from studies.quality import is_right, known_answer
 from studies.selectors import choices_shown
 from studies.services import StudyError
 
@@ -29,13 +30,16 @@ __all__ = ["CSV_COLUMNS", "ANNOTATOR_COLUMNS", "response_rows", "iter_response_r
            "study_json", "bonuses_csv", "summary_rows", "summary_latex", "latex_text", "table_studies", "results_table",
            "results_table_cells", "results_table_latex", "results_table_csv"]
 
-CSV_COLUMNS = ["study", "task", "condition", "stages", "annotator", "item", "practice", "answer", "choices_shown",
+CSV_COLUMNS = ["study", "task", "condition", "stages", "annotator", "item", "practice", "attention_check",
+               "expected_answer", "answer_right", "answer", "choices_shown",
                "concept_cluster", "model_prediction", "matched_model", "correct_label", "confidence", "helpful_page",
                "seconds_on_item", "answered_at", "enrolled_at", "completed_at", "excluded", "exclusion_reason"]
 # the closing answers go in a CSV of their own: they are one per annotator, not one per response
 ANNOTATOR_COLUMNS = ["study", "task", "condition", "stages", "annotator", "step", "responses", "enrolled_at",
-                     "completed_at", "excluded", "exclusion_reason", "exclusion_changed_by", "exclusion_changed_at"]
-JSON_ONLY = ("closing_answers", "exclusion_history")  # annotator fields that are not one CSV cell
+                     "completed_at", "excluded", "exclusion_reason", "exclusion_changed_by", "exclusion_changed_at",
+                     "attention_right", "attention_checks", "practice_rounds", "practice_last_right",
+                     "practice_last_of"]
+JSON_ONLY = ("closing_answers", "exclusion_history", "practice_round_details")  # annotator fields that are not one CSV cell
 EXPORT_CHUNK_ROWS = 1000  # rows read from the database, and rows of CSV sent, at a time
 
 
@@ -53,10 +57,13 @@ def iter_response_rows(study: Study):
     for r in responses.iterator(chunk_size=EXPORT_CHUNK_ROWS):
         e, bi = r.enrolment, r.item.bundle_item
         answer = r.choice or r.category or r.free_text
+        scored = is_right(r.item, r, study.task)  # against a known answer: attention checks, practice
         yield {
             "study": study.title, "task": study.task, "condition": e.condition.name,
             "stages": "+".join(e.condition.stages) or "none", "annotator": e.pseudonym, "item": bi.item_id,
-            "practice": r.is_practice, "answer": answer, "concept_cluster": r.concept_cluster,
+            "practice": r.is_practice, "attention_check": r.item.attention_check,
+            "expected_answer": known_answer(r.item, study.task), "answer_right": "" if scored is None else scored,
+            "answer": answer, "concept_cluster": r.concept_cluster,
             "choices_shown": " | ".join(choices_shown(e, r.item)) if study.task == Study.Task.SIMULATION else "",
             "model_prediction": bi.prediction,
             "matched_model": (r.choice == bi.prediction) if study.task == Study.Task.SIMULATION else "",
@@ -103,6 +110,11 @@ def annotator_rows(study: Study) -> list[dict]:
     change of that (``exclusion_history``)."""
     enrolments = study.enrolments.select_related("condition", "exclusion_changed_by").order_by("started_at", "pk")
     answered = dict(Response.objects.filter(enrolment__study=study).values_list("enrolment").annotate(n=Count("pk")))
+    attention: dict[int, tuple[int, int]] = {}
+    for r in (Response.objects.filter(enrolment__study=study, item__attention_check=True)
+              .select_related("item__bundle_item")):
+        right, of = attention.get(r.enrolment_id, (0, 0))
+        attention[r.enrolment_id] = (right + bool(is_right(r.item, r, study.task)), of + 1)
     return [{
         "study": study.title, "task": study.task, "condition": e.condition.name,
         "stages": "+".join(e.condition.stages) or "none", "annotator": e.pseudonym, "step": e.step,
@@ -111,7 +123,12 @@ def annotator_rows(study: Study) -> list[dict]:
         "excluded": e.excluded, "exclusion_reason": e.exclusion_reason,
         "exclusion_changed_by": e.exclusion_changed_by.get_username() if e.exclusion_changed_by else "",
         "exclusion_changed_at": e.exclusion_changed_at.isoformat() if e.exclusion_changed_at else "",
+        "attention_right": attention.get(e.pk, (0, 0))[0], "attention_checks": attention.get(e.pk, (0, 0))[1],
+        "practice_rounds": len(e.practice_rounds),
+        "practice_last_right": e.practice_rounds[-1]["right"] if e.practice_rounds else "",
+        "practice_last_of": e.practice_rounds[-1]["of"] if e.practice_rounds else "",
         "closing_answers": dict(e.closing_answers or {}), "exclusion_history": list(e.exclusion_history),
+        "practice_round_details": list(e.practice_rounds),
     } for e in enrolments]
 
 
@@ -150,7 +167,10 @@ def study_json(study: Study) -> dict:
                         "ask_helpful_page": c.ask_helpful_page, "global_feature_ids": c.global_feature_ids,
                         "target_size": c.target_size}
                        for c in study.conditions.all()],
-        "items": [{"item": i.bundle_item.item_id, "practice": i.is_practice, "choices": i.choices,
+        "quality_controls": {"attention_min_correct": study.attention_min_correct,
+                             "gate_min_correct": study.gate_min_correct, "gate_attempts": study.gate_attempts},
+        "items": [{"item": i.bundle_item.item_id, "practice": i.is_practice, "attention_check": i.attention_check,
+                   "expected_answer": i.expected_answer, "instruction": i.instruction, "choices": i.choices,
                    "model_prediction": i.bundle_item.prediction, "correct_label": i.bundle_item.label}
                   for i in study.items.select_related("bundle_item")],
         "responses": response_rows(study),

@@ -194,9 +194,10 @@ def agreement(answers: dict[tuple[str, str], object], *, interval: bool = True) 
 
 
 def _counted(responses):
-    """The responses among ``responses`` that count: not practice, and not of an annotator the
-    researcher excluded. The one place this rule is written."""
-    return responses.filter(is_practice=False, enrolment__excluded=False)
+    """The responses among ``responses`` that count: not practice, not an attention check, and
+    not of an excluded annotator (by the researcher or the study's attention rule). The one
+    place this rule is written."""
+    return responses.filter(is_practice=False, item__attention_check=False, enrolment__excluded=False)
 
 
 def counted_responses(condition: Condition):

@@ -6,7 +6,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from studies.models import Enrolment, Study
-from studies.services import StudyError, without_nul
+from studies.quality import close_practice_round, gate_status
+from studies.services import StudyError, apply_attention_rule, without_nul
 
 from .models import Response
 
@@ -111,6 +112,8 @@ def submit_response(enrolment: Enrolment, item_id: int, answer: dict) -> tuple[R
             raise StudyError("the study is closed; your earlier answers are saved")
         if not on_it:
             raise StudyError("this is not the item you are on; reload the page")
+        if gate_status(enrolment) == "retry":
+            raise StudyError("the practice is to be taken again before the counted items; reload the page")
         try:  # the current item has no answer yet: the position moves on with the first one
             with transaction.atomic():
                 response = Response.objects.create(enrolment=enrolment, item=item, is_practice=item.is_practice, **clean)
@@ -119,8 +122,12 @@ def submit_response(enrolment: Enrolment, item_id: int, answer: dict) -> tuple[R
         enrolment.position += 1
         if enrolment.position >= len(enrolment.item_order):
             enrolment.step = Enrolment.Step.CLOSING
+        if item.is_practice:  # the last practice answer closes a round of the comprehension gate
+            close_practice_round(enrolment)
         enrolment.last_seen_at = timezone.now()
-        enrolment.save(update_fields=["position", "step", "last_seen_at"])
+        enrolment.save(update_fields=["position", "step", "last_seen_at", "practice_rounds"])
+        if enrolment.step == Enrolment.Step.CLOSING:
+            apply_attention_rule(enrolment)
         return response, True
 
 

@@ -32,8 +32,10 @@ from .services import (
     enrol,
     finish,
     live_second_order_gradient,
+    repeat_practice,
     touch,
 )
+from .quality import answer_value, gate_status, is_right, known_answer
 from .throttle import live_sog_wait, seconds_to_wait, too_many_word_sets
 from .views import bundle_file_response
 
@@ -188,6 +190,8 @@ def page(request, token):
             return redirect(outcome_url(e.study, "returned") or reverse("annotate:page", args=[token]))
         elif e.step == steps.INSTRUCTIONS and form == "instructions":
             advance(e, steps.INSTRUCTIONS, steps.ITEMS)
+        elif e.step == steps.ITEMS and form == "repeat_practice":
+            repeat_practice(e)
         elif e.step == steps.ITEMS and "item" in request.POST:
             return _answer(request, e)
         elif e.step == steps.CLOSING and form == "closing":
@@ -211,6 +215,13 @@ def page(request, token):
     if e.step == steps.DECLINED:
         context.update(return_code=e.study.returned_code, return_url=outcome_url(e.study, "returned"))
         return render(request, "annotate/declined.html", context)
+    if e.step == steps.SCREENED_OUT:
+        context.update(last=e.practice_rounds[-1], code=e.study.screened_out_code,
+                       url=outcome_url(e.study, "screened_out"))
+        return render(request, "annotate/screened_out.html", context)
+    if gate_status(e) == "retry":
+        context.update(last=e.practice_rounds[-1], rounds_left=e.study.gate_attempts - len(e.practice_rounds))
+        return render(request, "annotate/gate.html", context)
     return _item_page(request, e)
 
 
@@ -273,8 +284,11 @@ def feedback(request, token, item_pk):
     response = e.responses.filter(item_id=item_pk, is_practice=True).select_related("item__bundle_item").first()
     if response is None:
         raise Http404("no practice answer to show")
-    return render(request, "annotate/feedback.html", {"e": e, "study": e.study, "response": response,
-                                                       "model_answer": response.item.bundle_item.prediction})
+    task = e.study.task
+    return render(request, "annotate/feedback.html", {
+        "e": e, "study": e.study, "response": response, "model_answer": response.item.bundle_item.prediction,
+        "expected": known_answer(response.item, task), "given": answer_value(response, task),
+        "right": is_right(response.item, response, task)})
 
 
 def _item_of(e, item_pk):

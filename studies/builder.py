@@ -17,6 +17,7 @@ from .services import (
     set_status,
     update_conditions,
     update_items,
+    update_quality_controls,
     update_recruitment,
 )
 
@@ -53,7 +54,11 @@ def edit_study(request, pk):
                 rows = {}
                 for item in study.items.all():
                     rows[item.pk] = {"include": request.POST.get(f"include-{item.pk}") == "on",
-                                     "is_practice": request.POST.get(f"practice-{item.pk}") == "on"}
+                                     "is_practice": request.POST.get(f"practice-{item.pk}") == "on",
+                                     "attention_check": request.POST.get(f"attention-{item.pk}") == "on"}
+                    for name in ("expected_answer", "instruction"):
+                        if f"{name}-{item.pk}" in request.POST:
+                            rows[item.pk][name] = request.POST[f"{name}-{item.pk}"]
                     if f"choices-{item.pk}" in request.POST:  # change only what the form sent
                         rows[item.pk]["choices"] = request.POST[f"choices-{item.pk}"].split(",")
                 update_items(study, rows)
@@ -70,6 +75,8 @@ def edit_study(request, pk):
                 study.save()
             elif action == "recruitment":
                 update_recruitment(study, request.POST.dict())
+            elif action == "quality":
+                update_quality_controls(study, request.POST.dict())
             elif action in ("open", "paused", "closed"):
                 set_status(study, action)
             else:

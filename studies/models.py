@@ -184,6 +184,14 @@ class Study(models.Model):
                                                        help_text="accuracy in % from which the threshold amount is paid")
     bonus_threshold_amount = models.DecimalField(max_digits=8, decimal_places=2, default=0,
                                                  help_text="paid once at or above the accuracy threshold")
+    # quality controls (see studies.quality): fixed once anyone has enrolled
+    attention_min_correct = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="exclude an annotator who gets fewer attention checks right (empty: no rule)")
+    gate_min_correct = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="comprehension gate: practice items to get right before the counted items "
+        "(empty: no gate)")
+    gate_attempts = models.PositiveSmallIntegerField(
+        default=2, help_text="rounds of practice an annotator may take to pass the gate before being screened out")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -227,6 +235,14 @@ class StudyItem(models.Model):
     bundle_item = models.ForeignKey(BundleItem, on_delete=models.PROTECT, related_name="study_items")
     choices = models.JSONField(default=list, help_text="answer choices (simulation): class names")
     is_practice = models.BooleanField(default=False)
+    attention_check = models.BooleanField(
+        default=False, help_text="an attention check: placed among the counted items, never counted, scored against "
+        "its expected answer")
+    expected_answer = models.CharField(
+        max_length=200, blank=True, help_text="the known correct answer of an attention check or a practice item "
+        "(a choice, an error category, or a concept word); simulation practice defaults to the model's answer")
+    instruction = models.CharField(max_length=300, blank=True,
+                                   help_text="shown above the answer form (e.g. an attention check's request)")
     order = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -250,6 +266,7 @@ class Enrolment(models.Model):
         CLOSING = "closing"
         DONE = "done"
         DECLINED = "declined"  # said no on the consent page: nothing more is asked or counted
+        SCREENED_OUT = "screened_out"  # did not pass the comprehension gate: sent on with its code
 
     study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="enrolments")
     condition = models.ForeignKey(Condition, on_delete=models.PROTECT, related_name="enrolments")
@@ -261,6 +278,8 @@ class Enrolment(models.Model):
     position = models.PositiveIntegerField(default=0, help_text="index into item_order of the next item")
     step = models.CharField(max_length=20, choices=Step.choices, default=Step.CONSENT)
     closing_answers = models.JSONField(default=dict, blank=True)
+    practice_rounds = models.JSONField(default=list, blank=True, help_text="each finished round of practice: "
+                                       "{round, right, of, passed, answers}, oldest first (the comprehension gate)")
     assignment = models.JSONField(default=dict, blank=True, help_text="how the condition was drawn: seed, fill, "
                                   "tied conditions (equally least-filled, by id), the one drawn (names)")
     started_at = models.DateTimeField(auto_now_add=True)

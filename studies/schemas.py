@@ -18,7 +18,7 @@ from annotations.models import Response
 from annotations.services import MAX_FREE_TEXT, MAX_SECONDS_ON_ITEM
 from viz_engine.bundles.schema import MAX_CLASSES, MAX_ITEMS
 
-from .models import STAGE_CHOICES, Bundle, BundleItem, Condition, Enrolment, Study
+from .models import STAGE_CHOICES, Bundle, BundleItem, Condition, Enrolment, Study, StudyItem
 
 MAX_LONG_TEXT = 100_000  # instructions, consent text
 MAX_CONDITIONS = 100
@@ -128,6 +128,11 @@ class StudySchema(serializers.Serializer):
     bonus_per_correct = Amount(required=False, default=Decimal("0"))
     bonus_threshold = WholeNumber(min_value=0, max_value=100, allow_null=True, required=False, default=None)
     bonus_threshold_amount = Amount(required=False, default=Decimal("0"))
+    # quality controls (absent from documents written before them: none)
+    attention_min_correct = WholeNumber(min_value=0, max_value=MAX_SMALL_INT, allow_null=True, required=False,
+                                        default=None)
+    gate_min_correct = WholeNumber(min_value=1, max_value=MAX_SMALL_INT, allow_null=True, required=False, default=None)
+    gate_attempts = WholeNumber(min_value=1, max_value=10, required=False, default=2)
     created_at = Moment()
     owner = Text(max_length=MAX_USERNAME)
     shared_with = serializers.ListField(child=Text(max_length=MAX_USERNAME), max_length=MAX_SHARED_WITH)
@@ -150,6 +155,9 @@ class ItemSchema(serializers.Serializer):
     choices = serializers.ListField(child=Text(max_length=column(BundleItem, "label")), max_length=MAX_CLASSES)
     is_practice = Flag()
     order = WholeNumber(min_value=0, max_value=MAX_SMALL_INT)
+    attention_check = Flag(required=False, default=False)
+    expected_answer = Text(allow_blank=True, max_length=column(StudyItem, "expected_answer"), required=False, default="")
+    instruction = Text(allow_blank=True, max_length=column(StudyItem, "instruction"), required=False, default="")
 
 
 class ResponseSchema(serializers.Serializer):
@@ -198,6 +206,23 @@ class AssignmentSchema(serializers.Serializer):
     drawn = Text(max_length=column(Condition, "name"), required=False)
 
 
+class PracticeAnswerSchema(serializers.Serializer):
+    item = Text(max_length=column(BundleItem, "item_id"))
+    answer = Text(allow_blank=True, max_length=MAX_FREE_TEXT)
+    right = Flag()
+
+
+class PracticeRoundSchema(serializers.Serializer):
+    """One round of practice at the comprehension gate (``studies.quality.close_practice_round``)."""
+
+    round = WholeNumber(min_value=1, max_value=10)
+    right = WholeNumber(min_value=0, max_value=MAX_ITEMS)
+    of = WholeNumber(min_value=0, max_value=MAX_ITEMS)
+    passed = Flag()
+    answers = PracticeAnswerSchema(many=True, max_length=MAX_ITEMS)
+    at = Text(max_length=64)
+
+
 class EnrolmentSchema(serializers.Serializer):
     condition = Text(max_length=column(Condition, "name"))
     token = Text(max_length=column(Enrolment, "token"))
@@ -218,6 +243,7 @@ class EnrolmentSchema(serializers.Serializer):
     exclusion_changed_by = Text(allow_null=True, max_length=MAX_USERNAME, required=False, default=None)
     exclusion_changed_at = Moment(allow_null=True, required=False, default=None)
     exclusion_history = ExclusionEventSchema(many=True, max_length=MAX_EXCLUSION_EVENTS, required=False, default=list)
+    practice_rounds = PracticeRoundSchema(many=True, max_length=10, required=False, default=list)
     responses = ResponseSchema(many=True, max_length=MAX_ITEMS)
 
 

@@ -127,6 +127,7 @@ def _view(enrolment: Enrolment, item: StudyItem) -> dict:
         "prediction": "P" in view["sections"],
         "transformer": "T" in view["sections"],
     }
+    view["instruction"] = item.instruction
     view["live_sog"] = bool(condition.live_sog and "tokens" in datapoint)
     view["ask_helpful_page"] = bool(condition.ask_helpful_page and not item.is_practice)
     return view
@@ -206,7 +207,8 @@ def accessible_bundles(user):
 
 def monitor(study: Study, now=None) -> dict:
     """Live figures of a running study: per condition enrolled / active / completed /
-    dropped out (no activity for the active window and not finished) / declined consent, and per annotator
+    dropped out (no activity for the active window and not finished) / declined consent / screened out
+    by the comprehension gate, and per annotator
     their step, progress on counted items, minutes since last seen, median time per item and,
     if the researcher excluded them from the metrics, why (``excluded``: the reason, else "")."""
     from datetime import timedelta
@@ -229,11 +231,12 @@ def monitor(study: Study, now=None) -> dict:
     conditions, annotators = [], []
     for c in study.conditions.all():
         row = {"condition": c.name, "target": c.target_size, "paused": c.paused,
-               "enrolled": 0, "active": 0, "completed": 0, "dropped": 0, "declined": 0}
+               "enrolled": 0, "active": 0, "completed": 0, "dropped": 0, "declined": 0,
+               "screened_out": 0}
         for e in c.enrolments.all():
             row["enrolled"] += 1
-            if e.step == Enrolment.Step.DECLINED:
-                state = "declined"
+            if e.step in (Enrolment.Step.DECLINED, Enrolment.Step.SCREENED_OUT):
+                state = e.step
             elif e.completed_at:
                 state = "completed"
             elif now - e.last_seen_at <= window:

@@ -7,7 +7,8 @@ from rest_framework import serializers
 
 from viz_engine.bundles.format import BundleError, read_json, sha256_file
 
-from .models import Bundle, BundleItem, DebuggingReport, LiveSOGResult
+from .models import Bundle, BundleItem, DebuggingReport, Enrolment, LiveSOGResult
+from .quality import ATTENTION_REASON, attention_score, gate_status, quality_problem
 
 
 def _bundle_rows_fit(row: dict, items: list[dict]) -> None:
@@ -129,7 +130,8 @@ def without_nul(what: str, value: str) -> str:
 
 # An enrolment counts towards its condition's size while completed or seen this recently.
 ACTIVE_WINDOW_SECONDS = 30 * 60
-DECLINED = "declined"  # Enrolment.Step.DECLINED: never fills a place in its condition
+# enrolments that never fill a place in their condition: declined consent, or screened out
+NOT_FILLING = (Enrolment.Step.DECLINED, Enrolment.Step.SCREENED_OUT)
 
 
 def condition_fill(condition, now=None) -> int:
@@ -142,7 +144,7 @@ def condition_fill(condition, now=None) -> int:
     now = now or timezone.now()
     recent = now - timedelta(seconds=ACTIVE_WINDOW_SECONDS)
     return condition.enrolments.filter(Q(completed_at__isnull=False) | Q(last_seen_at__gte=recent)) \
-        .exclude(step=DECLINED).count()
+        .exclude(step__in=NOT_FILLING).count()
 
 
 def conditions_with_fill(study, now=None):
@@ -155,19 +157,25 @@ def conditions_with_fill(study, now=None):
 
     recent = (now or timezone.now()) - timedelta(seconds=ACTIVE_WINDOW_SECONDS)
     counted = (Q(enrolments__completed_at__isnull=False) | Q(enrolments__last_seen_at__gte=recent)) \
-        & ~Q(enrolments__step=DECLINED)
+        & ~Q(enrolments__step__in=NOT_FILLING)
     return study.conditions.annotate(fill=Count("enrolments", filter=counted))
 
 
 def _item_order(study, token: str) -> list[int]:
+    """An annotator's items: practice first, then the counted items (shuffled, seeded by the
+    enrolment, unless the study fixes the order) with the attention checks at seeded places
+    among them, never first, so where a check comes tells nothing."""
     import random
 
-    items = study.items.order_by("order", "pk").values_list("pk", "is_practice")
-    practice, counted = [], []
-    for pk, is_practice in items:
-        (practice if is_practice else counted).append(pk)
+    items = study.items.order_by("order", "pk").values_list("pk", "is_practice", "attention_check")
+    practice, counted, checks = [], [], []
+    for pk, is_practice, is_check in items:
+        (checks if is_check else practice if is_practice else counted).append(pk)
+    rng = random.Random(token)
     if study.item_order == study.Order.SHUFFLED:
-        random.Random(token).shuffle(counted)
+        rng.shuffle(counted)
+    for pk in checks:
+        counted.insert(rng.randint(1, len(counted)) if counted else 0, pk)
     return practice + counted
 
 
@@ -419,8 +427,10 @@ def create_study(owner, bundle, *, title: str, task: str | None = None, presets:
 
 
 def update_items(study, rows: dict[int, dict]) -> None:
-    """``{study item id: {"choices": [...], "is_practice": bool, "include": bool}}``. Only
-    before anyone enrols: answers must never refer to items that changed under them."""
+    """``{study item id: {"choices": [...], "is_practice": bool, "include": bool,
+    "attention_check": bool, "expected_answer": str, "instruction": str}}`` (a key left out
+    keeps its value). Only before anyone enrols: answers must never refer to items that
+    changed under them. Refused as a whole, nothing saved, with a message naming the item."""
     from .models import StudyItem
 
     if study.enrolments.exists():
@@ -444,9 +454,87 @@ def update_items(study, rows: dict[int, dict]) -> None:
                                      f"classes of the model" + (f" ({', '.join(bad)} are not)" if bad else ""))
                 item.choices = choices
             item.is_practice = bool(row.get("is_practice", item.is_practice))
+            item.attention_check = bool(row.get("attention_check", item.attention_check))
+            for name in ("expected_answer", "instruction"):
+                if name in row:
+                    limit = StudyItem._meta.get_field(name).max_length
+                    value = without_nul(f"item {item.bundle_item.item_id}: {name.replace('_', ' ')}",
+                                        str(row[name] or "")).strip()
+                    if len(value) > limit:
+                        raise StudyError(f"item {item.bundle_item.item_id}: {name.replace('_', ' ')} is longer than "
+                                         f"{limit} characters")
+                    setattr(item, name, value)
+            if (study.task == "simulation" and item.expected_answer and item.choices
+                    and item.expected_answer not in item.choices):
+                raise StudyError(f"item {item.bundle_item.item_id}: the expected answer must be one of its choices")
             item.save()
-        if not StudyItem.objects.filter(study=study, is_practice=False).exists():
+        if not StudyItem.objects.filter(study=study, is_practice=False, attention_check=False).exists():
             raise StudyError("keep at least one counted (non-practice) item")
+        problem = quality_problem(study)
+        if problem:
+            raise StudyError(problem)
+
+
+def repeat_practice(enrolment: Enrolment) -> Enrolment:
+    """Start another round of practice after a failed gate: the round's answers are already
+    kept in ``practice_rounds``; the practice responses are cleared so they can be answered
+    again. A repeated click, or a call when no retry is due, changes nothing."""
+    with transaction.atomic():
+        e = Enrolment.objects.select_for_update().select_related("study").get(pk=enrolment.pk)
+        if e.step != Enrolment.Step.ITEMS or gate_status(e) != "retry":
+            return e
+        e.responses.filter(is_practice=True).delete()
+        e.position = 0
+        e.save(update_fields=["position"])
+        return e
+
+
+def apply_attention_rule(enrolment: Enrolment) -> bool:
+    """Exclude ``enrolment`` from the metrics when it got fewer attention checks right than
+    the study asks (once, when it reaches the closing questions); returns whether it did."""
+    study = enrolment.study
+    need = study.attention_min_correct
+    if need is None:
+        return False
+    right, of = attention_score(enrolment)
+    if right >= need:
+        return False
+    set_exclusion(study, {"enrolment": enrolment.pk, "excluded": True,
+                          "reason": ATTENTION_REASON.format(right=right, of=of, need=need)}, by=None)
+    return True
+
+
+
+class QualitySettings(serializers.Serializer):
+    """The builder's quality controls (every field optional: an absent one keeps its value)."""
+
+    attention_min_correct = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=1000,
+                                                     help_text="exclude annotators with fewer right attention checks")
+    gate_min_correct = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=1000,
+                                                help_text="practice answers to get right before the counted items")
+    gate_attempts = serializers.IntegerField(required=False, min_value=1, max_value=10,
+                                             help_text="rounds of practice allowed to pass the gate")
+
+
+def update_quality_controls(study, data: dict):
+    """Set the study's attention rule and comprehension gate from ``data`` (a form: an empty
+    number is no rule). Only before anyone enrols; refused (nothing saved) when the study's
+    items cannot meet them (:func:`studies.quality.quality_problem`)."""
+    fields = QualitySettings().fields
+    data = {k: (None if str(v).strip() == "" else v) for k, v in data.items() if k in fields}
+    clean = _validated(QualitySettings, data)
+    if study.enrolments.exists():
+        raise StudyError("annotators have started this study; its quality controls can no longer change")
+    before = {name: getattr(study, name) for name in clean}
+    for name, value in clean.items():
+        setattr(study, name, value)
+    problem = quality_problem(study)
+    if problem:
+        for name, value in before.items():  # the caller's object as it was: nothing changed
+            setattr(study, name, value)
+        raise StudyError(problem)
+    study.save(update_fields=list(clean))
+    return study
 
 
 def update_conditions(study, rows: dict[int, dict]) -> None:

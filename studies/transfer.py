@@ -66,11 +66,14 @@ logger = logging.getLogger(__name__)
 STUDY_TEXTS = ["title", "task", "status", "item_order", "instructions", "consent_text", "completion_code",
                "completion_url"]
 # optional (documents written before them take the defaults); amounts as text, exact
-STUDY_RECRUITMENT = ["returned_code", "screened_out_code", "bonus_threshold"]
+STUDY_RECRUITMENT = ["returned_code", "screened_out_code", "bonus_threshold", "attention_min_correct",
+                     "gate_min_correct", "gate_attempts"]
 STUDY_AMOUNTS = ["bonus_per_correct", "bonus_threshold_amount"]
 CONDITION_FLAGS = ["rg_highlights", "live_sog", "ask_helpful_page", "paused", "global_feature_ids"]
 ENROLMENT_TEXTS = ["pseudonym", "prolific_study_id", "prolific_session_id", "step"]
-ENROLMENT_EXCLUSION = ["excluded", "exclusion_reason", "exclusion_history"]  # optional: documents before them
+ENROLMENT_EXCLUSION = ["excluded", "exclusion_reason", "exclusion_history",  # optional: documents before them
+                       "practice_rounds"]
+ITEM_QUALITY = ["attention_check", "expected_answer", "instruction"]  # optional: documents before them
 RESPONSE_TEXTS = ["choice", "free_text", "category", "helpful_page", "concept_cluster"]
 
 
@@ -100,7 +103,7 @@ def _export_condition(condition: Condition) -> dict:
 
 def _export_item(item: StudyItem) -> dict:
     return {"item_id": item.bundle_item.item_id, "choices": list(item.choices), "is_practice": item.is_practice,
-            "order": item.order}
+            "order": item.order, **{name: getattr(item, name) for name in ITEM_QUALITY}}
 
 
 def _export_response(response: Response, item_ids: dict[int, str]) -> dict:
@@ -309,7 +312,8 @@ def _create_conditions(study: Study, conditions: list[dict]) -> dict[str, Condit
 
 def _create_items(study: Study, items: list[dict]) -> dict[str, StudyItem]:
     return {i["item_id"]: StudyItem.objects.create(study=study, bundle_item=i["bundle_item"], choices=i["choices"],
-                                                   is_practice=i["is_practice"], order=i["order"])
+                                                   is_practice=i["is_practice"], order=i["order"],
+                                                   **{name: i[name] for name in ITEM_QUALITY})
             for i in items}
 
 

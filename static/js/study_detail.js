@@ -12,7 +12,7 @@
     const data = await r.json();
     const stages = Object.fromEntries([...document.querySelectorAll("#monitor-conditions tr")].slice(1).map(tr => [tr.cells[0].textContent, tr.cells[1].textContent]));
     fill(document.getElementById("monitor-conditions"), data.conditions.map(c => ({...c, stages: stages[c.condition],
-      target: c.target + (c.paused ? " (paused)" : "")})), ["condition", "stages", "enrolled", "active", "completed", "dropped", "target"]);
+      target: c.target + (c.paused ? " (paused)" : "")})), ["condition", "stages", "enrolled", "active", "completed", "dropped", "declined", "screened_out", "target"]);
     fill(document.getElementById("monitor-annotators"), data.annotators.map(a => ({...a, progress: `${a.done} / ${a.of}`})),
       ["annotator", "condition", "state", "step", "progress", "minutes_since_seen", "median_seconds_per_item", "excluded"]);
     document.getElementById("monitor-at").textContent = "updated " + new Date(data.at).toLocaleTimeString();
