@@ -11,6 +11,7 @@ import torch
 from viz_engine.adapters import AdapterError, Batch
 from viz_engine.data import shapes_vqa as data
 from viz_engine.models import shapes_vqa as models
+from viz_engine.training.shapes_vqa import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -277,7 +278,7 @@ def test_shipped_models_reach_their_recorded_accuracy(early, late):
     test = data.load_split("test", 300)
     for kind, adapter in (("early", early), ("late", late)):
         metrics = json.loads(models.metrics_path(kind).read_text())
-        acc = models.evaluate(adapter, test)
+        acc = evaluate(adapter, test)
         assert acc == pytest.approx(metrics["test_accuracy_first_300"], abs=2 / 300), kind
     early_metrics = json.loads(models.metrics_path("early").read_text())
     late_metrics = json.loads(models.metrics_path("late").read_text())
