@@ -337,3 +337,14 @@ def test_lime_through_encodings_equals_lime_through_the_whole_model(early, examp
         ours = lime(early, batch, target, modality, n_samples=120)
         reference = lime(whole, batch, target, modality, n_samples=120)
         np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_training_one_epoch_on_a_few_examples_gives_a_model_and_its_metrics():
+    from viz_engine.training.shapes_vqa import train
+
+    adapter, metrics = train("late", n_train=64, epochs=1, threads=1, log=lambda _msg: None)
+    assert isinstance(adapter, models.LateFusionShapesVQAAdapter) and not adapter.module.training
+    assert metrics["n_train"] == 64 and metrics["settings"]["epochs"] == 1 and len(metrics["history"]) == 1
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert set(metrics["test_accuracy_by_question_type"]) == set(data.QUESTION_TYPES)
