@@ -2,7 +2,7 @@
 # The main job on the embedded defaults (SQLite, in-process tasks): installs what is
 # needed, computes the engine demo and the demo studies and serves them at http://127.0.0.1:${PORT:-8000}/.
 set -euo pipefail
-source "$(dirname "$0")/bootstrap.sh"
+source "$(dirname "$0")/bootstrap.sh" runtime  # requirements.txt only, no test tools
 python manage.py migrate --noinput
 python manage.py engine_demo
 python manage.py demo_study --base-url "http://127.0.0.1:${PORT:-8000}"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The test command: installs what is needed, then runs every test (slow ones included).
+# The test command: installs what is needed (runtime and development requirements), then runs
+# every test (slow ones included).
 # Extra arguments go to pytest, e.g. `scripts/test.sh -m "not slow"` or `-k emap`.
 set -euo pipefail
-source "$(dirname "$0")/bootstrap.sh"
+source "$(dirname "$0")/bootstrap.sh" dev  # requirements-dev.txt: runtime + test tools
 # Browser tests drive Debian's chromium through Playwright (never a downloaded browser).
 if [ ! -x /usr/bin/chromium ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

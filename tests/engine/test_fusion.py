@@ -239,7 +239,7 @@ def test_load_pretrained_rejects_unknown_kinds_and_returns_eval_cpu_models(late)
 
 @pytest.mark.slow
 def test_training_one_epoch_writes_weights_and_a_report(tmp_path):
-    from viz_engine.train_fusion import train
+    from viz_engine.training.fusion import train
 
     report = train("late", epochs=1, verbose=False, out_dir=tmp_path)
     saved = json.loads((tmp_path / "fusion_late.json").read_text())

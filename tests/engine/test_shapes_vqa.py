@@ -11,6 +11,7 @@ import torch
 from viz_engine.adapters import AdapterError, Batch
 from viz_engine.data import shapes_vqa as data
 from viz_engine.models import shapes_vqa as models
+from viz_engine.training.shapes_vqa import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -277,7 +278,7 @@ def test_shipped_models_reach_their_recorded_accuracy(early, late):
     test = data.load_split("test", 300)
     for kind, adapter in (("early", early), ("late", late)):
         metrics = json.loads(models.metrics_path(kind).read_text())
-        acc = models.evaluate(adapter, test)
+        acc = evaluate(adapter, test)
         assert acc == pytest.approx(metrics["test_accuracy_first_300"], abs=2 / 300), kind
     early_metrics = json.loads(models.metrics_path("early").read_text())
     late_metrics = json.loads(models.metrics_path("late").read_text())
@@ -336,3 +337,14 @@ def test_lime_through_encodings_equals_lime_through_the_whole_model(early, examp
         ours = lime(early, batch, target, modality, n_samples=120)
         reference = lime(whole, batch, target, modality, n_samples=120)
         np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_training_one_epoch_on_a_few_examples_gives_a_model_and_its_metrics():
+    from viz_engine.training.shapes_vqa import train
+
+    adapter, metrics = train("late", n_train=64, epochs=1, threads=1, log=lambda _msg: None)
+    assert isinstance(adapter, models.LateFusionShapesVQAAdapter) and not adapter.module.training
+    assert metrics["n_train"] == 64 and metrics["settings"]["epochs"] == 1 and len(metrics["history"]) == 1
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert set(metrics["test_accuracy_by_question_type"]) == set(data.QUESTION_TYPES)

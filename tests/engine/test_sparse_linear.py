@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from viz_engine.adapters import AdapterError, Modality, TorchModuleAdapter
-from viz_engine.bench_sparse_linear import benchmark_sparse_linear, planted_sparse_multinomial
+from benchmarks.sparse_linear import benchmark_sparse_linear, planted_sparse_multinomial
 from viz_engine.methods.features import feature_matrix
 from viz_engine.methods.sparse_linear import (
     SparseLinearModel,

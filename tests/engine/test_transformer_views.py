@@ -76,7 +76,7 @@ def test_the_built_in_transformer_exposes_states_segments_and_attention():
 
 @pytest.mark.slow
 def test_the_projection_benchmark_measures_both_ways_on_the_same_items():
-    from viz_engine.transformer_bench import run
+    from benchmarks.transformer_views import run
 
     report = run(n_items=20, tsne_items=2, sample=10)
     assert report["maps"] == 80 and report["ours_seconds"] > 0

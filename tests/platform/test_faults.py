@@ -101,7 +101,7 @@ class ProxiedBrowser:
         self.origin, self.cookies = "https://" + base_url.split("//", 1)[1], {}
 
     def __call__(self, method, url, data=None):
-        from studies.loadtest import keep_cookies, proxied_headers
+        from benchmarks.loadtest import keep_cookies, proxied_headers
 
         response = self.http.request(method, url, data=data,
                                      headers=proxied_headers(self.origin, "198.18.0.7", url, self.cookies))
@@ -118,7 +118,7 @@ def test_a_postgresql_restart_mid_study_shows_send_again_and_loses_no_answer(bun
     from django.contrib.auth.models import User
     from django.db import connection
 
-    from studies.loadtest import HIDDEN, production_env, start_server
+    from benchmarks.loadtest import HIDDEN, production_env, start_server
     from studies.models import Enrolment
     from studies.services import create_study, import_bundle
 

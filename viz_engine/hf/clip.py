@@ -91,23 +91,14 @@ class ClipAdapter(MultimodalClassifier):
         out.update({f"text_layer{i}": l for i, l in enumerate(self.module.text_model.encoder.layers)})
         return out
 
-    def logits_and_representation(self, batch: Batch, layer: str | None = None) -> tuple[Tensor, Tensor]:
-        """Logits and the output of ``layer`` (default ``image_embeds``), in one forward pass."""
+    def layer_module(self, layer: str | None = None) -> tuple[str, nn.Module, bool]:
+        """Every layer, the default ``image_embeds`` included, is the output of ``layers()[layer]``
+        (CLIP has no final linear layer whose input would be the representation)."""
         layer = layer or self.default_layer
         known = self.layers()
         if layer not in known:
             raise AdapterError(f"layer={layer!r} is unknown; layers: {list(known)}")
-        captured: list[Tensor] = []
-        handle = known[layer].register_forward_hook(lambda _m, _a, out: captured.append(out))
-        try:
-            logits = self.logits(batch)
-        finally:
-            handle.remove()
-        out = captured[-1][0] if isinstance(captured[-1], tuple) else captured[-1]
-        return logits, out.mean(dim=tuple(range(1, out.ndim - 1))) if out.ndim > 2 else out
-
-    def representation(self, batch: Batch, layer: str | None = None) -> Tensor:
-        return self.logits_and_representation(batch, layer)[1]
+        return layer, known[layer], False
 
     def layer_names(self) -> list[str]:
         return list(self.layers())

@@ -304,7 +304,7 @@ def load_pretrained(kind: str) -> FusionAdapter:
     """The shipped ``"late"`` or ``"interaction"`` model (CPU, eval mode, nothing downloaded)."""
     path = weights_path(kind)
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; run `python -m viz_engine.train_fusion {kind}`")
+        raise FileNotFoundError(f"{path} is missing; run `python -m viz_engine.training.fusion {kind}`")
     module = build_model(kind)
     module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return make_adapter(module.eval())

@@ -14,15 +14,12 @@ non-zero second derivatives (second-order gradients of C need that). Both take t
 as *word embeddings* ``(B, L, D)`` so gradients reach words; ids never pass through ``logits``.
 
 ``load_pretrained("early" | "late")`` returns an adapter with the shipped weights (CPU, eval
-mode); ``train("early" | "late")`` retrains one from scratch with fixed seeds.
+mode); :mod:`viz_engine.training.shapes_vqa` retrains one from scratch with fixed seeds.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import time
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -53,8 +50,6 @@ __all__ = [
     "load_pretrained",
     "weights_path",
     "metrics_path",
-    "train",
-    "evaluate",
 ]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -477,120 +472,9 @@ def load_pretrained(kind: str = "early") -> ShapesVQAAdapter:
     """The adapter with the shipped weights of ``kind`` ("early" | "late"), on CPU, eval mode."""
     path = weights_path(kind)
     if not path.exists():
-        raise AdapterError(f"no shipped weights at {path}; run python -m viz_engine.train_shapes_vqa {kind}")
+        raise AdapterError(f"no shipped weights at {path}; run python -m viz_engine.training.shapes_vqa {kind}")
     adapter = build_adapter(kind)
     state = torch.load(path, map_location="cpu", weights_only=True)
     adapter.module.load_state_dict(state)
     adapter.module.eval()
     return adapter
-
-
-@torch.no_grad()
-def evaluate(adapter: ShapesVQAAdapter, examples: Sequence[data.Example], batch_size: int = 500) -> float:
-    """Accuracy of ``adapter`` on ``examples``."""
-    adapter.module.eval()
-    correct = 0
-    for s in range(0, len(examples), batch_size):
-        chunk = examples[s: s + batch_size]
-        pred = adapter.logits(adapter.make_batch(chunk)).argmax(1)
-        correct += int((pred == adapter.labels(chunk)).sum())
-    return correct / max(len(examples), 1)
-
-
-def _encode_split(examples: Sequence[data.Example]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Images ``(N, 3, 48, 48)`` float, ids ``(N, MAX_TOKENS)``, mask, labels ``(N,)``."""
-    images = torch.from_numpy(np.stack([e.image for e in examples])).permute(0, 3, 1, 2).float() / 255.0
-    pad_id = data.VOCAB.index(data.PAD)
-    ids = torch.full((len(examples), MAX_TOKENS), pad_id, dtype=torch.long)
-    for i, e in enumerate(examples):
-        ids[i, : len(e.tokens)] = torch.tensor(data.token_ids(e.tokens))
-    return images, ids, ids != pad_id, torch.from_numpy(data.answer_indices(list(examples)))
-
-
-TRAIN_SETTINGS = {
-    "early": dict(epochs=28, lr=2e-3, batch_size=128, weight_decay=0.01),
-    "late": dict(epochs=20, lr=2e-3, batch_size=128, weight_decay=0.01),
-}
-
-
-def train(kind: str, seed: int = 0, n_train: int | None = None, epochs: int | None = None,
-          threads: int | None = None, log=print) -> tuple[ShapesVQAAdapter, dict]:
-    """Train ``kind`` from scratch on the train split (seeded); return (adapter, metrics).
-
-    Metrics: test accuracy on the full test split and on its first 300 examples, val
-    accuracy, parameter count, train wall time, seed and settings.
-    """
-    settings = dict(TRAIN_SETTINGS[_check_kind(kind)])
-    if epochs is not None:
-        settings["epochs"] = epochs
-    if threads is not None:
-        torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    start = time.perf_counter()
-    train_ex = data.load_split("train", n_train)
-    images, ids, mask, labels = _encode_split(train_ex)
-    val_ex, test_ex = data.load_split("val"), data.load_split("test")
-    adapter = build_adapter(kind)
-    model = adapter.module
-    n_params = sum(p.numel() for p in model.parameters())
-    log(f"[{kind}] {n_params} parameters, {len(train_ex)} training examples, "
-        f"data ready in {time.perf_counter() - start:.1f}s, settings {settings}")
-    opt = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
-    bs = settings["batch_size"]
-    steps_per_epoch = math.ceil(len(train_ex) / bs)
-    total = settings["epochs"] * steps_per_epoch
-    warmup = min(500, total // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / max(warmup, 1)) * 0.5 * (1 + math.cos(math.pi * min(s / total, 1.0)))
-    )
-    gen = torch.Generator().manual_seed(seed)
-    history = []
-    for epoch in range(settings["epochs"]):
-        model.train()
-        order = torch.randperm(len(train_ex), generator=gen)
-        running, seen = 0.0, 0
-        for s in range(0, len(order), bs):
-            idx = order[s: s + bs]
-            words = model.word_embedding(ids[idx])
-            logits = model(images[idx], words, mask[idx])
-            loss = F.cross_entropy(logits, labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            running += float(loss.detach()) * len(idx)
-            seen += len(idx)
-        val_acc = evaluate(adapter, val_ex)
-        history.append({"epoch": epoch + 1, "train_loss": running / seen, "val_accuracy": val_acc})
-        log(f"[{kind}] epoch {epoch + 1}/{settings['epochs']} loss {running / seen:.4f} "
-            f"val acc {val_acc:.4f} ({time.perf_counter() - start:.0f}s)")
-    train_time = time.perf_counter() - start
-    model.eval()
-    test_acc = evaluate(adapter, test_ex)
-    per_type = {}
-    for qt in data.QUESTION_TYPES:
-        sub = [e for e in test_ex if e.question_type == qt]
-        per_type[qt] = evaluate(adapter, sub)
-    metrics = {
-        "model": kind,
-        "test_accuracy": test_acc,
-        "test_size": len(test_ex),
-        "test_accuracy_first_300": evaluate(adapter, test_ex[:300]),
-        "test_accuracy_by_question_type": per_type,
-        "val_accuracy": history[-1]["val_accuracy"] if history else None,
-        "n_params": n_params,
-        "train_time_seconds": round(train_time, 1),
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "seed": seed,
-        "n_train": len(train_ex),
-        "settings": settings,
-        "config": EARLY_CONFIG if kind == "early" else LATE_CONFIG,
-        "history": history,
-        "torch_version": torch.__version__,
-    }
-    log(f"[{kind}] test accuracy {test_acc:.4f} (by type {json.dumps({k: round(v, 3) for k, v in per_type.items()})}); "
-        f"train time {train_time:.0f}s")
-    return adapter, metrics

@@ -1,7 +1,7 @@
 """Benchmark: hidden-state maps of 1,000 shapes-VQA items, one projection per layer (ours)
 against one projection per example and layer (VL-InterpreT's way), measured in one run.
 
-    python -m viz_engine.transformer_bench [--items 1000] [--tsne-items 100] [--json PATH]
+    python -m benchmarks.transformer_views [--items 1000] [--tsne-items 100] [--json PATH]
 
 Ours: one PCA per layer fitted on a 200-item sample, then every item mapped. Per example:
 a PCA fitted on each item's own tokens, for every item (measured on all of them), and a
@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import shapes_vqa as data
-from .methods.hidden_state_projection import fit_layer_projections
-from .models import shapes_vqa as models
+from viz_engine.data import shapes_vqa as data
+from viz_engine.methods.hidden_state_projection import fit_layer_projections
+from viz_engine.models import shapes_vqa as models
 
 
 def run(n_items: int = 1000, tsne_items: int = 100, sample: int = 200) -> dict:
@@ -84,7 +84,7 @@ def run(n_items: int = 1000, tsne_items: int = 100, sample: int = 200) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m viz_engine.transformer_bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.transformer_views", description=__doc__.split("\n\n")[0])
     p.add_argument("--items", type=int, default=1000)
     p.add_argument("--tsne-items", type=int, default=100)
     p.add_argument("--json", type=Path)

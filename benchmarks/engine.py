@@ -1,7 +1,7 @@
 """Performance and faithfulness benchmarks of the engine, measured side by side in one run.
 
-    python -m viz_engine.benchmarks --json bench-results/engine.json          # full run
-    python -m viz_engine.benchmarks --quick --json /tmp/b.json                # small sizes
+    python -m benchmarks.engine --json bench-results/engine.json          # full run
+    python -m benchmarks.engine --quick --json /tmp/b.json                # small sizes
 
 Prints and writes (keys as named in the engine issue):
 * ``sog_speedup`` — second-order gradients of every word of a question in one call vs a
@@ -16,7 +16,7 @@ Prints and writes (keys as named in the engine issue):
 * ``faithfulness_controls`` — {model: the control table of
   :mod:`viz_engine.faithfulness_controls`} (does the C map move with the word?); the full
   table, kept in ``benchmarks/results/faithfulness.json``, comes from
-  ``python -m viz_engine.benchmarks --only faithfulness_controls --json benchmarks/results/faithfulness.json``;
+  ``python -m benchmarks.engine --only faithfulness_controls --json benchmarks/results/faithfulness.json``;
 * ``faithfulness_settings`` — {"shapes_vqa_early": [the control table under each method
   setting]} on 200 pairs (target, aggregation, query set, object score): why the map
   ignores the word (``benchmarks/results/faithfulness_settings.json``);
@@ -42,10 +42,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
-from .adapters import Batch, LogitSum, atoms_per_patch
-from .data import shapes_vqa as vqa_data
-from .models import shapes_vqa as vqa_models
+from viz_engine import __version__
+from viz_engine.adapters import Batch, LogitSum, atoms_per_patch
+from viz_engine.data import shapes_vqa as vqa_data
+from viz_engine.models import shapes_vqa as vqa_models
 
 SECTIONS = ("sog", "emap", "lime", "slm", "faithfulness", "faithfulness_controls", "faithfulness_settings")
 
@@ -79,7 +79,7 @@ def _sog_reference_loop(adapter, batch: Batch) -> np.ndarray:
 
 
 def bench_sog(adapter, example, repeat: int = 3) -> dict:
-    from .methods.second_order_gradient import second_order_gradient_per_atom
+    from viz_engine.methods.second_order_gradient import second_order_gradient_per_atom
 
     batch = adapter.make_batch([example])
     with adapter.frozen():
@@ -112,7 +112,7 @@ def _pairwise_loop(adapter, batch: Batch) -> np.ndarray:
 def bench_emap(adapters: dict, examples) -> dict:
     """``emap_speedup`` on the early-fusion transformer (only its unimodal front can be reused
     across pairs), and the same figure for the late-fusion model (``emap_speedup_late_fusion``)."""
-    from .methods.emap import pairwise_logits
+    from viz_engine.methods.emap import pairwise_logits
 
     out = {}
     for kind, adapter in adapters.items():
@@ -134,7 +134,7 @@ def bench_emap(adapters: dict, examples) -> dict:
 def bench_lime(adapter, example, n_samples: int) -> dict:
     """``lime_speedup``: LIME over the image's 36 patches of 8×8 pixels; the same figure over the
     question's words as ``lime_speedup_words`` (there the image is encoded once, not per sample)."""
-    from .methods.lime import lime
+    from viz_engine.methods.lime import lime
 
     batch = adapter.make_batch([example])
     batch = replace(batch, atoms={**batch.atoms, "image": atoms_per_patch(batch.inputs["image"], 8)})
@@ -156,7 +156,7 @@ def bench_lime(adapter, example, n_samples: int) -> dict:
 
 # -- P solver -------------------------------------------------------------------------------------
 def bench_slm(quick: bool) -> dict:
-    from .bench_sparse_linear import benchmark_sparse_linear
+    from benchmarks.sparse_linear import benchmark_sparse_linear
 
     kwargs = dict(n=2000, d=64, c=10) if quick else {}
     return benchmark_sparse_linear(**kwargs)
@@ -172,19 +172,19 @@ def _per_model(key: str, measure, fmt, examples, max_pairs, kinds=("early", "lat
 
 
 def bench_faithfulness(examples, max_pairs: int | None) -> dict:
-    from .faithfulness import format_table, sog_alignment
+    from viz_engine.faithfulness import format_table, sog_alignment
 
     return _per_model("faithfulness", sog_alignment, format_table, examples, max_pairs)
 
 
 def bench_faithfulness_controls(examples, max_pairs: int | None) -> dict:
-    from .faithfulness_controls import control_table, format_controls
+    from viz_engine.faithfulness_controls import control_table, format_controls
 
     return _per_model("faithfulness_controls", control_table, format_controls, examples, max_pairs)
 
 
 def bench_faithfulness_settings(examples, max_pairs: int) -> dict:
-    from .faithfulness_controls import format_sweep, setting_sweep
+    from viz_engine.faithfulness_controls import format_sweep, setting_sweep
 
     return _per_model("faithfulness_settings", setting_sweep, format_sweep, examples, max_pairs, kinds=("early",))
 
@@ -235,7 +235,7 @@ TARGETS = {"sog_speedup": 2.0, "emap_speedup": 10.0, "lime_speedup": 10.0, "slm_
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m viz_engine.benchmarks", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.engine", description=__doc__.split("\n\n")[0])
     p.add_argument("--json", type=Path, help="write the figures to this JSON file")
     p.add_argument("--quick", action="store_true", help="small sizes (a smoke run, not the figures)")
     p.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="run these sections")

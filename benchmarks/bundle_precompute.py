@@ -1,6 +1,6 @@
 """Benchmark: the full five-stage bundle of 100 shapes-VQA items (early fusion).
 
-    python -m viz_engine.bundles.bench [--items 100] [--json PATH]
+    python -m benchmarks.bundle_precompute [--items 100] [--json PATH]
 
 Plans once, then computes every item twice from the same plan, in one run: in 1 worker
 process, then in 2 (each loads the model once and takes items from a shared queue, as
@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 from threadpoolctl import threadpool_limits
 
-from .format import MULTIVIZ_STAGES as STAGES
-from .precompute import finalize, load_context, missing_items, plan_bundle, validate_bundle
-from .stages import compute_item
+from viz_engine.bundles.format import MULTIVIZ_STAGES as STAGES
+from viz_engine.bundles.precompute import finalize, load_context, missing_items, plan_bundle, validate_bundle
+from viz_engine.bundles.stages import compute_item
 
 _CTX = None
 
@@ -108,7 +108,7 @@ def format_report(r: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m viz_engine.bundles.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.bundle_precompute", description=__doc__.split("\n\n")[0])
     p.add_argument("--items", type=int, default=100)
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)

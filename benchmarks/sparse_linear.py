@@ -16,8 +16,8 @@ Defaults (tol 1e-3, two λ values: points 4 and 5 of a 40-point grid down to λ_
 keep SAGA's run bounded: at full size one SAGA epoch (one pass over the data) takes ~25 s on
 one core, and with tol 1e-4 on three λ values it had not finished after 23 minutes.
 
-Run: ``python -m viz_engine.bench_sparse_linear`` (full size, many minutes; progress on
-stderr), ``python -m viz_engine.bench_sparse_linear '{"n": 2000, "d": 64, "c": 10}'`` or
+Run: ``python -m benchmarks.sparse_linear`` (full size, many minutes; progress on
+stderr), ``python -m benchmarks.sparse_linear '{"n": 2000, "d": 64, "c": 10}'`` or
 ``benchmark_sparse_linear(n=2000, d=64, c=10)`` for a quick check.
 """
 

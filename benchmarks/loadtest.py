@@ -1,7 +1,7 @@
 """A bounded load test: N annotators at once through whole studies, against the
 production-style server (gunicorn, PostgreSQL, Redis) on loopback.
 
-    python -m studies.loadtest --annotators 50 100 200
+    python -m benchmarks.loadtest --annotators 50 100 200
 
 It creates a scratch PostgreSQL database (dropped afterwards), builds a small bundle of the
 early-fusion shapes-VQA model and a simulation study with the paper's seven conditions,

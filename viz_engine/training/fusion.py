@@ -1,6 +1,6 @@
 """Train the fusion reference models and write their shipped weights.
 
-    python -m viz_engine.train_fusion [late|interaction|all]      (default: all)
+    python -m viz_engine.training.fusion [late|interaction|all]      (default: all)
 
 Seeded and single-threaded (reproducible on one machine, a minute or so per model on CPU).
 Writes ``viz_engine/weights/fusion_<kind>.pt`` (a ``state_dict``, including the baseline
@@ -100,7 +100,7 @@ def train(kind: str, seed: int = SEED, epochs: int = EPOCHS, verbose: bool = Tru
         "seed": seed,
         "hyperparameters": {"batch_size": BATCH_SIZE, "lr": LR, "weight_decay": WEIGHT_DECAY,
                             "optimizer": "AdamW", "schedule": "cosine", "threads": 1},
-        "command": f"python -m viz_engine.train_fusion {kind}",
+        "command": f"python -m viz_engine.training.fusion {kind}",
         "torch": torch.__version__,
         "python": platform.python_version(),
     }
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     which = args[0] if args else "all"
     if which not in (*KINDS, "all") or len(args) > 1:
-        print(f"usage: python -m viz_engine.train_fusion [{'|'.join(KINDS)}|all]", file=sys.stderr)
+        print(f"usage: python -m viz_engine.training.fusion [{'|'.join(KINDS)}|all]", file=sys.stderr)
         return 2
     np.random.seed(SEED)
     for kind in (KINDS if which == "all" else (which,)):
