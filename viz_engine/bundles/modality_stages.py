@@ -102,9 +102,9 @@ def cross_modal(ctx, batch, pred) -> dict:
         per_atom = second_order_gradient_per_atom(ctx.adapter, batch, pred, q, spec.name)[0]
         for a in order:
             name = labels[a] if a < len(labels) else f"{q} {a}"
-            views.append({"modality": spec.name, "title": f"With {name}", "method": "second_order_gradient",
+            views.append({"modality": spec.name, "title": f"With “{name}”", "method": "second_order_gradient",
                           "scores": atom_scores(spec, per_atom[a]), "query": [int(a)], "query_modality": q,
-                          "caption": f"How {name} changes the effect of each {spec.atoms}"})
+                          "caption": f"How “{name}” changes the effect of each {spec.atoms}"})
     return {"target": "predicted class", "method": "second_order_gradient", "query_modality": q,
             "queries": [int(a) for a in order], "views": views}
 
