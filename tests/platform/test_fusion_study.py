@@ -48,3 +48,29 @@ def test_fusion_simulation_study_shows_each_condition_only_its_stages_views(fusi
             assert "stable" not in text and "deteriorating" not in text
             for hidden in {"U", "C"} - allowed:  # a hidden stage's views are nowhere in the view
                 assert json.dumps(item.bundle_item.sections[hidden]["views"]) not in text
+
+
+def test_an_annotator_answers_every_item_of_a_fusion_study_over_http(fusion_bundle_dir, client):
+    import re
+
+    from annotations.models import Response
+    from studies.models import Enrolment
+
+    owner = User.objects.create_user("fusion-owner")
+    bundle = import_bundle(fusion_bundle_dir, name="fusion-http", owner=owner)
+    study = create_study(owner, bundle, title="Fusion HTTP", presets=["MultiViz (U+C+Rℓ+Rg+P)"], practice=1,
+                         open_now=True)
+    url = client.get(f"/join/{study.invite_token}/")["Location"]
+    client.post(url, {"form": "consent", "agree": "yes"})
+    client.post(url, {"form": "instructions"})
+    for _ in range(study.items.count()):
+        page = client.get(url)
+        assert page.status_code == 200
+        html = page.content.decode()
+        fields = {"item": re.search(r'name="item" value="(\d+)"', html).group(1),
+                  "choice": re.search(r'name="choice" value="([^"]+)"', html).group(1), "seconds_on_item": "2"}
+        if 'name="helpful_page"' in html:
+            fields["helpful_page"] = "overview"
+        client.post(url, fields)
+    e = Enrolment.objects.get(study=study)
+    assert Response.objects.filter(enrolment=e).count() == study.items.count()
