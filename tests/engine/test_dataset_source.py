@@ -171,3 +171,15 @@ def test_fusion_source_datapoint_is_a_timeseries_and_a_table_with_the_atoms_of_t
     check_source(source, adapter)
     batch = source.make_batch(adapter, ex)
     assert int(batch.n_atoms("series")[0]) == 24 * 5 and int(batch.n_atoms("static")[0]) == 8
+
+
+def test_an_item_record_needs_the_old_datapoint_or_the_contracts_modalities():
+    from viz_engine.bundles.schema import check_item_record
+
+    base = {"id": "x", "label": "a", "prediction": "a", "correct": True}
+    check_item_record({**base, "datapoint": {}}, "item.json")
+    check_item_record({**base, "modalities": [{"name": "s", "kind": "tabular", "fields": []}]}, "item.json")
+    with pytest.raises(BundleError, match="needs one of 'datapoint', 'modalities'"):
+        check_item_record(base, "items/x/item.json")
+    with pytest.raises(BundleError, match="kind"):
+        check_item_record({**base, "modalities": [{"name": "s", "kind": "smell"}]}, "item.json")

@@ -116,6 +116,8 @@ def _message(error) -> tuple[list, str]:
         return where, f"{instance[:80]!r} {what}"
     if kind == "uniqueItems":
         return where, "has repeated entries"
+    if kind == "anyOf" and all(set(option) == {"required"} for option in bound):
+        return where, "needs one of " + ", ".join(repr(option["required"][0]) for option in bound)
     if kind == "enum":
         return where, f"{str(instance)[:60]!r} is not one of {', '.join(map(str, bound))}"
     return where, error.message[:200]
