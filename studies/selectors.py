@@ -79,11 +79,13 @@ def _feature_sections(item: StudyItem, sections: dict, condition) -> tuple[dict,
     by_name = lambda rows: sorted(rows, key=lambda r: (len(r["feature"]), r["feature"]))  # noqa: E731
     out = {}
     if "Rl" in sections:
-        out["Rl"] = {"features": by_name([{"feature": names[f["feature"]], "image": f["image"], "text": f["text"]}
+        out["Rl"] = {"features": by_name([{"feature": names[f["feature"]],
+                                           **{k: f[k] for k in ("image", "text", "views") if k in f}}
                                           for f in sections["Rl"]["features"]])}
     if "Rg" in sections:
-        lit = condition.rg_highlights
-        keep = ("question", "image", "image_highlights", "text_highlights") if lit else ("question", "image")
+        lit = condition.rg_highlights  # views are the highlights of a modality-generic datapoint
+        keep = (("question", "image", "image_highlights", "text_highlights", "modalities", "views") if lit
+                else ("question", "image", "modalities"))
         out["Rg"] = {"features": by_name([{"feature": names[f["feature"]],
                                            **{side: [{k: d[k] for k in keep if k in d} for d in f.get(side, [])]
                                               for side in ("max", "min")}}
@@ -108,6 +110,8 @@ def _view(enrolment: Enrolment, item: StudyItem) -> dict:
                       "tokens": datapoint.get("tokens", [])},
         "sections": {},
     }
+    if "modalities" in record:  # the modality contract's datapoint (docs/bundles.md)
+        view["modalities"] = record["modalities"]
     if study.task == Study.Task.SIMULATION:
         view["choices"] = choices_shown(enrolment, item)
     if study.task == Study.Task.ERROR:  # the annotator categorizes a known mistake

@@ -85,7 +85,7 @@ def live_second_order_gradient(item: BundleItem, positions, timeout: float = 30.
 
     from .tasks import live_sog
 
-    tokens = item.record["datapoint"].get("tokens", [])
+    tokens = item.record.get("datapoint", {}).get("tokens", [])  # none: a datapoint without words
     try:
         wanted = sorted({int(p) for p in positions})
     except (TypeError, ValueError):

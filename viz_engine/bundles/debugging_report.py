@@ -118,7 +118,11 @@ def build_debugging_report(out_dir, *, dataset: str, model: str, labelled_split:
     if not 0 < slice_share < 1:
         raise BundleError(f"slice_share must be between 0 and 1; got {slice_share}")
     report_progress(0.0, "loading the model and the data")
-    source, adapter = load_dataset(dataset), load_model(model)
+    source = load_dataset(dataset)
+    if not hasattr(source, "image_modality"):
+        raise BundleError(f"the debugging report draws image + question datasets (shapes-VQA) only; "
+                          f"{dataset!r} is not one")
+    adapter = load_model(model)
     names = list(adapter.class_names)
     labelled = _split(source, labelled_split, labelled_size, "labelled")
     pool = _split(source, unlabelled_split, pool_size, "unlabelled")

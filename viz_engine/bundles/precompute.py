@@ -37,6 +37,8 @@ from .format import (
     sha256_file,
     write_json,
 )
+from .dataset_source import check_source, is_protocol_source
+from .modality_stages import GENERIC_PARAMS
 from .schema import check_item_record, check_manifest, check_section
 from .selection import TASKS, select_features, select_items
 from .sources import MODELS, load_dataset, load_model
@@ -172,8 +174,12 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
     source = load_dataset(dataset)
     if model in MODELS and MODELS[model][0] != dataset:
         raise BundleError(f"model {model!r} was trained on {MODELS[model][0]!r}, not on {dataset!r}")
+    generic = is_protocol_source(source)
+    if generic:
+        check_source(source)
     p_split = _p_split(source, p_split, split)
-    params = {s: {**DEFAULT_PARAMS[s], **(params or {}).get(s, {})} for s in stages}
+    defaults = {**DEFAULT_PARAMS, **GENERIC_PARAMS} if generic else DEFAULT_PARAMS
+    params = {s: {**defaults[s], **(params or {}).get(s, {})} for s in stages}
     points = params.get("P", DEFAULT_PARAMS["P"])["points"]
     if points is not None and (isinstance(points, bool) or not isinstance(points, int) or points < 8):
         raise BundleError(f"P.points: the number of datapoints P is fitted on must be an integer ≥ 8 or null "
@@ -189,6 +195,8 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
                               "choose another output folder")
         return existing
     adapter = load_model(model)  # a model that fails to load stops us here
+    if generic:
+        check_source(source, adapter)
     if "T" in stages and not all(hasattr(adapter, m) for m in ("attentions", "hidden_states", "token_segments")):
         raise BundleError(f"model {model!r} has no transformer views (stage T needs attention maps)")
     _check_writable(out)
@@ -213,7 +221,7 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
         picks = select_features(sparse["weights"], feats, n=n_items)
         items = [{"id": f"{split}-{i:05d}-f{j}", "index": i, "feature": j} for j, i in picks]
     else:
-        chosen = select_items(labels, preds, [source.is_yes_no(e) for e in examples], task=task, n=n_items,
+        chosen = select_items(labels, preds, [bool(getattr(source, "is_yes_no", lambda _e: False)(e)) for e in examples], task=task, n=n_items,
                               seed=seed, exclude_yes_no=exclude_yes_no, min_answer_count=min_answer_count)
         items = [{"id": f"{split}-{i:05d}", "index": i} for i in chosen]
     _refuse_overlap(items, feats, p_feats, p_split)

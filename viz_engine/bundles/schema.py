@@ -15,6 +15,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from .dataset_source import KINDS
 from .format import ASSET_PATH, ITEM_ID, STAGES, BundleError
 from .selection import TASKS
 
@@ -28,6 +29,7 @@ MAX_TOKENS = 1_024  # words of an item's text: beyond any model's sequence lengt
 MAX_TOKEN = 100  # characters of one word
 MAX_QUESTION = 20_000  # characters of the question (or text) as shown
 MAX_FILES = 500_000  # files listed in the manifest
+MAX_MODALITIES = 16  # modalities of one datapoint
 
 _NO_NUL = "^[^\x00]*$"
 _NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME, "pattern": _NO_NUL}
@@ -59,7 +61,9 @@ MANIFEST = {
 
 ITEM_RECORD = {
     "type": "object",
-    "required": ["id", "label", "prediction", "correct", "datapoint"],
+    "required": ["id", "label", "prediction", "correct"],
+    # the old image + question record, or the modality contract's list (docs/bundles.md)
+    "anyOf": [{"required": ["datapoint"]}, {"required": ["modalities"]}],
     "properties": {
         "id": {"type": "string"},
         "label": _NAME,
@@ -70,6 +74,9 @@ ITEM_RECORD = {
             "question": {"type": "string", "maxLength": MAX_QUESTION},
             "tokens": {"type": "array", "maxItems": MAX_TOKENS,
                        "items": {"type": "string", "maxLength": MAX_TOKEN, "pattern": _NO_NUL}}}},
+        "modalities": {"type": "array", "minItems": 1, "maxItems": MAX_MODALITIES, "items": {
+            "type": "object", "required": ["name", "kind"],
+            "properties": {"name": _NAME, "kind": {"enum": list(KINDS)}}}},
         "probabilities": {"type": "array", "maxItems": MAX_CLASSES, "items": {
             "type": "array", "minItems": 2, "maxItems": 2, "prefixItems": [_NAME, {"type": "number"}]}},
     },
@@ -109,6 +116,8 @@ def _message(error) -> tuple[list, str]:
         return where, f"{instance[:80]!r} {what}"
     if kind == "uniqueItems":
         return where, "has repeated entries"
+    if kind == "anyOf" and all(set(option) == {"required"} for option in bound):
+        return where, "needs one of " + ", ".join(repr(option["required"][0]) for option in bound)
     if kind == "enum":
         return where, f"{str(instance)[:60]!r} is not one of {', '.join(map(str, bound))}"
     return where, error.message[:200]

@@ -1,28 +1,33 @@
 """What a bundle is computed from: a dataset source and a model, named in the manifest.
 
-Built-in names: datasets ``shapes_vqa``; models ``shapes_vqa_early``, ``shapes_vqa_late``.
+Built-in names: datasets ``shapes_vqa``, ``fusion``; models ``shapes_vqa_early``,
+``shapes_vqa_late`` (on shapes-VQA), ``fusion_late``, ``fusion_interaction`` (on fusion).
 Your own: ``"package.module:callable"`` for either. A model callable returns a
-:class:`~viz_engine.adapters.MultimodalClassifier`; a dataset callable returns an object
-with the interface of :class:`ShapesVQASource` (``splits``, ``examples(split)`` — which may
-also take ``n``, a random sample of ``n`` of the split, to spare loading a large one —,
-``make_batch(adapter, examples)``, ``label(example)``, ``describe(example)``,
-``render(example)``, ``text_modality``, ``image_modality``, ``boxes(example)``,
-``is_yes_no(example)``, optionally ``answer_types()``). Nothing is downloaded: a loader reads local files only.
+:class:`~viz_engine.adapters.MultimodalClassifier`; a dataset callable returns a
+:class:`~viz_engine.bundles.dataset_source.DatasetSource` (its docstring and
+docs/datasets.md say what it gives). shapes-VQA keeps its older image + question interface
+(:class:`ShapesVQASource`: ``splits``, ``examples(split, n)``, ``make_batch``, ``label``,
+``describe``, ``render``, ``text_modality``, ``image_modality``, ``boxes``, ``is_yes_no``,
+``answer_types``), read by the original sections with rendered overlays. Nothing is
+downloaded: a loader reads local files only.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import Callable
 
 import numpy as np
 
 from ..adapters import MultimodalClassifier
+from ..data import fusion as fusion_data
 from ..data import shapes_vqa as vqa_data
 from ..render import image_png
+from .dataset_source import SourceModality
 from .format import BundleError
 
-__all__ = ["ShapesVQASource", "DATASETS", "MODELS", "load_dataset", "load_model", "resolve_callable"]
+__all__ = ["ShapesVQASource", "FusionSource", "DATASETS", "MODELS", "load_dataset", "load_model", "resolve_callable"]
 
 
 class ShapesVQASource:
@@ -78,6 +83,62 @@ class ShapesVQASource:
         return heatmap_overlay_png(example.image, scores, 2)
 
 
+class FusionSource:
+    """The fusion dataset (24 hourly vital signs × 5 channels + 8 static fields, like MIMIC)
+    as a :class:`~viz_engine.bundles.dataset_source.DatasetSource`: a time series shown as
+    hours × vital signs (one atom per hour and sign) and a table of fields (one atom each)."""
+
+    name = "fusion"
+    splits = tuple(fusion_data.SPLITS)
+    class_names = fusion_data.CLASS_NAMES
+    modalities = (
+        SourceModality("series", "timeseries", "hour × vital sign", row=len(fusion_data.CHANNEL_NAMES)),
+        SourceModality("static", "tabular", "field"),
+    )
+    query_modality = "static"  # C: from the fields with the largest gradient, over the series
+
+    def examples(self, split: str, n: int | None = None) -> list[dict]:
+        """The split's datapoints (``{"series" (24, 5), "static" (8,), "label"}``), or its
+        first ``n``: every datapoint is drawn independently, so they are a random sample."""
+        if split not in self.splits:
+            raise BundleError(f"split {split!r} is unknown for {self.name}; splits: {', '.join(self.splits)}")
+        data = _fusion_split(split)
+        size = len(data) if n is None else min(n, len(data))
+        return [{"series": data.series[i], "static": data.static[i], "label": int(data.labels[i])}
+                for i in range(size)]
+
+    def label(self, example) -> str:
+        return self.class_names[int(example["label"])]
+
+    def make_batch(self, adapter, examples):
+        return adapter.make_batch(list(examples), series_atoms="element")
+
+    def datapoint(self, example) -> list[dict]:
+        binary = set(fusion_data.BINARY_FIELDS)
+        fields = [{"name": name, "value": int(round(float(v))) if name in binary else round(float(v), 2)}
+                  for name, v in zip(fusion_data.FIELD_NAMES, example["static"])]
+        return [
+            {"name": "series", "kind": "timeseries",
+             "values": [[round(float(v), 3) for v in row] for row in example["series"]],
+             "feature_names": list(fusion_data.CHANNEL_NAMES), "times": list(range(fusion_data.N_STEPS))},
+            {"name": "static", "kind": "tabular", "fields": fields},
+        ]
+
+
+@functools.lru_cache(maxsize=4)
+def _fusion_split(split: str):
+    return fusion_data.load_split(split)
+
+
+def _fusion_model(kind: str) -> Callable[[], MultimodalClassifier]:
+    def load() -> MultimodalClassifier:
+        from ..models import fusion
+
+        return fusion.load_pretrained(kind)
+
+    return load
+
+
 def _shapes_model(kind: str) -> Callable[[], MultimodalClassifier]:
     def load() -> MultimodalClassifier:
         from ..models import shapes_vqa
@@ -87,10 +148,12 @@ def _shapes_model(kind: str) -> Callable[[], MultimodalClassifier]:
     return load
 
 
-DATASETS: dict[str, Callable[[], object]] = {"shapes_vqa": ShapesVQASource}
+DATASETS: dict[str, Callable[[], object]] = {"shapes_vqa": ShapesVQASource, "fusion": FusionSource}
 MODELS: dict[str, tuple[str, Callable[[], MultimodalClassifier]]] = {
     "shapes_vqa_early": ("shapes_vqa", _shapes_model("early")),
     "shapes_vqa_late": ("shapes_vqa", _shapes_model("late")),
+    "fusion_late": ("fusion", _fusion_model("late")),
+    "fusion_interaction": ("fusion", _fusion_model("interaction")),
 }
 
 

@@ -24,6 +24,7 @@ from ..methods.gradient_x_input import gradient_x_input
 from ..methods.lime import lime
 from ..methods.second_order_gradient import second_order_gradient, second_order_gradient_per_atom
 from ..render import heatmap_overlay_png, token_highlights, top_regions
+from .dataset_source import is_protocol_source
 from .format import BundleError, item_dir, read_json, section_path, write_bytes, write_json
 
 __all__ = ["BundleContext", "compute_item", "sparse_model_summary", "live_second_order_gradient", "item_feature_ids"]
@@ -322,14 +323,29 @@ def compute_item(ctx: BundleContext, entry: dict, stages=None, timings: dict | N
         "P": lambda: _prediction(ctx, entry),
         "T": lambda: _transformer(ctx, entry, ex, batch),
     }
+    if is_protocol_source(ctx.source):  # a modality-generic source: sections as views
+        from . import modality_stages as ms
+
+        record = lambda: ms.item_record(ctx, entry, ex, _r)  # noqa: E731
+        makers = {
+            "U": lambda: ms.unimodal(ctx, batch, pred),
+            "C": lambda: ms.cross_modal(ctx, batch, pred),
+            "Rl": lambda: ms.local(ctx, entry, batch, item_feature_ids(ctx, entry), _r),
+            "Rg": lambda: ms.global_(ctx, item_feature_ids(ctx, entry), _r),
+            "P": lambda: _prediction(ctx, entry),
+        }
+    else:
+        record = lambda: _item_record(ctx, entry, ex)  # noqa: E731
     timings = {} if timings is None else timings
     for stage in todo:
+        if stage not in makers:
+            raise BundleError(f"stage {stage} is not available for dataset {ctx.plan['dataset']['name']!r}")
         t0 = time.perf_counter()
         write_json(section_path(ctx.root, entry["id"], stage), makers[stage]())
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
     if need_record:  # last: an item is listed as started only once its sections exist
         t0 = time.perf_counter()
-        write_json(folder / "item.json", _item_record(ctx, entry, ex))
+        write_json(folder / "item.json", record())
         timings["item"] = timings.get("item", 0.0) + time.perf_counter() - t0
     return todo
 

@@ -1,5 +1,6 @@
 """``python manage.py demo_study``: the demo on shapes-VQA, one study per task with the
-paper's conditions, open, and the links to use them. Safe to run again: it reuses what is
+paper's conditions, and a model simulation study on the fusion dataset (vital signs + a
+patient's record), open, and the links to use them. Safe to run again: it reuses what is
 there (bundles, studies, the researcher account and its password)."""
 
 import secrets
@@ -12,6 +13,7 @@ from django.urls import reverse
 
 from viz_engine.bundles.format import MULTIVIZ_STAGES, BundleError, read_json, sha256_file
 from viz_engine.bundles.precompute import build_bundle, default_bundle_dir
+from viz_engine.bundles.sources import MODELS
 
 from ...models import Bundle, Study
 from ...services import create_study, import_bundle
@@ -29,11 +31,14 @@ DEMO = [
     ("error", "shapes_vqa_late", 10, 1, "Demo · error categorization",
      "Each item is a question the model got wrong. Decide where it went wrong: perceiving one modality, "
      "relating words to the image, or turning what it saw into an answer."),
+    ("simulation", "fusion_interaction", 8, 1, "Demo · model simulation, vital signs + record",
+     "Each item shows a patient's vital signs over 24 hours and their record, with explanations of a "
+     "model's prediction. Pick the answer you think the MODEL gave (not necessarily the right one)."),
 ]
 
 
 class Command(BaseCommand):
-    help = "Build the demo studies (shapes-VQA) and print the researcher login and annotator links."
+    help = "Build the demo studies (shapes-VQA, fusion) and print the researcher login and annotator links."
 
     def add_arguments(self, parser):
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
@@ -42,7 +47,7 @@ class Command(BaseCommand):
         researcher, password = self._researcher()
         studies = []
         for task, model, counted, practice, title, instructions in DEMO:
-            with_t = task == "simulation"
+            with_t = (task, model) == ("simulation", "shapes_vqa_early")
             bundle = self._bundle(task, model, counted + practice, researcher, with_t)
             study = Study.objects.filter(title=title, owner=researcher).first()
             if study is None:
@@ -76,7 +81,8 @@ class Command(BaseCommand):
 
     def _bundle(self, task, model, n_items, researcher, with_t=False) -> Bundle:
         """The demo's bundle for ``task``, the demo researcher's (or shared with them)."""
-        out = default_bundle_dir(settings.DATA_DIR, "shapes_vqa", model, task, n_items, 0)
+        dataset = MODELS[model][0]
+        out = default_bundle_dir(settings.DATA_DIR, dataset, model, task, n_items, 0)
         stages = [*MULTIVIZ_STAGES, "T"] if with_t else list(MULTIVIZ_STAGES)
         if with_t:
             out = out.with_name(out.name + "-T")
@@ -86,7 +92,7 @@ class Command(BaseCommand):
         try:
             if not (out / "manifest.json").exists():
                 self.stdout.write(f"precomputing the {task} bundle ({n_items} items, {model}) …")
-                build_bundle(out, dataset="shapes_vqa", model=model, task=task, n_items=n_items, seed=0,
+                build_bundle(out, dataset=dataset, model=model, task=task, n_items=n_items, seed=0,
                              stages=stages)
             existing = Bundle.objects.filter(manifest_sha256=sha256_file(out / "manifest.json")).first()
             if existing is None:

@@ -1,0 +1,1 @@
+"""Runnable examples of the documentation (docs/datasets.md); tests import them."""
