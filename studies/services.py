@@ -64,6 +64,16 @@ def import_bundle(path, name: str | None = None, owner=None) -> Bundle:
     return bundle
 
 
+def multiviz_results_dir() -> Path:
+    """Where MultiViz's shared sample results are (``MULTIVIZ_RESULTS_DIR``, default
+    ``../shared/multiviz-results`` beside the repository); it may not exist."""
+    import os
+
+    from django.conf import settings
+
+    return Path(os.environ.get("MULTIVIZ_RESULTS_DIR") or Path(settings.BASE_DIR).parent / "shared" / "multiviz-results")
+
+
 def multiviz_bundle_dir(name: str) -> Path:
     """Where ``import_multiviz`` writes the bundle named ``name`` (under MULTIVIZ_DATA_DIR)."""
     import re
