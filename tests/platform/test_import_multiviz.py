@@ -271,3 +271,20 @@ def test_concept_task_makes_one_item_per_feature_and_error_task_needs_misclassif
     with pytest.raises(CommandError, match=r"vqa554/vqa554.json: the model's prediction is correct"):
         run(VENDORED / "vqa554", "--task", "error", name="errors", owner=None)
     assert not Bundle.objects.filter(name="errors").exists()
+
+
+def test_the_demo_adds_one_open_simulation_study_per_multiviz_sample_here_and_reuses_them(researcher):
+    import io
+
+    from studies.management.commands.demo_study import MULTIVIZ_DEMO, Command
+
+    command = Command(stdout=io.StringIO())
+    studies = command._multiviz_studies(researcher)
+    here = [f for f, _t, _c in MULTIVIZ_DEMO
+            if (VENDORED / f).is_dir() or (multiviz_results_dir() / f).is_dir()]
+    assert "vqa554" in here and [s.bundle.name for s in studies] == [f"multiviz-{f}" for f in here]
+    for study in studies:
+        assert study.status == "open" and study.task == "simulation" and study.conditions.count() == 7
+        (item,) = study.items.all()
+        assert not item.is_practice and item.bundle_item.prediction in item.choices and len(item.choices) >= 2
+    assert [s.pk for s in command._multiviz_studies(researcher)] == [s.pk for s in studies]
