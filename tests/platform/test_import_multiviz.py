@@ -27,8 +27,8 @@ VENDORED = Path(settings.BASE_DIR) / "fixtures" / "multiviz"
 def shared(name: str) -> Path:
     folder = multiviz_results_dir() / name
     if not folder.is_dir():
-        pytest.skip(f"MultiViz sample {name!r} is not at {folder} (set MULTIVIZ_RESULTS_DIR to the folder holding "
-                    f"../shared/multiviz-results)")
+        pytest.skip(f"MultiViz sample {name!r} is not at {folder} (set MULTIVIZ_RESULTS_DIR to the folder of "
+                    f"MultiViz's shared samples, ../shared/multiviz-results)")
     return folder
 
 
