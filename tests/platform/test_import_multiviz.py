@@ -288,3 +288,16 @@ def test_the_demo_adds_one_open_simulation_study_per_multiviz_sample_here_and_re
         (item,) = study.items.all()
         assert not item.is_practice and item.bundle_item.prediction in item.choices and len(item.choices) >= 2
     assert [s.pk for s in command._multiviz_studies(researcher)] == [s.pk for s in studies]
+
+
+def test_the_builder_builds_a_study_over_an_imported_bundle(client, researcher):
+    from studies.models import Study
+
+    run(VENDORED / "vqa554", "--class-names", "wood,metal,plastic", name="vqa")
+    bundle = Bundle.objects.get(name="vqa")
+    assert str(bundle.pk) in client.get("/studies/new/").content.decode()
+    created = client.post("/studies/new/", {"title": "Built on MultiViz", "bundle": bundle.pk, "task": "simulation",
+                                            "preset": ["U", "MultiViz (U+C+Rℓ+Rg+P)"], "practice": "0"})
+    study = Study.objects.get(title="Built on MultiViz")
+    assert created.status_code == 302 and client.get(f"/studies/{study.pk}/edit/").status_code == 200
+    assert sorted(study.items.get().choices) == ["glass", "metal", "plastic", "wood"]
