@@ -79,3 +79,9 @@ def test_a_failed_write_leaves_no_folder(tmp_path):
     with pytest.raises(MultiVizImportError, match="missing"):
         write_bundle([src], tmp_path / "bundle")
     assert not (tmp_path / "bundle").exists()
+
+
+def test_a_class_name_that_cannot_be_stored_is_refused_before_reading(tmp_path):
+    with pytest.raises(MultiVizImportError, match=r"^--class-names: 'xxxx"):
+        write_bundle([results(tmp_path / "src" / "7")], tmp_path / "bundle", class_names=["x" * 201])
+    assert not (tmp_path / "bundle").exists()

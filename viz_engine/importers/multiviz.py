@@ -505,6 +505,10 @@ def write_bundle(folders, out, *, class_names=(), allow_missing: bool = False, t
     written; if writing fails, ``out`` is removed again."""
     if task not in TASKS:
         raise MultiVizImportError(f"task {task!r} is unknown; tasks: {', '.join(TASKS)}")
+    for name in class_names:
+        if not str(name).strip() or len(str(name).strip()) > MAX_NAME or "\x00" in str(name):
+            raise MultiVizImportError(f"--class-names: {str(name)[:60]!r} is not a class name (1 to {MAX_NAME} "
+                                      f"characters, no NUL)")
     out = Path(out)
     if out.exists() or out.is_symlink():
         raise MultiVizImportError(f"{out} already exists; choose another bundle name or folder")
