@@ -71,7 +71,8 @@ def multiviz_results_dir() -> Path:
 
     from django.conf import settings
 
-    return Path(os.environ.get("MULTIVIZ_RESULTS_DIR") or Path(settings.BASE_DIR).parent / "shared" / "multiviz-results")
+    default = Path(settings.BASE_DIR).parent / "shared" / "multiviz-results"
+    return Path(os.environ.get("MULTIVIZ_RESULTS_DIR") or default)
 
 
 def multiviz_bundle_dir(name: str) -> Path:

@@ -28,8 +28,10 @@ def results(folder: Path, **changes) -> Path:
             "UnimodalGradient": {"description": "Gradient on the logit of the class cat",
                                  "image": picture(folder / "u-pred-cat.png"), "text": None},
             "SecondOrderGradient": {
-                "7_1": {"description": "Second-order gradient", "image": picture(folder / "sog1.png"), "text": "small cat"},
-                "7_2": {"description": "Second-order gradient", "image": picture(folder / "sog2.png"), "text": "red mat"}},
+                "7_1": {"description": "Second-order gradient", "image": picture(folder / "sog1.png"),
+                        "text": "small cat"},
+                "7_2": {"description": "Second-order gradient", "image": picture(folder / "sog2.png"),
+                        "text": "red mat"}},
         }, "features": [{"id": 12, "weight": 0.5, "forward": {"image": picture(folder / "f12.png")},
                          "backward": [{"id": 3, "orig": picture(folder / "o3.png"), "origDesc": "a dog runs",
                                        "image": picture(folder / "b3.png")}]}]}},
@@ -84,4 +86,12 @@ def test_a_failed_write_leaves_no_folder(tmp_path):
 def test_a_class_name_that_cannot_be_stored_is_refused_before_reading(tmp_path):
     with pytest.raises(MultiVizImportError, match=r"^--class-names: 'xxxx"):
         write_bundle([results(tmp_path / "src" / "7")], tmp_path / "bundle", class_names=["x" * 201])
+    assert not (tmp_path / "bundle").exists()
+
+
+def test_an_image_that_cannot_be_read_is_refused_naming_it(tmp_path):
+    src = results(tmp_path / "src" / "7")
+    (src / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    with pytest.raises(MultiVizImportError, match=r"^7/7.json: asset 'photo.png' is not an image"):
+        write_bundle([src], tmp_path / "bundle")
     assert not (tmp_path / "bundle").exists()

@@ -632,12 +632,17 @@ def _write_item(out: Path, inst: Instance, item_id: str, feature, sections: dict
                 res[k] = walk(v, here)
         return res
 
-    modalities = walk(inst.modalities, "datapoint")
-    for m in modalities:
-        if m["kind"] == "image":
-            size = _image_size(out / m["asset"])
-            if size:
+    def sized(mods: list[dict]) -> None:  # an image modality says its size (the viewer lays it out)
+        for m in mods:
+            if m["kind"] == "image":
+                size = _image_size(out / m["asset"])
+                if size is None:
+                    source = next(inst.assets[k] for k, v in placed.items() if v == m["asset"])
+                    _refuse(inst.file, f"asset {source!r} is not an image this importer can read")
                 m["width"], m["height"] = size
+
+    modalities = walk(inst.modalities, "datapoint")
+    sized(modalities)
     written = {s: _drop_class_names(walk(sec, s), classes) for s, sec in sections.items()}
     # the names left out of the datapoint (a missing asset) are no modality to point at
     names = {m["name"] for m in modalities}
@@ -648,12 +653,9 @@ def _write_item(out: Path, inst: Instance, item_id: str, feature, sections: dict
     for sec in written.values():
         for f in sec.get("features", []):
             for point in f.get("max", []):
-                for m in point["modalities"]:
-                    if m["kind"] == "image":
-                        size = _image_size(out / m["asset"])
-                        if size:
-                            m["width"], m["height"] = size
-    record = {"id": item_id, "label": inst.label, "prediction": inst.prediction, "correct": inst.label == inst.prediction,
+                sized(point["modalities"])
+    record = {"id": item_id, "label": inst.label, "prediction": inst.prediction,
+              "correct": inst.label == inst.prediction,
               "split": inst.split, "datapoint": {}, "modalities": modalities, "source": inst.file}
     if inst.index is not None:
         record["index"] = inst.index
