@@ -477,11 +477,14 @@ def _drop_class_names(obj, names: list[str]):
 
 
 def _instance_items(inst: Instance, task: str) -> list[tuple[str, int | None, dict]]:
-    """(item id, feature, sections) of one instance: one item, or one per feature (concept)."""
+    """(item id, feature, sections) of one instance: one item, or one per feature P uses
+    (nonzero weight) for a concept study."""
     if task != "concept":
         return [(inst.item_id, None, inst.sections)]
     out = []
     for feat in inst.sections.get("P", {}).get("features", []):
+        if feat["weight"] == 0:  # as precompute: the features P uses
+            continue
         j = feat["feature"]
         sections = dict(inst.sections)
         for s in ("Rl", "Rg"):
@@ -489,7 +492,7 @@ def _instance_items(inst: Instance, task: str) -> list[tuple[str, int | None, di
                 sections[s] = {"features": [f for f in sections[s]["features"] if f["feature"] == j]}
         out.append((f"{inst.item_id}-f{j}"[:64], j, sections))
     if not out:
-        _refuse(inst.file, "has no features: a concept study names what features stand for")
+        _refuse(inst.file, "has no features with a nonzero weight: a concept study names what features stand for")
     return out
 
 
