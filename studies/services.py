@@ -571,6 +571,9 @@ def start_debugging_report(bundle, data) -> DebuggingReport:
     """
     from django.utils import timezone
 
+    if (bundle.manifest or {}).get("request", {}).get("source") == "multiviz":
+        raise StudyError("this bundle holds MultiViz's own precomputed results (import_multiviz): there is no model "
+                         "here to debug")
     # a form sends "" for a field left empty: that is the default, not a number to check
     params = _validated(DebuggingParams, {k: v for k, v in data.items() if v not in ("", None)})
     with transaction.atomic():

@@ -301,3 +301,13 @@ def test_the_builder_builds_a_study_over_an_imported_bundle(client, researcher):
     study = Study.objects.get(title="Built on MultiViz")
     assert created.status_code == 302 and client.get(f"/studies/{study.pk}/edit/").status_code == 200
     assert sorted(study.items.get().choices) == ["glass", "metal", "plastic", "wood"]
+
+
+def test_a_debugging_report_of_an_imported_bundle_is_refused_there_being_no_model(client, researcher):
+    from studies.models import DebuggingReport
+
+    run(VENDORED / "mimic_10", "--class-names", "disease", name="mimic")
+    bundle = Bundle.objects.get(name="mimic")
+    response = client.post(f"/bundles/{bundle.pk}/debugging/", {})
+    assert response.status_code == 400 and "no model here to debug" in response.content.decode()
+    assert DebuggingReport.objects.count() == 0
