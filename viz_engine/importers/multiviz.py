@@ -89,8 +89,11 @@ def _refuse(file: str, problem: str):
 
 
 def find_results(folder) -> list[Path]:
-    """The results files of a MultiViz folder (its ``*.json``), or an error saying why none."""
+    """The results files of a MultiViz folder (its ``*.json``; a ``.json`` path: that file),
+    or an error saying why none."""
     folder = Path(folder)
+    if folder.suffix == ".json" and folder.is_file():
+        return [folder]
     if not folder.is_dir():
         raise MultiVizImportError(f"{folder}: not a folder")
     found = sorted(p for p in folder.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
@@ -521,7 +524,7 @@ def write_bundle(folders, out, *, class_names=(), allow_missing: bool = False, t
     instances: list[Instance] = []
     for folder in folders:
         for path in find_results(folder):
-            instances.append(read_instance(path, folder.name, class_names))
+            instances.append(read_instance(path, path.parent.name, class_names))
     first = instances[0]
     for inst in instances[1:]:
         if inst.dataset.lower() != first.dataset.lower():
