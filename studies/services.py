@@ -65,6 +65,50 @@ def import_bundle(path, name: str | None = None, owner=None) -> Bundle:
     return bundle
 
 
+def multiviz_results_dir() -> Path:
+    """Where MultiViz's shared sample results are (``MULTIVIZ_RESULTS_DIR``, default
+    ``../shared/multiviz-results`` beside the repository); it may not exist."""
+    import os
+
+    from django.conf import settings
+
+    default = Path(settings.BASE_DIR).parent / "shared" / "multiviz-results"
+    return Path(os.environ.get("MULTIVIZ_RESULTS_DIR") or default)
+
+
+def multiviz_bundle_dir(name: str) -> Path:
+    """Where ``import_multiviz`` writes the bundle named ``name`` (under MULTIVIZ_DATA_DIR)."""
+    import re
+
+    from django.conf import settings
+
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip(".-")[:100] or "bundle"
+    return Path(settings.DATA_DIR) / "bundles" / f"multiviz-{slug}"
+
+
+def import_multiviz(folders, name: str, owner=None, *, class_names=(), allow_missing: bool = False,
+                    task: str = "simulation", model: str | None = None, out=None) -> Bundle:
+    """MultiViz's own results ``folders`` (one dataset) as the bundle ``name``: written to
+    ``out`` (default :func:`multiviz_bundle_dir`) by ``viz_engine.importers.multiviz``, then
+    imported like any bundle. All or nothing: on a refusal (:class:`BundleError` naming the
+    file and the problem) no row is recorded and no folder is left behind."""
+    import shutil
+
+    from viz_engine.importers.multiviz import write_bundle
+
+    if not isinstance(name, str) or not name.strip() or len(name) > 200 or "\x00" in name:
+        raise BundleError("--name: a bundle name of 1 to 200 characters, without NUL")
+    if Bundle.objects.filter(name=name).exists():
+        raise BundleError(f"a bundle named {name!r} already exists; import under another name")
+    out = Path(out) if out else multiviz_bundle_dir(name)
+    write_bundle(folders, out, class_names=class_names, allow_missing=allow_missing, task=task, model=model)
+    try:
+        return import_bundle(out, name=name, owner=owner)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
 class LiveSOGThrottled(Exception):
     """One new word set too many for now: ``wait`` seconds until the next is computed."""
 
@@ -615,6 +659,9 @@ def start_debugging_report(bundle, data) -> DebuggingReport:
     """
     from django.utils import timezone
 
+    if (bundle.manifest or {}).get("request", {}).get("source") == "multiviz":
+        raise StudyError("this bundle holds MultiViz's own precomputed results (import_multiviz): there is no model "
+                         "here to debug")
     # a form sends "" for a field left empty: that is the default, not a number to check
     params = _validated(DebuggingParams, {k: v for k, v in data.items() if v not in ("", None)})
     with transaction.atomic():

@@ -105,7 +105,7 @@ def test_demo_study_command_builds_one_open_study_per_task_with_the_papers_condi
     settings.DATA_DIR = tmp_path
     call_command("demo_study")
     fusion = Study.objects.get(bundle__dataset="fusion")
-    studies = {s.task: s for s in Study.objects.exclude(pk=fusion.pk)}
+    studies = {s.task: s for s in Study.objects.filter(title__startswith="Demo ·").exclude(pk=fusion.pk)}
     assert {t: s.conditions.count() for t, s in studies.items()} == {"simulation": 8, "concept": 3, "error": 2}
     assert fusion.task == "simulation" and fusion.conditions.count() == 7  # the paper's seven, no transformer
     assert fusion.items.filter(is_practice=False).count() == 8
@@ -115,9 +115,11 @@ def test_demo_study_command_builds_one_open_study_per_task_with_the_papers_condi
     assert all(not i.bundle_item.correct for i in studies["error"].items.all())
     assert {s.bundle.owner.username for s in studies.values()} == {"researcher"}  # its bundles are theirs
     out = capsys.readouterr().out
-    assert "password" in out and all(s.invite_token in out for s in [*studies.values(), fusion])
+    multiviz = list(Study.objects.filter(title__startswith="MultiViz's own"))  # vqa554 is vendored: one at least
+    assert multiviz and all(s.task == "simulation" and s.status == "open" for s in multiviz)
+    assert "password" in out and all(s.invite_token in out for s in [*studies.values(), fusion, *multiviz])
     call_command("demo_study")  # again: nothing duplicated
-    assert Study.objects.count() == 4
+    assert Study.objects.count() == 4 + len(multiviz)
 
 
 def test_production_settings_pass_djangos_deployment_checks(tmp_path):

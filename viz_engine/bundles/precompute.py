@@ -355,6 +355,8 @@ def _asset_refs(obj) -> Iterable[str]:
         for k, v in obj.items():
             if isinstance(v, str) and v.endswith(".png") and k in ("image", "overlay", "heatmap", "image_highlights"):
                 yield v
+            elif isinstance(v, str) and k in ("asset", "poster"):  # modalities and views (any media type)
+                yield v
             else:
                 yield from _asset_refs(v)
     elif isinstance(obj, list):

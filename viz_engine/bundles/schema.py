@@ -19,7 +19,8 @@ from .dataset_source import KINDS
 from .format import ASSET_PATH, ITEM_ID, STAGES, BundleError
 from .selection import TASKS
 
-__all__ = ["MAX_NAME", "MAX_ITEMS", "MAX_CLASSES", "MAX_TOKENS", "MAX_FILES", "MAX_QUESTION", "check_manifest",
+__all__ = ["MAX_NAME", "MAX_ITEMS", "MAX_CLASSES", "MAX_TOKENS", "MAX_FILES", "MAX_QUESTION", "MAX_MODALITIES",
+           "MAX_VIEWS", "MODALITY_KINDS", "check_manifest",
            "check_item_record", "check_section"]
 
 MAX_NAME = 200  # dataset, model, class and label names: the platform's columns
@@ -56,8 +57,34 @@ MANIFEST = {
         "dataset": {"type": "object", "required": ["name"], "properties": {"name": _NAME}},
         "model": {"type": "object", "required": ["name"], "properties": {"name": _NAME}},
         "task": {"enum": list(TASKS)},
+        # bundles imported from MultiViz's own results: what was read and what was missing
+        "multiviz": {"type": "object", "properties": {
+            "files": {"type": "object", "maxProperties": MAX_ITEMS, "additionalProperties": _SHA256},
+            "missing_assets": {"type": "array", "maxItems": MAX_FILES, "items": {
+                "type": "object", "required": ["file", "field", "asset"]}}}},
     },
 }
+
+# The modality-generic datapoint and views (MODALITIES contract; docs/bundles.md): optional
+# keys, bounded like the rest. Only their shape and asset paths are checked here.
+MAX_MODALITIES = 64  # modalities of one datapoint
+MAX_VIEWS = 1_000  # views of one section or feature
+MODALITY_KINDS = ("image", "text", "timeseries", "tabular", "audio", "video")
+_ASSET_REF = {"type": "string", "pattern": ASSET_PATH.pattern}
+_TOKENS = {"type": "array", "maxItems": MAX_TOKENS,
+           "items": {"type": "string", "maxLength": MAX_TOKEN, "pattern": _NO_NUL}}
+_MODALITIES = {"type": "array", "maxItems": MAX_MODALITIES, "items": {
+    "type": "object", "required": ["name", "kind"],
+    "properties": {"name": _NAME, "kind": {"enum": list(MODALITY_KINDS)}, "tokens": _TOKENS,
+                   "asset": _ASSET_REF, "poster": _ASSET_REF,
+                   "width": {"type": "integer", "minimum": 1}, "height": {"type": "integer", "minimum": 1}}}}
+_VIEWS = {"type": "array", "maxItems": MAX_VIEWS, "items": {
+    "type": "object", "required": ["title"],
+    "properties": {"modality": {"type": ["string", "null"]}, "title": {"type": "string", "maxLength": MAX_QUESTION},
+                   "method": {"type": "string", "maxLength": MAX_QUESTION},
+                   "caption": {"type": "string", "maxLength": MAX_QUESTION}, "asset": _ASSET_REF,
+                   "query": {"type": "array", "maxItems": MAX_TOKENS, "items": {"type": "integer", "minimum": 0}},
+                   "query_modality": {"type": "string"}, "signed": {"type": "boolean"}}}}
 
 ITEM_RECORD = {
     "type": "object",
@@ -79,10 +106,16 @@ ITEM_RECORD = {
             "properties": {"name": _NAME, "kind": {"enum": list(KINDS)}}}},
         "probabilities": {"type": "array", "maxItems": MAX_CLASSES, "items": {
             "type": "array", "minItems": 2, "maxItems": 2, "prefixItems": [_NAME, {"type": "number"}]}},
+        "modalities": _MODALITIES,
     },
 }
 
-SECTION = {"type": "object"}
+_DATAPOINTS = {"type": "array", "maxItems": MAX_VIEWS, "items": {
+    "type": "object", "properties": {"modalities": _MODALITIES, "views": _VIEWS}}}
+SECTION = {"type": "object", "properties": {
+    "views": _VIEWS,
+    "features": {"type": "array", "maxItems": MAX_VIEWS, "items": {
+        "type": "object", "properties": {"views": _VIEWS, "max": _DATAPOINTS, "min": _DATAPOINTS}}}}}
 _VALIDATORS = {name: Draft202012Validator(schema) for name, schema in
                (("manifest", MANIFEST), ("item", ITEM_RECORD), ("section", SECTION))}
 

@@ -1,7 +1,8 @@
 """``python manage.py demo_study``: the demo on shapes-VQA, one study per task with the
-paper's conditions, and a model simulation study on the fusion dataset (vital signs + a
-patient's record), open, and the links to use them. Safe to run again: it reuses what is
-there (bundles, studies, the researcher account and its password)."""
+paper's conditions, a model simulation study on the fusion dataset (vital signs + a
+patient's record), and one simulation study over each of MultiViz's own VQA, MM-IMDb and
+MOSEI samples that is here (``import_multiviz``), open, and the links to use them. Safe to
+run again: it reuses what is there (bundles, studies, the researcher account and its password)."""
 
 import secrets
 from pathlib import Path
@@ -16,7 +17,7 @@ from viz_engine.bundles.precompute import build_bundle, default_bundle_dir
 from viz_engine.bundles.sources import MODELS
 
 from ...models import Bundle, Study
-from ...services import create_study, import_bundle
+from ...services import create_study, import_bundle, import_multiviz, multiviz_results_dir
 
 # (task, model, counted items, practice items, title, instructions); the simulation bundle
 # also holds the transformer views (T), shown by one extra condition beside the paper's seven
@@ -35,6 +36,20 @@ DEMO = [
      "Each item shows a patient's vital signs over 24 hours and their record, with explanations of a "
      "model's prediction. Pick the answer you think the MODEL gave (not necessarily the right one)."),
 ]
+
+
+# MultiViz's own results (its authors' explanations of the paper's models), one simulation
+# study per dataset: (folder, title, extra classes for the choices). vqa554 is vendored in
+# fixtures/multiviz/; the others come from MULTIVIZ_RESULTS_DIR when it holds them.
+MM_IMDB_GENRES = ("Drama,Comedy,Romance,Thriller,Crime,Action,Adventure,Horror,Documentary,Mystery,Sci-Fi,Fantasy,"
+                  "Family,Biography,War,History,Music,Animation,Musical,Western,Sport,Short,Film-Noir")
+MULTIVIZ_DEMO = [
+    ("vqa554", "MultiViz's own · VQA 2.0 (LXMERT)", "wood,metal,plastic,marble"),
+    ("1029", "MultiViz's own · MM-IMDb (LRTF)", MM_IMDB_GENRES),
+    ("mosei3", "MultiViz's own · CMU-MOSEI (MulT)", ""),
+]
+MULTIVIZ_INSTRUCTIONS = ("The item shows a datapoint and the explanations MultiViz's authors made of the paper's "
+                         "model on it. Pick the answer you think the MODEL gave (not necessarily the right one).")
 
 
 class Command(BaseCommand):
@@ -57,6 +72,7 @@ class Command(BaseCommand):
                 study.completion_code = f"DEMO-{task.upper()}"
                 study.save(update_fields=["completion_code"])
             studies.append(study)
+        studies += self._multiviz_studies(researcher)
         self.stdout.write(self.style.SUCCESS("\nThe demo is ready."))
         self.stdout.write(f"Researcher: {base_url}/studies/  (user {researcher.username!r}, password {password!r})")
         for study in studies:
@@ -65,6 +81,34 @@ class Command(BaseCommand):
             self.stdout.write(f"  annotate:  {base_url}{reverse('annotate:join', args=[study.invite_token])}")
         self.stdout.write("\nEach annotator link opens a new pseudonymous annotator in the least-filled group "
                           "(use a private window for another one).")
+
+    def _multiviz_studies(self, researcher) -> list[Study]:
+        """One simulation study per MultiViz sample that is here (importing only copies files)."""
+        studies = []
+        for folder, title, classes in MULTIVIZ_DEMO:
+            source = Path(settings.BASE_DIR) / "fixtures" / "multiviz" / folder
+            if not source.is_dir():
+                source = multiviz_results_dir() / folder
+            if not source.is_dir():
+                self.stdout.write(f"(MultiViz sample {folder} is not here: no study over it; set MULTIVIZ_RESULTS_DIR)")
+                continue
+            study = Study.objects.filter(title=title, owner=researcher).first()
+            if study is None:
+                try:
+                    bundle = Bundle.objects.filter(name=f"multiviz-{folder}").first() or import_multiviz(
+                        [source], f"multiviz-{folder}", researcher, class_names=[c for c in classes.split(",") if c],
+                        allow_missing=True)
+                except BundleError as exc:  # a sample changed: the rest of the demo still runs
+                    self.stdout.write(self.style.WARNING(f"MultiViz sample {folder} not imported: {exc}"))
+                    continue
+                if bundle.owner != researcher:
+                    bundle.shared_with.add(researcher)
+                study = create_study(researcher, bundle, title=title, task="simulation", practice=0,
+                                     instructions=MULTIVIZ_INSTRUCTIONS, open_now=True)
+                study.completion_code = f"DEMO-MULTIVIZ-{folder.upper()}"
+                study.save(update_fields=["completion_code"])
+            studies.append(study)
+        return studies
 
     def _researcher(self):
         cred = Path(settings.DATA_DIR) / "demo" / "researcher-password.txt"
