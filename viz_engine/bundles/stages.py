@@ -25,6 +25,7 @@ from ..methods.lime import lime
 from ..methods.second_order_gradient import second_order_gradient, second_order_gradient_per_atom
 from ..render import heatmap_overlay_png, token_highlights, top_regions
 from .format import BundleError, item_dir, read_json, section_path, write_bytes, write_json
+from .registry import section_writer
 
 __all__ = ["BundleContext", "compute_item", "sparse_model_summary", "live_second_order_gradient", "item_feature_ids"]
 
@@ -314,24 +315,43 @@ def compute_item(ctx: BundleContext, entry: dict, stages=None, timings: dict | N
     batch = ctx.source.make_batch(ctx.adapter, [ex])
     pred = int(ctx.probs[entry["index"]].argmax())
     torch.manual_seed(0)
-    makers = {
-        "U": lambda: _unimodal(ctx, entry, ex, batch, pred),
-        "C": lambda: _cross(ctx, entry, ex, batch, pred),
-        "Rl": lambda: _local(ctx, entry, ex, batch),
-        "Rg": lambda: _global(ctx, entry),
-        "P": lambda: _prediction(ctx, entry),
-        "T": lambda: _transformer(ctx, entry, ex, batch),
-    }
     timings = {} if timings is None else timings
     for stage in todo:
         t0 = time.perf_counter()
-        write_json(section_path(ctx.root, entry["id"], stage), makers[stage]())
+        section = section_writer(stage)(ctx, entry, ex, batch, pred)
+        write_json(section_path(ctx.root, entry["id"], stage), section)
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
     if need_record:  # last: an item is listed as started only once its sections exist
         t0 = time.perf_counter()
         write_json(folder / "item.json", _item_record(ctx, entry, ex))
         timings["item"] = timings.get("item", 0.0) + time.perf_counter() - t0
     return todo
+
+
+# The section writers of the built-in stages, as the stage registry (.registry) names them:
+# each is called as writer(ctx, entry, example, batch, predicted class index).
+def write_unimodal(ctx, entry, ex, batch, pred) -> dict:
+    return _unimodal(ctx, entry, ex, batch, pred)
+
+
+def write_cross(ctx, entry, ex, batch, pred) -> dict:
+    return _cross(ctx, entry, ex, batch, pred)
+
+
+def write_local(ctx, entry, ex, batch, pred) -> dict:
+    return _local(ctx, entry, ex, batch)
+
+
+def write_global(ctx, entry, ex, batch, pred) -> dict:
+    return _global(ctx, entry)
+
+
+def write_prediction(ctx, entry, ex, batch, pred) -> dict:
+    return _prediction(ctx, entry)
+
+
+def write_transformer(ctx, entry, ex, batch, pred) -> dict:
+    return _transformer(ctx, entry, ex, batch)
 
 
 def live_second_order_gradient(adapter, source, example, positions: list[int], root: Path | None = None) -> dict:
