@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from studies.models import Enrolment, Study
 from studies.services import StudyError, without_nul
+from studies.task_registry import task_spec
 
 from .models import Response
 
@@ -40,25 +41,9 @@ def _validate(enrolment: Enrolment, item, answer: dict) -> dict:
         if not 1 <= confidence <= 5:
             raise StudyError(f"confidence must be from 1 to 5; got {confidence}")
         clean["confidence"] = confidence
-    if study.task == Study.Task.SIMULATION:
-        choice = str(answer.get("choice") or "")
-        if choice not in item.choices:
-            raise StudyError(f"{choice!r} is not one of this item's choices ({', '.join(item.choices)})")
-        clean["choice"] = choice
-    elif study.task == Study.Task.CONCEPT:
-        text = str(answer.get("free_text") or "").strip()
-        if not text:
-            raise StudyError("describe the concept in a few words")
-        if len(text) > MAX_FREE_TEXT:
-            raise StudyError(f"the concept is longer than {MAX_FREE_TEXT} characters")
-        clean["free_text"] = text
-    else:
-        category = str(answer.get("category") or "")
-        if category not in Response.Category.values or not category:
-            raise StudyError(f"{category!r} is not an error category "
-                             f"({', '.join(v for v in Response.Category.values if v)})")
-        clean["category"] = category
-    if study.task != Study.Task.SIMULATION and clean["confidence"] is None:
+    task = task_spec(study.task)
+    clean.update(task.clean(answer, item))  # the task's own fields (studies.task_registry)
+    if task.asks_confidence and clean["confidence"] is None:
         raise StudyError("say how confident you are (1–5)")
     page = str(answer.get("helpful_page") or "")
     if condition.ask_helpful_page and not item.is_practice:
