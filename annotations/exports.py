@@ -72,7 +72,8 @@ def iter_response_rows(study: Study):
             "completed_at": e.completed_at.isoformat() if e.completed_at else "",
             "excluded": e.excluded, "exclusion_reason": e.exclusion_reason,
         }
-        yield {**row, **task.export_row(r, e, bi)}
+        matched = task.score(r, bi.prediction)
+        yield {**row, "matched_model": "" if matched is None else matched, **task.export_row(r, e, bi)}
 
 
 def _csv_text(columns: list[str], rows: list[dict], header: bool = True) -> str:

@@ -363,9 +363,15 @@ def _metrics_of(condition: Condition, data: ConditionAnswers, concept_clusters: 
         "confidence": mean_std(r.confidence for r in responses),
         "seconds_per_item": mean_std(r.seconds_on_item for r in responses),
     }
-    figures, answers = task_spec(task).metrics(responses, data, concept_clusters)  # studies.task_registry
+    spec = task_spec(task)  # what differs between tasks: studies.task_registry
+    if spec.scored:
+        per_annotator: dict[int, list[bool]] = {}
+        for r in responses:
+            per_annotator.setdefault(r.enrolment_id, []).append(bool(spec.score(r, r.prediction)))
+        out["accuracy"] = mean_std(float(np.mean(v)) for v in per_annotator.values())
+    figures, answers = spec.metrics(responses, data, concept_clusters)
     out.update(figures)
-    out["alpha_over"] = task_spec(task).alpha_over
+    out["alpha_over"] = spec.alpha_over
     out.update(agreement(answers))
     asked = [r for r in responses if r.helpful_page]
     out["features_helped_more"] = (sum(r.helpful_page == Response.HelpfulPage.FEATURES for r in asked) / len(asked)
@@ -411,9 +417,10 @@ def permutation_test(a, b, *, n_resamples: int = 10000, seed: int = 0) -> dict:
 
 def annotator_accuracies(condition: Condition) -> dict[str, float]:
     """Simulation: each annotator's accuracy against the model's prediction (counted items)."""
+    score = task_spec(condition.study.task).score
     per: dict[str, list[bool]] = {}
     for r in condition_answers(condition).rows:
-        per.setdefault(r.annotator, []).append(r.choice == r.prediction)
+        per.setdefault(r.annotator, []).append(bool(score(r, r.prediction)))
     return {k: float(np.mean(v)) for k, v in per.items()}
 
 
@@ -435,11 +442,10 @@ def item_agreement(condition: Condition, *, answers: ConditionAnswers | None = N
 def _item_agreement_of(task: str, responses: list[Answer]) -> list[dict]:
     spec = task_spec(task)
     per: dict[str, list] = {}
-    prediction: dict[str, str] = {}
+    rows_of: dict[str, list[Answer]] = {}
     for r in responses:
-        value = spec.value(r)
-        per.setdefault(r.item, []).append(value)
-        prediction[r.item] = r.prediction
+        per.setdefault(r.item, []).append(spec.value(r))
+        rows_of.setdefault(r.item, []).append(r)
     rows = []
     for item, values in sorted(per.items()):
         counts: dict[str, int] = {}
@@ -448,7 +454,7 @@ def _item_agreement_of(task: str, responses: list[Answer]) -> list[dict]:
         top = max(sorted(counts), key=counts.get)
         row = {"item": item, "answers": len(values), "most_common": top, "agreement": counts[top] / len(values)}
         if spec.scored:
-            row["matched_model"] = sum(v == prediction[item] for v in values) / len(values)
+            row["matched_model"] = sum(bool(spec.score(r, r.prediction)) for r in rows_of[item]) / len(values)
         rows.append(row)
     return rows
 
@@ -484,10 +490,11 @@ def bonus_rows(study: Study) -> list[dict]:
 
     if not task_spec(study.task).scored:
         raise StudyError("bonuses are paid on accuracy against the model: model-simulation studies only")
+    score = task_spec(study.task).score
     per: dict[int, list[bool]] = {}
     for condition in study.conditions.all():
         for r in counted_responses(condition):
-            per.setdefault(r.enrolment_id, []).append(r.choice == r.item.bundle_item.prediction)
+            per.setdefault(r.enrolment_id, []).append(bool(score(r, r.item.bundle_item.prediction)))
     rows = []
     for e in study.enrolments.select_related("condition").order_by("pseudonym"):
         marks = per.get(e.pk, [])

@@ -41,8 +41,10 @@ class TaskSpec:
     ``studies.selectors.annotator_view``: never anything that leads to the prediction
     unless the task is about a known prediction.
     value(answer): an answer row's value for the per-item table ("most common").
-    score(answer): whether it matched the model (True/False), None when the task has no
-    right answer.
+    score(answer, prediction): whether an answer (a ``Response`` or a metrics row) matched the
+    model's prediction (True/False), None when the task has no right answer. A task with
+    ``measure="accuracy"`` is scored: accuracy per annotator, the exports' ``matched_model``,
+    the per-item table, bonuses and the permutation test use it.
     metrics(rows, answers, clusters): the task's own figures of a condition and the values
     Krippendorff's α is computed over: ``(figures, {(annotator, item): value})``.
     alpha_over: what α is computed over, in words.
@@ -68,7 +70,7 @@ class TaskSpec:
     asks_confidence: bool = True
     annotator_fields: Callable = _nothing
     value: Callable = lambda r: r.choice or r.category or r.concept_cluster or r.free_text  # noqa: E731
-    score: Callable = lambda r: None  # noqa: E731
+    score: Callable = lambda r, prediction: None  # noqa: E731
     metrics: Callable = lambda rows, answers, clusters: ({}, {})  # noqa: E731
     alpha_over: str = ""
     export_columns: tuple[str, ...] = ()

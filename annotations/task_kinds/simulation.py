@@ -6,15 +6,13 @@ agreement), the raw-label α beside it."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from studies.models import Study
 from studies.selectors import choices_shown
 from studies.services import ALL_STAGES, StudyError, simulation_choices
 from studies.task_registry import TaskSpec, register_task
 
 from ..figures import plus_minus
-from ..selectors import agreement, mean_std
+from ..selectors import agreement
 
 
 def clean(answer: dict, item) -> dict:
@@ -29,11 +27,12 @@ def annotator_fields(enrolment, item, names) -> dict:
     return {"choices": choices_shown(enrolment, item)}
 
 
+def score(answer, prediction: str) -> bool:
+    return answer.choice == prediction
+
+
 def metrics(rows, answers, clusters) -> tuple[dict, dict]:
-    per_annotator: dict[int, list[bool]] = {}
-    for r in rows:
-        per_annotator.setdefault(r.enrolment_id, []).append(r.choice == r.prediction)
-    out = {"accuracy": mean_std(float(np.mean(v)) for v in per_annotator.values())}
+    out = {}
     raw = {(r.annotator, r.item): r.choice for r in rows}
     out["alpha_raw_labels"] = agreement(raw, interval=False)["alpha"]
     positions = {pk: {c: k for k, c in reversed(list(enumerate(choices)))} for pk, choices in answers.choices.items()}
@@ -44,8 +43,7 @@ def metrics(rows, answers, clusters) -> tuple[dict, dict]:
 
 
 def export_row(response, enrolment, bundle_item) -> dict:
-    return {"choices_shown": " | ".join(choices_shown(enrolment, response.item)),
-            "matched_model": response.choice == bundle_item.prediction}
+    return {"choices_shown": " | ".join(choices_shown(enrolment, response.item))}
 
 
 def summary_row(m: dict, alpha: str) -> dict:
@@ -59,7 +57,7 @@ SIMULATION = register_task(TaskSpec(
     Study.Task.SIMULATION, "model simulation", answer_fields=("choice",), clean=clean,
     form_template="annotate/answers/simulation.html", feedback_template="annotate/feedback/simulation.html",
     asks_confidence=False, annotator_fields=annotator_fields, value=lambda r: r.choice,
-    score=lambda r: r.choice == r.prediction, metrics=metrics,
+    score=score, metrics=metrics,
     alpha_over="position of the answer in the item's stored choice list",
     export_row=export_row, summary_row=summary_row, measure="accuracy",
     presets=(("U", ["U"], {}), ("U+C", ["U", "C"], {}), ("U+C+Rℓ", ["U", "C", "Rl"], {}),
