@@ -54,3 +54,35 @@ def test_an_unregistered_stage_is_refused_by_name():
         check_stages(["U", "Toy"])
     with pytest.raises(ValueError, match="registered already"):
         register_stage(StageSpec("U", "U"))
+
+
+def test_planning_refuses_an_attribution_method_that_is_not_registered(tmp_path):
+    from viz_engine.bundles.precompute import plan_bundle
+
+    with pytest.raises(BundleError, match="U.text: 'nope' is not an attribution method"):
+        plan_bundle(tmp_path / "x", dataset="shapes_vqa", model="shapes_vqa_early", n_items=1, stages=["U"],
+                    params={"U": {"text": "nope"}})
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_a_registered_attribution_method_computes_a_bundles_u_over_words(tmp_path):
+    from viz_engine.bundles.precompute import build_bundle
+    from viz_engine.methods.attributions import AttributionMethod, register_attribution, unregister_attribution
+
+    def first_word_only(adapter, batch, target, modality, *, weight=1.0):
+        scores = np.zeros((1, batch.inputs[modality].shape[1]))
+        scores[0, 0] = weight
+        return scores
+
+    register_attribution(AttributionMethod("first_word_only", first_word_only, options=("weight",)))
+    try:
+        build_bundle(tmp_path / "b", dataset="shapes_vqa", model="shapes_vqa_early", n_items=1, stages=["U"],
+                     params={"U": {"text": "first_word_only", "weight": 0.5, "n_samples": 50},
+                             "P": {"points": 200, "n_lambdas": 3}})
+    finally:
+        unregister_attribution("first_word_only")
+    (item,) = (tmp_path / "b" / "items").iterdir()
+    text = read_json(item / "U.json")["text"]
+    assert text["method"] == "first_word_only" and text["weight"] == 0.5
+    assert [h["score"] for h in text["highlights"]][:2] == [0.5, 0.0]

@@ -20,6 +20,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .. import __version__
+from ..methods.attributions import attribution_names
 from ..methods.features import feature_matrix
 from ..methods.sparse_linear import accuracy_sparsity_curve, choose_path_point, fit_sparse_linear_path
 from .format import (
@@ -170,6 +171,11 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
         raise BundleError(f"model {model!r} was trained on {MODELS[model][0]!r}, not on {dataset!r}")
     p_split = _p_split(source, p_split, split)
     params = {s: {**get_stage(s).params, **(params or {}).get(s, {})} for s in stages}
+    for s in stages:  # the attribution methods a stage is asked to use must be registered
+        for key in get_stage(s).method_params:
+            if params[s].get(key) not in attribution_names():
+                raise BundleError(f"{s}.{key}: {params[s].get(key)!r} is not an attribution method; "
+                                  f"methods: {', '.join(attribution_names())}")
     points = params.get("P", get_stage("P").params)["points"]
     if points is not None and (isinstance(points, bool) or not isinstance(points, int) or points < 8):
         raise BundleError(f"P.points: the number of datapoints P is fitted on must be an integer ≥ 8 or null "

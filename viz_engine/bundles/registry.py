@@ -34,6 +34,8 @@ class StageSpec:
     needs: the adapter attributes the model must have for this stage (checked at planning).
     params: the default parameters of the stage (``plan["stages"][name]``), overridable per bundle.
     writer: the section writer, a callable or ``"module:function"`` (imported when first used).
+    method_params: the parameters that name an attribution method (``methods.attributions``):
+        planning refuses a name that is not registered there.
     default: whether a bundle holds it unless asked otherwise (the paper's five stages).
     description: one line for help texts.
     """
@@ -44,6 +46,7 @@ class StageSpec:
     needs: tuple[str, ...] = ()
     params: dict = field(default_factory=dict)
     writer: str | Callable = ""
+    method_params: tuple[str, ...] = ()
     default: bool = False
     description: str = ""
 
@@ -101,7 +104,7 @@ _WRITERS = "viz_engine.bundles.stages"
 register_stage(StageSpec(
     "U", "U", methods=("gradient", "gradient_x_input", "integrated_gradients", "lime", "kernel_shap"),
     params={"image": "lime", "n_samples": 500, "patch": 8, "seed": 0, "text": "gradient_x_input"},
-    writer=f"{_WRITERS}:write_unimodal", default=True, description="unimodal importance"))
+    writer=f"{_WRITERS}:write_unimodal", method_params=("image", "text"), default=True, description="unimodal importance"))
 register_stage(StageSpec(
     "C", "C", methods=("second_order_gradient", "emap", "dime"),
     params={"method": "second_order_gradient", "top_boxes": 2},
@@ -109,7 +112,7 @@ register_stage(StageSpec(
 register_stage(StageSpec(
     "Rl", "Rℓ", methods=("local_representation", "gradient_x_input"),
     params={"features": 3, "method": "gradient_x_input"},
-    writer=f"{_WRITERS}:write_local", default=True, description="local representation: what drives a feature here"))
+    writer=f"{_WRITERS}:write_local", method_params=("method",), default=True, description="local representation: what drives a feature here"))
 register_stage(StageSpec(
     "Rg", "Rg", methods=("global_representation",), params={"k": 3},
     writer=f"{_WRITERS}:write_global", default=True, description="global representation: datapoints that activate a feature"))

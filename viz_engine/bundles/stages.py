@@ -21,7 +21,7 @@ import torch
 from ..adapters import Feature, atoms_per_patch
 from ..methods.global_representation import top_activating
 from ..methods.gradient_x_input import gradient_x_input
-from ..methods.lime import lime
+from ..methods.attributions import attribute
 from ..methods.second_order_gradient import second_order_gradient, second_order_gradient_per_atom
 from ..render import heatmap_overlay_png, token_highlights, top_regions
 from .format import BundleError, item_dir, read_json, section_path, write_bytes, write_json
@@ -134,20 +134,23 @@ def _item_record(ctx, entry, ex) -> dict:
 
 
 def _unimodal(ctx, entry, ex, batch, pred) -> dict:
+    """U with the attribution methods the plan names per modality (``methods.attributions``):
+    over the image's patches (LIME by default) and over the words (gradient × input)."""
     p = ctx.params["U"]
     src = ctx.source
     patch = p.get("patch", 8)
     patched = replace(batch, atoms={**batch.atoms, src.image_modality: atoms_per_patch(batch.inputs[src.image_modality], patch)})
-    img = lime(ctx.adapter, patched, pred, src.image_modality, n_samples=p.get("n_samples", 500), seed=p.get("seed", 0))[0]
+    image_method, text_method = p.get("image", "lime"), p.get("text", "gradient_x_input")
+    img, image_options = attribute(image_method, ctx.adapter, patched, pred, src.image_modality, p)
+    img = img[0]
     side = int(round(np.sqrt(img.size)))
-    words = gradient_x_input(ctx.adapter, batch, pred, src.text_modality)[0]
+    words, text_options = attribute(text_method, ctx.adapter, batch, pred, src.text_modality, p)
     name = f"items/{entry['id']}/assets/U-image.png"
     write_bytes(ctx.root / name, heatmap_overlay_png(ex.image, img.reshape(side, side), src.image_scale, signed=True))
     return {
         "target": "predicted class",
-        "image": {"method": "lime", "n_samples": p.get("n_samples", 500), "grid": [side, side],
-                  "scores": _r(img), "overlay": name},
-        "text": {"method": "gradient_x_input", "highlights": token_highlights(list(ex.tokens), words)},
+        "image": {"method": image_method, **image_options, "grid": [side, side], "scores": _r(img), "overlay": name},
+        "text": {"method": text_method, **text_options, "highlights": token_highlights(list(ex.tokens), words[0])},
     }
 
 
@@ -197,14 +200,15 @@ def _local(ctx, entry, ex, batch) -> dict:
     src = ctx.source
     h, w = src.image_size()
     out = []
+    method = ctx.params["Rl"].get("method", "gradient_x_input")
     for j in item_feature_ids(ctx, entry):
-        words = gradient_x_input(ctx.adapter, batch, Feature(j), src.text_modality)[0]
-        img = np.abs(gradient_x_input(ctx.adapter, batch, Feature(j), src.image_modality)[0])
+        words = attribute(method, ctx.adapter, batch, Feature(j), src.text_modality, ctx.params["Rl"])[0][0]
+        img = np.abs(attribute(method, ctx.adapter, batch, Feature(j), src.image_modality, ctx.params["Rl"])[0][0])
         name = f"items/{entry['id']}/assets/Rl-f{j}.png"
         write_bytes(ctx.root / name, heatmap_overlay_png(ex.image, img.reshape(h, w), src.image_scale))
         out.append({"feature": j, "activation": _r(ctx.features[entry["index"], j]),
                     "text": token_highlights(list(ex.tokens), words), "image": name})
-    return {"method": "gradient_x_input", "features": out}
+    return {"method": method, "features": out}
 
 
 def _feature_datapoints(ctx, j: int) -> dict:
