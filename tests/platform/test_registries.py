@@ -150,3 +150,26 @@ def test_after_the_toys_are_removed_the_registries_no_longer_know_them(toys):
     unregister_stage("Toy")
     assert "Toy" not in platform_stage_names() and "toy" not in dict(task_choices())
     assert [t for t, _ in task_choices()] == ["simulation", "concept", "error"]
+
+
+def test_an_export_format_registered_alone_gets_a_button_and_an_address(client, researcher):
+    from annotations.export_formats import ExportFormat, register_export_format, unregister_export_format
+    from tests.platform.study_helpers import body_text, make_study
+
+    study = make_study()
+    study.owner = researcher
+    study.save()
+    register_export_format(ExportFormat("items-txt", "Item list", "text/plain; charset=utf-8", "study-{pk}-items.txt",
+                                        lambda s: iter(f"{i.bundle_item.item_id}\n" for i in s.items.all())))
+    try:
+        page = client.get(f"/studies/{study.pk}/").content.decode()
+        assert f'id="export-items-txt" href="/studies/{study.pk}/export/items-txt/"' in page
+        assert 'id="export-csv"' in page  # the built-in ones keep their buttons
+        response = client.get(f"/studies/{study.pk}/export/items-txt/")
+        assert response.status_code == 200 and body_text(response) == "i0\ni1\ni2\ni3\ni4\n"
+        assert response["Content-Disposition"] == f'attachment; filename="study-{study.pk}-items.txt"'
+        assert client.get(f"/studies/{study.pk}/export/no-such/").status_code == 404
+        client.force_login(User.objects.create_user("stranger"))
+        assert client.get(f"/studies/{study.pk}/export/items-txt/").status_code == 404
+    finally:
+        unregister_export_format("items-txt")
