@@ -112,7 +112,7 @@ def submit_response(enrolment: Enrolment, item_id: int, answer: dict) -> tuple[R
 def assign_concept_clusters(study: Study, clusters: dict[int, str]) -> int:
     """Save the researcher's clustering of a concept study's free texts: ``{response id:
     cluster name}`` (an empty name clears it). Returns how many responses changed."""
-    if study.task != Study.Task.CONCEPT:
+    if not task_spec(study.task).clusters:
         raise StudyError("only concept-assignment studies have concepts to cluster")
     responses = {r.pk: r for r in Response.objects.filter(enrolment__study=study, pk__in=list(clusters))}
     unknown = sorted(set(clusters) - set(responses))
@@ -141,7 +141,7 @@ def apply_suggested_clusters(study: Study, only_unclustered: bool = True) -> int
     unless ``only_unclustered`` is False."""
     from .clustering import suggest_clusters
 
-    if study.task != Study.Task.CONCEPT:
+    if not task_spec(study.task).clusters:
         raise StudyError("only concept-assignment studies have concepts to cluster")
     responses = list(concept_responses(study))
     names = suggest_clusters([r.free_text for r in responses])

@@ -59,6 +59,7 @@ class TaskSpec:
     item_choices(bundle_item, bundle): the choices a study item is built with ([] for none).
     checks_choices: whether the builder refuses items with fewer than two valid choices.
     ask_helpful_page: conditions that show both pages ask which helped more.
+    clusters: its free-text answers are clustered by the researcher (the concepts page).
     extra: anything the task's templates need (``task.extra`` in them).
     """
 
@@ -84,6 +85,7 @@ class TaskSpec:
     item_choices: Callable = lambda bundle_item, bundle: []  # noqa: E731
     checks_choices: bool = False
     ask_helpful_page: bool = False
+    clusters: bool = False
     extra: dict = field(default_factory=dict)
 
     @property

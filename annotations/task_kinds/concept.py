@@ -49,4 +49,4 @@ CONCEPT = register_task(TaskSpec(
     alpha_over="the researcher's concept clusters", summary_row=summary_row,
     presets=(("Rℓ", ["Rl"], {}), ("Rℓ+Rg without highlights", ["Rl", "Rg"], {"rg_highlights": False}),
              ("Rℓ+Rg with highlights", ["Rl", "Rg"], {"rg_highlights": True})),
-    group_size=5, extra={"clusters": True}))
+    group_size=5, clusters=True))
