@@ -154,13 +154,18 @@ def _features_of(section: dict) -> list[int]:
 
 
 def _local(section: dict, ctx: AnnotatorContext) -> dict:
-    return {"features": _by_name([{"feature": ctx.names[f["feature"]], "image": f["image"], "text": f["text"]}
+    """Rℓ: per feature (by its per-item name) what the page draws; no ids or activations."""
+    return {"features": _by_name([{"feature": ctx.names[f["feature"]],
+                                   **{k: f[k] for k in ("image", "text", "views") if k in f}}
                                   for f in section["features"]])}
 
 
 def _global(section: dict, ctx: AnnotatorContext) -> dict:
-    lit = ctx.condition.rg_highlights
-    keep = ("question", "image", "image_highlights", "text_highlights") if lit else ("question", "image")
+    """Rg: per feature its most and least activating datapoints, as pictures and words only
+    (no dataset indices or values); their highlights only when the condition shows them."""
+    lit = ctx.condition.rg_highlights  # views are the highlights of a modality-generic datapoint
+    keep = (("question", "image", "image_highlights", "text_highlights", "modalities", "views") if lit
+            else ("question", "image", "modalities"))
     return {"features": _by_name([{"feature": ctx.names[f["feature"]],
                                    **{side: [{k: d[k] for k in keep if k in d} for d in f.get(side, [])]
                                       for side in ("max", "min")}}
@@ -168,6 +173,8 @@ def _global(section: dict, ctx: AnnotatorContext) -> dict:
 
 
 def _prediction(section: dict, ctx: AnnotatorContext) -> dict:
+    """P: the predicted class's top features by per-item name, weight first; ``linked`` when
+    the Features page has the feature."""
     paged = {f["feature"] for s in ("Rl", "Rg") for f in ctx.done.get(s, {}).get("features", [])}
     return {"features": [{"feature": ctx.names[f["feature"]], "weight": f["weight"],
                           "contribution": f.get("contribution"), "linked": ctx.names[f["feature"]] in paged}
