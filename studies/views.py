@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from viz_engine.bundles.format import BundleError, open_inside
 
 from .demo import load_engine_demo
-from .models import Bundle, BundleItem, Condition, Study
+from .models import Bundle, BundleItem, Condition
 from .selectors import accessible_bundles, accessible_studies
 from .services import LiveSOGThrottled, live_second_order_gradient
 from .throttle import live_sog_wait, too_many_word_sets
