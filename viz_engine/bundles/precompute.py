@@ -173,7 +173,7 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
     params = {s: {**get_stage(s).params, **(params or {}).get(s, {})} for s in stages}
     for s in stages:  # the attribution methods a stage is asked to use must be registered
         for key in get_stage(s).method_params:
-            if params[s].get(key) not in attribution_names():
+            if key in params[s] and params[s][key] not in attribution_names():
                 raise BundleError(f"{s}.{key}: {params[s].get(key)!r} is not an attribution method; "
                                   f"methods: {', '.join(attribution_names())}")
     points = params.get("P", get_stage("P").params)["points"]
