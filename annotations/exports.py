@@ -16,16 +16,17 @@ from collections.abc import Iterator
 from defusedcsv import csv
 from django.db.models import Count
 
-from studies.models import CLOSING_QUESTIONS, STAGE_CHOICES, Study
+from studies.models import CLOSING_QUESTIONS, Study
 from studies.quality import is_right, known_answer
-from studies.selectors import choices_shown
 from studies.services import StudyError
+from studies.stage_views import platform_stage_names
+from studies.task_registry import task_spec
 
-from .figures import figure
+from .figures import plus_minus
 from .models import Response
 from .selectors import condition_metrics
 
-__all__ = ["CSV_COLUMNS", "ANNOTATOR_COLUMNS", "response_rows", "iter_response_rows", "responses_csv",
+__all__ = ["CSV_COLUMNS", "ANNOTATOR_COLUMNS", "response_columns", "response_rows", "iter_response_rows", "responses_csv",
            "responses_csv_chunks", "annotator_rows", "annotators_csv", "annotators_csv_chunks",
            "study_json", "bonuses_csv", "summary_rows", "summary_latex", "latex_text", "table_studies", "results_table",
            "results_table_cells", "results_table_latex", "results_table_csv"]
@@ -47,8 +48,15 @@ def response_rows(study: Study) -> list[dict]:
     return list(iter_response_rows(study))
 
 
+def response_columns(study: Study) -> list[str]:
+    """The responses CSV's columns: the shared ones, then any the study's task adds."""
+    return CSV_COLUMNS + [c for c in task_spec(study.task).export_columns if c not in CSV_COLUMNS]
+
+
 def iter_response_rows(study: Study):
-    """The rows of :func:`response_rows` one at a time, read from the database in chunks."""
+    """The rows of :func:`response_rows` one at a time, read from the database in chunks;
+    the task fills its own columns (``export_row`` in the task registry)."""
+    task = task_spec(study.task)
     responses = (Response.objects.filter(enrolment__study=study)
                  .select_related("enrolment__condition", "item__bundle_item").order_by("enrolment_id", "created_at")
                  # an item's record and stage sections are the bulk of a bundle: never read them per response
@@ -58,21 +66,21 @@ def iter_response_rows(study: Study):
         e, bi = r.enrolment, r.item.bundle_item
         answer = r.choice or r.category or r.free_text
         scored = is_right(r.item, r, study.task)  # against a known answer: attention checks, practice
-        yield {
+        row = {
             "study": study.title, "task": study.task, "condition": e.condition.name,
             "stages": "+".join(e.condition.stages) or "none", "annotator": e.pseudonym, "item": bi.item_id,
             "practice": r.is_practice, "attention_check": r.item.attention_check,
             "expected_answer": known_answer(r.item, study.task), "answer_right": "" if scored is None else scored,
             "answer": answer, "concept_cluster": r.concept_cluster,
-            "choices_shown": " | ".join(choices_shown(e, r.item)) if study.task == Study.Task.SIMULATION else "",
-            "model_prediction": bi.prediction,
-            "matched_model": (r.choice == bi.prediction) if study.task == Study.Task.SIMULATION else "",
+            "choices_shown": "", "model_prediction": bi.prediction, "matched_model": "",
             "correct_label": bi.label, "confidence": r.confidence if r.confidence is not None else "",
             "helpful_page": r.helpful_page, "seconds_on_item": r.seconds_on_item if r.seconds_on_item is not None else "",
             "answered_at": r.created_at.isoformat(), "enrolled_at": e.started_at.isoformat(),
             "completed_at": e.completed_at.isoformat() if e.completed_at else "",
             "excluded": e.excluded, "exclusion_reason": e.exclusion_reason,
         }
+        matched = task.score(r, bi.prediction)
+        yield {**row, "matched_model": "" if matched is None else matched, **task.export_row(r, e, bi)}
 
 
 def _csv_text(columns: list[str], rows: list[dict], header: bool = True) -> str:
@@ -101,7 +109,7 @@ def responses_csv(study: Study) -> str:
 
 def responses_csv_chunks(study: Study) -> Iterator[str]:
     """The responses CSV streamed: rows read, written and sent a chunk at a time."""
-    return _csv_chunks(CSV_COLUMNS, iter_response_rows(study))
+    return _csv_chunks(response_columns(study), iter_response_rows(study))
 
 
 def annotator_rows(study: Study) -> list[dict]:
@@ -180,9 +188,7 @@ def study_json(study: Study) -> dict:
 
 
 def _pm(stat: dict, scale: float = 1.0, digits: int = 1) -> str:
-    if stat["mean"] is None:
-        return "–"
-    return f"{figure(stat['mean'] * scale, digits)} ± {figure(stat['std'] * scale, digits)}"
+    return plus_minus(stat, scale, digits)
 
 
 def summary_rows(study: Study, metrics: list[dict] | None = None) -> list[dict]:
@@ -195,18 +201,7 @@ def summary_rows(study: Study, metrics: list[dict] | None = None) -> list[dict]:
         alpha = "undefined" if m["alpha"] is None else f"{m['alpha']:.2f}"
         if m["alpha_interval"]:
             alpha += f" [{m['alpha_interval'][0]:.2f}, {m['alpha_interval'][1]:.2f}]"
-        row = {"condition": c.name, "annotators": m["annotators"]}
-        if study.task == Study.Task.SIMULATION:
-            row["accuracy (%)"] = _pm(m["accuracy"], 100)
-            row["agreement α"] = alpha
-            row["raw-label α"] = "undefined" if m["alpha_raw_labels"] is None else f"{m['alpha_raw_labels']:.2f}"
-            share = m["features_helped_more"]
-            row["Features helped more (%)"] = "–" if share is None else f"{100 * share:.1f}"
-        else:
-            row["confidence"] = _pm(m["confidence"], 1, 2)
-            row["agreement α"] = alpha
-            if study.task == Study.Task.ERROR:
-                row["errors (unimodal / cross-modal / prediction)"] = " / ".join(str(v) for v in m["categories"].values())
+        row = {"condition": c.name, "annotators": m["annotators"], **task_spec(study.task).summary_row(m, alpha)}
         rows.append(row)
     return rows
 
@@ -266,7 +261,7 @@ def table_studies(queryset, ids) -> list[Study]:
 
 def _condition_key(c) -> tuple:
     """What a condition shows: its stages (in canonical order) and the variants that change it."""
-    stages = tuple(s for s in STAGE_CHOICES if s in c.stages)
+    stages = tuple(s for s in platform_stage_names() if s in c.stages)
     return stages, ("Rg" in stages and c.rg_highlights), c.live_sog
 
 
@@ -296,7 +291,7 @@ def results_table(studies: list[Study]) -> dict:
                                         "cells": [None] * len(studies)})
             row["cells"][g] = condition_metrics(c)
     task = studies[0].task if studies else Study.Task.SIMULATION
-    return {"task": task, "measure": "accuracy" if task == Study.Task.SIMULATION else "confidence",
+    return {"task": task, "measure": task_spec(task).measure,
             "groups": [{"study": s, "label": label} for s, label in zip(studies, _group_labels(studies))],
             "rows": list(rows.values())}
 

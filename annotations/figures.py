@@ -19,3 +19,10 @@ def figure(value, digits: int = 2) -> str:
         return str(number)
     rounded = Decimal(repr(number)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
     return f"{rounded.copy_abs() if rounded.is_zero() else rounded:f}"
+
+
+def plus_minus(stat: dict, scale: float = 1.0, digits: int = 1) -> str:
+    """A ``mean_std`` figure as "mean ± std" (× ``scale``), or "–" when there is none."""
+    if stat["mean"] is None:
+        return "–"
+    return f"{figure(stat['mean'] * scale, digits)} ± {figure(stat['std'] * scale, digits)}"

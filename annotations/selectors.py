@@ -12,7 +12,8 @@ cache, so a write of any kind shows at once and no write has to invalidate anyth
 α is reported as undefined (None, with the reason) where it is: fewer than two
 annotators, no item answered twice, or a single value throughout.
 
-What α is computed over depends on the task (``ALPHA_OVER``). In model simulation each item
+What α is computed over depends on the task (its ``alpha_over`` and ``metrics`` in the
+task registry; the built-in tasks are in ``task_kinds/``). In model simulation each item
 offers its own answer set, so raw labels pooled across items make the expected
 disagreement of α near 1 while chance disagreement within a 4-choice item is 3/4: random
 answering then looks like agreement. α is therefore computed over the position of the
@@ -37,12 +38,13 @@ from typing import NamedTuple
 import numpy as np
 
 from studies.models import Condition, Enrolment, Study, StudyItem
+from studies.task_registry import task_spec
 
 from .models import Response
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ALPHA_LEVEL", "ALPHA_RESAMPLES", "ALPHA_OVER", "agreement", "krippendorff_nominal",
+__all__ = ["ALPHA_LEVEL", "ALPHA_RESAMPLES", "alpha_over", "agreement", "krippendorff_nominal",
            "bootstrap_alpha_interval", "mean_std", "condition_metrics", "counted_responses", "bonus_rows",
            "is_prolific_id", "condition_answers", "conditions_answers", "item_agreement"]
 
@@ -51,11 +53,11 @@ ALPHA_RESAMPLES = 1000
 ALPHA_SEED = 0
 ALPHA_INTERVAL_METHOD = (f"{ALPHA_LEVEL:.0%} studentized bootstrap over items ({ALPHA_RESAMPLES} resamples, "
                          "jackknife standard errors, expanded for few items)")
-ALPHA_OVER = {
-    Study.Task.SIMULATION: "position of the answer in the item's stored choice list",
-    Study.Task.CONCEPT: "the researcher's concept clusters",
-    Study.Task.ERROR: "the three error categories",
-}
+
+
+def alpha_over(task: str) -> str:
+    """What α is computed over in a study of ``task`` (each task says: studies.task_registry)."""
+    return task_spec(task).alpha_over
 
 
 def mean_std(values) -> dict:
@@ -241,7 +243,8 @@ def _code_version() -> str:
     from importlib.metadata import version
 
     libraries = ",".join(f"{name}={version(name)}" for name in ("krippendorff", "numpy", "scipy"))
-    return hashlib.blake2b(Path(__file__).read_bytes() + libraries.encode(), digest_size=8).hexdigest()
+    tasks = b"".join(p.read_bytes() for p in sorted((Path(__file__).parent / "task_kinds").glob("*.py")))
+    return hashlib.blake2b(Path(__file__).read_bytes() + tasks + libraries.encode(), digest_size=8).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -361,32 +364,15 @@ def _metrics_of(condition: Condition, data: ConditionAnswers, concept_clusters: 
         "confidence": mean_std(r.confidence for r in responses),
         "seconds_per_item": mean_std(r.seconds_on_item for r in responses),
     }
-    if task == Study.Task.SIMULATION:
+    spec = task_spec(task)  # what differs between tasks: studies.task_registry
+    if spec.scored:
         per_annotator: dict[int, list[bool]] = {}
         for r in responses:
-            per_annotator.setdefault(r.enrolment_id, []).append(r.choice == r.prediction)
+            per_annotator.setdefault(r.enrolment_id, []).append(bool(spec.score(r, r.prediction)))
         out["accuracy"] = mean_std(float(np.mean(v)) for v in per_annotator.values())
-        raw = {(r.annotator, r.item): r.choice for r in responses}
-        out["alpha_raw_labels"] = agreement(raw, interval=False)["alpha"]
-        positions = {pk: {c: k for k, c in reversed(list(enumerate(choices)))} for pk, choices in data.choices.items()}
-        answers = {(r.annotator, r.item): positions[r.study_item][r.choice]
-                   for r in responses if r.choice in positions.get(r.study_item, ())}
-        out["answers_outside_choices"] = len(raw) - len(answers)
-    elif task == Study.Task.ERROR:
-        out["categories"] = {c: sum(r.category == c for r in responses) for c in Response.Category.values if c}
-        answers = {(r.annotator, r.item): r.category for r in responses}
-    else:
-        clusters = concept_clusters if concept_clusters is not None else {
-            r.pk: r.concept_cluster for r in responses if r.concept_cluster}
-        answers = {(r.annotator, r.item): clusters[r.pk] for r in responses if r.pk in clusters}
-        out["clustered"] = len(answers)
-        by_item: dict[str, set] = {}
-        counts: dict[str, int] = {}
-        for (_, item), v in answers.items():
-            by_item.setdefault(item, set()).add(v)
-            counts[item] = counts.get(item, 0) + 1
-        out["full_agreement_items"] = sum(1 for i, vs in by_item.items() if len(vs) == 1 and counts[i] >= 2)
-    out["alpha_over"] = ALPHA_OVER[task]
+    figures, answers = spec.metrics(responses, data, concept_clusters)
+    out.update(figures)
+    out["alpha_over"] = spec.alpha_over
     out.update(agreement(answers))
     asked = [r for r in responses if r.helpful_page]
     out["features_helped_more"] = (sum(r.helpful_page == Response.HelpfulPage.FEATURES for r in asked) / len(asked)
@@ -432,9 +418,10 @@ def permutation_test(a, b, *, n_resamples: int = 10000, seed: int = 0) -> dict:
 
 def annotator_accuracies(condition: Condition) -> dict[str, float]:
     """Simulation: each annotator's accuracy against the model's prediction (counted items)."""
+    score = task_spec(condition.study.task).score
     per: dict[str, list[bool]] = {}
     for r in condition_answers(condition).rows:
-        per.setdefault(r.annotator, []).append(r.choice == r.prediction)
+        per.setdefault(r.annotator, []).append(bool(score(r, r.prediction)))
     return {k: float(np.mean(v)) for k, v in per.items()}
 
 
@@ -454,12 +441,12 @@ def item_agreement(condition: Condition, *, answers: ConditionAnswers | None = N
 
 
 def _item_agreement_of(task: str, responses: list[Answer]) -> list[dict]:
+    spec = task_spec(task)
     per: dict[str, list] = {}
-    prediction: dict[str, str] = {}
+    rows_of: dict[str, list[Answer]] = {}
     for r in responses:
-        value = r.choice if task == Study.Task.SIMULATION else (r.category or r.concept_cluster or r.free_text)
-        per.setdefault(r.item, []).append(value)
-        prediction[r.item] = r.prediction
+        per.setdefault(r.item, []).append(spec.value(r))
+        rows_of.setdefault(r.item, []).append(r)
     rows = []
     for item, values in sorted(per.items()):
         counts: dict[str, int] = {}
@@ -467,8 +454,8 @@ def _item_agreement_of(task: str, responses: list[Answer]) -> list[dict]:
             counts[v] = counts.get(v, 0) + 1
         top = max(sorted(counts), key=counts.get)
         row = {"item": item, "answers": len(values), "most_common": top, "agreement": counts[top] / len(values)}
-        if task == Study.Task.SIMULATION:
-            row["matched_model"] = sum(v == prediction[item] for v in values) / len(values)
+        if spec.scored:
+            row["matched_model"] = sum(bool(spec.score(r, r.prediction)) for r in rows_of[item]) / len(values)
         rows.append(row)
     return rows
 
@@ -502,12 +489,13 @@ def bonus_rows(study: Study) -> list[dict]:
     without a Prolific id (Prolific cannot pay them)."""
     from studies.services import StudyError
 
-    if study.task != Study.Task.SIMULATION:
+    if not task_spec(study.task).scored:
         raise StudyError("bonuses are paid on accuracy against the model: model-simulation studies only")
+    score = task_spec(study.task).score
     per: dict[int, list[bool]] = {}
     for condition in study.conditions.all():
         for r in counted_responses(condition):
-            per.setdefault(r.enrolment_id, []).append(r.choice == r.item.bundle_item.prediction)
+            per.setdefault(r.enrolment_id, []).append(bool(score(r, r.item.bundle_item.prediction)))
     rows = []
     for e in study.enrolments.select_related("condition").order_by("pseudonym"):
         marks = per.get(e.pk, [])

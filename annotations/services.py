@@ -8,6 +8,7 @@ from django.utils import timezone
 from studies.models import Enrolment, Study
 from studies.quality import close_practice_round, gate_status
 from studies.services import StudyError, apply_attention_rule, without_nul
+from studies.task_registry import task_spec
 
 from .models import Response
 
@@ -41,25 +42,9 @@ def _validate(enrolment: Enrolment, item, answer: dict) -> dict:
         if not 1 <= confidence <= 5:
             raise StudyError(f"confidence must be from 1 to 5; got {confidence}")
         clean["confidence"] = confidence
-    if study.task == Study.Task.SIMULATION:
-        choice = str(answer.get("choice") or "")
-        if choice not in item.choices:
-            raise StudyError(f"{choice!r} is not one of this item's choices ({', '.join(item.choices)})")
-        clean["choice"] = choice
-    elif study.task == Study.Task.CONCEPT:
-        text = str(answer.get("free_text") or "").strip()
-        if not text:
-            raise StudyError("describe the concept in a few words")
-        if len(text) > MAX_FREE_TEXT:
-            raise StudyError(f"the concept is longer than {MAX_FREE_TEXT} characters")
-        clean["free_text"] = text
-    else:
-        category = str(answer.get("category") or "")
-        if category not in Response.Category.values or not category:
-            raise StudyError(f"{category!r} is not an error category "
-                             f"({', '.join(v for v in Response.Category.values if v)})")
-        clean["category"] = category
-    if study.task != Study.Task.SIMULATION and clean["confidence"] is None:
+    task = task_spec(study.task)
+    clean.update(task.clean(answer, item))  # the task's own fields (studies.task_registry)
+    if task.asks_confidence and clean["confidence"] is None:
         raise StudyError("say how confident you are (1–5)")
     page = str(answer.get("helpful_page") or "")
     if condition.ask_helpful_page and not item.is_practice:
@@ -134,7 +119,7 @@ def submit_response(enrolment: Enrolment, item_id: int, answer: dict) -> tuple[R
 def assign_concept_clusters(study: Study, clusters: dict[int, str]) -> int:
     """Save the researcher's clustering of a concept study's free texts: ``{response id:
     cluster name}`` (an empty name clears it). Returns how many responses changed."""
-    if study.task != Study.Task.CONCEPT:
+    if not task_spec(study.task).clusters:
         raise StudyError("only concept-assignment studies have concepts to cluster")
     responses = {r.pk: r for r in Response.objects.filter(enrolment__study=study, pk__in=list(clusters))}
     unknown = sorted(set(clusters) - set(responses))
@@ -163,7 +148,7 @@ def apply_suggested_clusters(study: Study, only_unclustered: bool = True) -> int
     unless ``only_unclustered`` is False."""
     from .clustering import suggest_clusters
 
-    if study.task != Study.Task.CONCEPT:
+    if not task_spec(study.task).clusters:
         raise StudyError("only concept-assignment studies have concepts to cluster")
     responses = list(concept_responses(study))
     names = suggest_clusters([r.free_text for r in responses])

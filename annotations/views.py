@@ -1,15 +1,14 @@
 """Exports and the summary, for the study's owner only."""
 
-import json
-
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
 from studies.selectors import accessible_studies
 
-from .exports import annotators_csv_chunks, bonuses_csv, responses_csv_chunks, study_json, summary_latex
+from .export_formats import get_export_format
+from .exports import bonuses_csv
 
 
 def owned_study(request, pk):
@@ -28,18 +27,31 @@ def download_response(body, content_type, filename):
     return response
 
 
+def _export(request, pk, name):
+    fmt = get_export_format(name)
+    if fmt is None:
+        raise Http404("no such export format")
+    study = owned_study(request, pk)
+    return download_response(fmt.write(study), fmt.content_type, fmt.filename.format(pk=study.pk))
+
+
+@login_required
+@require_GET
+def export(request, pk, name):
+    """The study as a file in any registered format (``annotations.export_formats``)."""
+    return _export(request, pk, name)
+
+
 @login_required
 @require_GET
 def export_csv(request, pk):
-    return download_response(responses_csv_chunks(owned_study(request, pk)), "text/csv; charset=utf-8",
-                             f"study-{pk}-responses.csv")
+    return _export(request, pk, "csv")
 
 
 @login_required
 @require_GET
 def export_annotators_csv(request, pk):
-    return download_response(annotators_csv_chunks(owned_study(request, pk)), "text/csv; charset=utf-8",
-                             f"study-{pk}-annotators.csv")
+    return _export(request, pk, "annotators-csv")
 
 
 @login_required
@@ -59,16 +71,13 @@ def export_bonuses_csv(request, pk):
 @login_required
 @require_GET
 def export_json(request, pk):
-    # one document, built whole: its metrics section needs every answer anyway, and 10,000
-    # responses make a few megabytes (benchmarks/platform_size.py measures it)
-    body = json.dumps(study_json(owned_study(request, pk)), indent=1, default=str)
-    return download_response(body, "application/json", f"study-{pk}.json")
+    return _export(request, pk, "json")
 
 
 @login_required
 @require_GET
 def export_latex(request, pk):
-    return download_response(summary_latex(owned_study(request, pk)), "application/x-tex", f"study-{pk}-summary.tex")
+    return _export(request, pk, "latex")
 
 
 @login_required

@@ -13,7 +13,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from annotations.models import Response
 from annotations.services import plausible_seconds, submit_response
 from viz_engine.bundles.format import BundleError
 
@@ -21,7 +20,7 @@ from .asset_keys import asset_key_opens, asset_signature, key_version
 from .models import CLOSING_QUESTIONS, Enrolment, Study
 from .selectors import (allowed_assets, annotator_view, current_item, enrolment_by_token, feature_blocks,
                         item_asset_paths, map_assets, outcome_url)
-from .transformer_figures import transformer_figures
+from .stage_views import page_context
 from .services import (
     EnrolmentTaken,
     LiveSOGThrottled,
@@ -238,12 +237,10 @@ def _item_page(request, e, error=None, status=200):
         advance(e, Enrolment.Step.ITEMS, Enrolment.Step.CLOSING)
         return redirect("annotate:page", token=e.token)
     view = _with_urls(annotator_view(e, item), e.token, item.pk)
-    blocks = feature_blocks(view)
-    figures = transformer_figures(view["sections"]["T"]) if "T" in view["sections"] else None
     return render(request, "annotate/item.html", {
-        "transformer": figures,
-        "e": e, "study": e.study, "view": view, "feature_blocks": blocks, "error": error, "progress": _progress(e),
-        "categories": [c for c in Response.Category.choices if c[0]], "posted": request.POST if error else {},
+        **page_context(view),  # the stages' partials per page (studies.stage_views)
+        "e": e, "study": e.study, "view": view, "feature_blocks": feature_blocks(view), "error": error,
+        "progress": _progress(e), "posted": request.POST if error else {},
     }, status=status)
 
 
@@ -263,7 +260,8 @@ def _answer(request, e):
         item_pk = int(request.POST.get("item", ""))
     except ValueError:
         return _item_page(request, e, "The answer did not say which item it was for; answer again.", 400)
-    answer = {k: request.POST.get(k) for k in ("choice", "free_text", "category", "confidence", "helpful_page")}
+    fields = (*e.study.task_spec.answer_fields, "confidence", "helpful_page")
+    answer = {k: request.POST.get(k) for k in fields}
     answer["seconds_on_item"] = _page_clock(request.POST.get("seconds_on_item"))
     try:
         response, _ = submit_response(e, item_pk, answer)

@@ -10,16 +10,18 @@ from annotations.views import owned_study
 from .models import Enrolment
 from .selectors import accessible_bundles, annotator_view, feature_blocks, item_asset_paths, map_assets
 from .services import (
-    PRESETS,
     StudyError,
     create_study,
     parse_condition,
+    presets_by_task,
     set_status,
     update_conditions,
     update_items,
     update_quality_controls,
     update_recruitment,
 )
+from .stage_views import page_context
+from .task_registry import task_specs
 
 
 @login_required
@@ -39,7 +41,8 @@ def new_study(request):
             return redirect("builder:edit", pk=study.pk)
         except (StudyError, ValueError) as exc:
             error = str(exc)
-    return render(request, "studies/builder_new.html", {"bundles": bundles, "presets": PRESETS, "error": error,
+    return render(request, "studies/builder_new.html", {"bundles": bundles, "presets": presets_by_task(),
+                                                        "tasks": task_specs(), "error": error,
                                                         "posted": posted}, status=400 if error else 200)
 
 
@@ -106,17 +109,12 @@ def preview(request, pk, condition_pk):
         index = 0
     fake = Enrolment(study=study, condition=condition, pseudonym="preview", item_order=[i.pk for i in items])
     view = _researcher_asset_urls(annotator_view(fake, items[index]), study.bundle_id, item_asset_paths(items[index]))
-    blocks = feature_blocks(view)
-    from annotations.models import Response
-
-    from .transformer_figures import transformer_figures
-
     return render(request, "annotate/item.html", {
-        "transformer": transformer_figures(view["sections"]["T"]) if "T" in view["sections"] else None,
-        "e": fake, "study": study, "view": view, "feature_blocks": blocks, "preview": True,
+        **page_context(view),  # the stages' partials per page (studies.stage_views)
+        "e": fake, "study": study, "view": view, "feature_blocks": feature_blocks(view), "preview": True,
         "preview_nav": {"condition": condition, "index": index, "count": len(items),
                         "prev": max(index - 1, 0), "next": min(index + 1, len(items) - 1),
                         "live_sog_url": reverse("studies:live-sog", args=[study.bundle_id, items[index].bundle_item.item_id])},
         "progress": {"counted_done": index, "counted_total": len(items)},
-        "categories": [c for c in Response.Category.choices if c[0]], "posted": {},
+        "posted": {},
     })

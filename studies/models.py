@@ -8,6 +8,10 @@ can hand out exactly the sections a condition allows. Assets stay on disk in the
 from django.db import models
 from django.utils import timezone
 
+from viz_engine.bundles.format import STAGES
+
+from .task_registry import task_choices, task_spec
+
 
 class Bundle(models.Model):
     """A bundle belongs to the researcher who imported it (``--owner``) and is shared like a
@@ -139,11 +143,13 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-STAGE_CHOICES = ("U", "C", "Rl", "Rg", "P", "T")  # T: transformer views
+STAGE_CHOICES = STAGES  # the built-in stages; stages registered later: studies.stage_views.platform_stage_names()
 
 
 class Study(models.Model):
     class Task(models.TextChoices):
+        """The built-in tasks' names (what each task is: studies.task_registry)."""
+
         SIMULATION = "simulation", "model simulation"
         CONCEPT = "concept", "concept assignment"
         ERROR = "error", "error categorization"
@@ -162,7 +168,7 @@ class Study(models.Model):
     shared_with = models.ManyToManyField("auth.User", blank=True, related_name="shared_studies",
                                          help_text="other researchers who may read and run this study")
     title = models.CharField(max_length=200)
-    task = models.CharField(max_length=20, choices=Task.choices)
+    task = models.CharField(max_length=20, choices=task_choices, help_text="a registered task (studies.task_registry)")
     bundle = models.ForeignKey(Bundle, on_delete=models.PROTECT, related_name="studies")
     instructions = models.TextField(blank=True)
     consent_text = models.TextField(blank=True)
@@ -200,6 +206,11 @@ class Study(models.Model):
 
     def __str__(self):
         return f"{self.title} ({self.get_task_display()}, {self.status})"
+
+    @property
+    def task_spec(self):
+        """What this study's task is: its answer form, scoring, agreement, exports (studies.task_registry)."""
+        return task_spec(self.task)
 
 
 class Condition(models.Model):

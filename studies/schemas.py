@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.validators import MaxLengthValidator
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
@@ -18,7 +19,9 @@ from annotations.models import Response
 from annotations.services import MAX_FREE_TEXT, MAX_SECONDS_ON_ITEM
 from viz_engine.bundles.schema import MAX_CLASSES, MAX_ITEMS
 
-from .models import STAGE_CHOICES, Bundle, BundleItem, Condition, Enrolment, Study, StudyItem
+from .models import Bundle, BundleItem, Condition, Enrolment, Study, StudyItem
+from .stage_views import platform_stage_names
+from .task_registry import task_choices
 
 MAX_LONG_TEXT = 100_000  # instructions, consent text
 MAX_CONDITIONS = 100
@@ -115,7 +118,12 @@ class BundleReferenceSchema(serializers.Serializer):
 
 class StudySchema(serializers.Serializer):
     title = Text(max_length=column(Study, "title"))
-    task = Choice(Study.Task.choices)
+    task = Choice([])  # the registered tasks, read per document (__init__)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["task"].choices = task_choices()
+
     status = Choice(Study.Status.choices)
     item_order = Choice(Study.Order.choices)
     instructions = Text(allow_blank=True, max_length=MAX_LONG_TEXT)
@@ -140,7 +148,15 @@ class StudySchema(serializers.Serializer):
 
 class ConditionSchema(serializers.Serializer):
     name = Text(max_length=column(Condition, "name"))
-    stages = serializers.ListField(child=Choice(STAGE_CHOICES), max_length=len(STAGE_CHOICES))
+    stages = serializers.ListField(child=Choice([]))  # the registered stages, read per document (__init__)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        names = platform_stage_names()
+        self.fields["stages"].child.choices = names
+        self.fields["stages"].validators = [*self.fields["stages"].validators, MaxLengthValidator(
+            len(names), message=f"Ensure this field has no more than {len(names)} elements.")]
+
     target_size = WholeNumber(min_value=0, max_value=MAX_SMALL_INT)
     rg_highlights = Flag()
     live_sog = Flag()

@@ -10,13 +10,13 @@ hidden stage has no URL the annotator could be given.
 from __future__ import annotations
 
 from .models import Bundle, Enrolment, Study, StudyItem
+from .stage_views import AnnotatorContext, filter_sections, pages_of, platform_stage_names, section_feature_ids
+from .task_registry import task_spec
 
 __all__ = ["annotator_view", "allowed_assets", "asset_name", "choices_shown", "feature_blocks", "item_asset_paths",
            "map_assets", "current_item", "enrolment_by_token", "accessible_studies", "accessible_bundles", "monitor",
-           "FEATURE_STAGES", "OVERVIEW_STAGES"]
+           "feature_name"]
 
-OVERVIEW_STAGES = ("U", "C")
-FEATURE_STAGES = ("Rl", "Rg")
 ASSET_KEYS = ("image", "overlay", "heatmap", "image_highlights")
 
 
@@ -70,32 +70,11 @@ def _feature_labels(item: StudyItem, ids, global_ids: bool) -> dict[int, str]:
     return dict(zip(shuffled, letters))
 
 
-def _feature_sections(item: StudyItem, sections: dict, condition) -> tuple[dict, dict[int, str]]:
-    """Rℓ, Rg and P as the annotator gets them: features by their per-item name, in the
-    names' order (P: by weight), with only what the page draws (no feature ids, dataset
-    indices, activation values or question types)."""
-    ids = [f["feature"] for s in ("P", "Rl", "Rg") for f in sections.get(s, {}).get("features", [])]
-    names = _feature_labels(item, ids, condition.global_feature_ids)
-    by_name = lambda rows: sorted(rows, key=lambda r: (len(r["feature"]), r["feature"]))  # noqa: E731
-    out = {}
-    if "Rl" in sections:
-        out["Rl"] = {"features": by_name([{"feature": names[f["feature"]],
-                                           **{k: f[k] for k in ("image", "text", "views") if k in f}}
-                                          for f in sections["Rl"]["features"]])}
-    if "Rg" in sections:
-        lit = condition.rg_highlights  # views are the highlights of a modality-generic datapoint
-        keep = (("question", "image", "image_highlights", "text_highlights", "modalities", "views") if lit
-                else ("question", "image", "modalities"))
-        out["Rg"] = {"features": by_name([{"feature": names[f["feature"]],
-                                           **{side: [{k: d[k] for k in keep if k in d} for d in f.get(side, [])]
-                                              for side in ("max", "min")}}
-                                          for f in sections["Rg"]["features"]])}
-    if "P" in sections:
-        paged = {f["feature"] for s in ("Rl", "Rg") for f in out.get(s, {}).get("features", [])}
-        out["P"] = {"features": [{"feature": names[f["feature"]], "weight": f["weight"],
-                                  "contribution": f.get("contribution"), "linked": names[f["feature"]] in paged}
-                                 for f in sections["P"].get("features", [])]}
-    return out, names
+def feature_name(enrolment: Enrolment, item: StudyItem, names: dict[int, str], j: int | None) -> str | None:
+    """The per-item name of feature ``j`` (``names``: those of the view's sections), or None."""
+    if j is None:
+        return None
+    return names.get(j) or _feature_labels(item, [j], enrolment.condition.global_feature_ids)[j]
 
 
 def _view(enrolment: Enrolment, item: StudyItem) -> dict:
@@ -112,25 +91,12 @@ def _view(enrolment: Enrolment, item: StudyItem) -> dict:
     }
     if "modalities" in record:  # the modality contract's datapoint (docs/bundles.md)
         view["modalities"] = record["modalities"]
-    if study.task == Study.Task.SIMULATION:
-        view["choices"] = choices_shown(enrolment, item)
-    if study.task == Study.Task.ERROR:  # the annotator categorizes a known mistake
-        view["label"] = record.get("label")
-        view["prediction"] = record.get("prediction")
-    allowed = {s: item.bundle_item.sections[s] for s in ("U", "C", "Rl", "Rg", "P", "T")
+    allowed = {s: item.bundle_item.sections[s] for s in platform_stage_names()
                if condition.allows(s) and s in item.bundle_item.sections}
-    features, names = _feature_sections(item, allowed, condition)
-    view["sections"] = {s: features.get(s, allowed[s]) for s in allowed}
-    if study.task == Study.Task.CONCEPT:
-        j = item.bundle_item.feature
-        view["feature"] = (names.get(j) or _feature_labels(item, [j], condition.global_feature_ids)[j]
-                           if j is not None else None)
-    view["pages"] = {
-        "overview": True,  # the datapoint is always there
-        "features": any(s in view["sections"] for s in FEATURE_STAGES),
-        "prediction": "P" in view["sections"],
-        "transformer": "T" in view["sections"],
-    }
+    names = _feature_labels(item, section_feature_ids(allowed), condition.global_feature_ids)
+    view["sections"] = filter_sections(allowed, AnnotatorContext(condition, names))
+    view.update(task_spec(study.task).annotator_fields(enrolment, item, names))
+    view["pages"] = pages_of(view["sections"])
     view["instruction"] = item.instruction
     view["live_sog"] = bool(condition.live_sog and "tokens" in datapoint)
     view["ask_helpful_page"] = bool(condition.ask_helpful_page and not item.is_practice)

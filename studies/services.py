@@ -9,6 +9,8 @@ from viz_engine.bundles.format import BundleError, read_json, sha256_file
 
 from .models import Bundle, BundleItem, DebuggingReport, Enrolment, LiveSOGResult
 from .quality import ATTENTION_REASON, attention_score, gate_status, quality_problem
+from .stage_views import pages_of, parse_stage, platform_stage_names, stage_view
+from .task_registry import task_spec, task_specs
 
 
 def _bundle_rows_fit(row: dict, items: list[dict]) -> None:
@@ -355,20 +357,12 @@ def finish(enrolment, closing_answers: dict):
 
 # -- building studies ------------------------------------------------------------------------
 ALL_STAGES = ["U", "C", "Rl", "Rg", "P"]  # the paper's stages; T (transformer views) on request
-# The paper's conditions (section 3, appendix D) as presets: (name, stages, options).
-PRESETS = {
-    "simulation": [
-        ("U", ["U"], {}), ("U+C", ["U", "C"], {}), ("U+C+Rℓ", ["U", "C", "Rl"], {}),
-        ("U+C+Rℓ+Rg", ["U", "C", "Rl", "Rg"], {}), ("MultiViz (U+C+Rℓ+Rg+P)", ALL_STAGES, {}),
-        ("Rℓ+P", ["Rl", "P"], {}), ("Rg+P", ["Rg", "P"], {}),
-    ],
-    "concept": [
-        ("Rℓ", ["Rl"], {}), ("Rℓ+Rg without highlights", ["Rl", "Rg"], {"rg_highlights": False}),
-        ("Rℓ+Rg with highlights", ["Rl", "Rg"], {"rg_highlights": True}),
-    ],
-    "error": [("No-Viz", [], {}), ("MultiViz", ALL_STAGES, {"live_sog": True})],
-}
-DEFAULT_GROUP_SIZE = {"simulation": 3, "concept": 5, "error": 5}  # the paper's group sizes
+
+
+def presets_by_task() -> dict[str, list]:
+    """The paper's conditions per task (section 3, appendix D), as each task registers them:
+    task name → [(name, stages, options)]."""
+    return {t.name: list(t.presets) for t in task_specs()}
 
 
 def answer_type(bundle, label: str) -> list[str]:
@@ -411,15 +405,14 @@ def parse_condition(line: str) -> tuple[str, list[str], dict]:
     name = name.strip()
     if not sep or not name:
         raise StudyError(f"write a custom condition as 'name: stages', e.g. 'U+P: U P'; got {line!r}")
-    aliases = {"rℓ": "Rl", "rl": "Rl", "rg": "Rg", "u": "U", "c": "C", "p": "P", "t": "T"}
     parsed = []
     for token in stages.replace("+", " ").replace(",", " ").split():
-        stage = aliases.get(token.lower())
+        stage = parse_stage(token)
         if stage is None:
-            raise StudyError(f"{token!r} in {line!r} is not a stage (U, C, Rl, Rg, P, T)")
+            raise StudyError(f"{token!r} in {line!r} is not a stage ({', '.join(platform_stage_names())})")
         if stage not in parsed:
             parsed.append(stage)
-    return name, [s for s in [*ALL_STAGES, "T"] if s in parsed], {}
+    return name, [s for s in platform_stage_names() if s in parsed], {}
 
 
 def create_study(owner, bundle, *, title: str, task: str | None = None, presets: list[str] | None = None,
@@ -436,13 +429,14 @@ def create_study(owner, bundle, *, title: str, task: str | None = None, presets:
     if not accessible_bundles(owner).filter(pk=bundle.pk).exists():
         raise StudyError(f"bundle {bundle.name!r} is not yours nor shared with you: ask its owner to share it")
     task = task or bundle.task
-    if task not in PRESETS:
-        raise StudyError(f"task {task!r} is unknown; tasks: {', '.join(PRESETS)}")
+    if task not in [t.name for t in task_specs()]:
+        raise StudyError(f"task {task!r} is unknown; tasks: {', '.join(t.name for t in task_specs())}")
+    spec = task_spec(task)
     if not title.strip():
         raise StudyError("the study needs a title")
-    chosen = [p for p in PRESETS[task] if presets is None or p[0] in presets]
+    chosen = [p for p in spec.presets if presets is None or p[0] in presets]
     if presets is not None and len(chosen) != len(presets):
-        known = [p[0] for p in PRESETS[task]]
+        known = [p[0] for p in spec.presets]
         raise StudyError(f"unknown preset(s) {sorted(set(presets) - set(known))}; presets for {task}: {known}")
     chosen = chosen + list(custom or [])
     names = [c[0] for c in chosen]
@@ -455,18 +449,22 @@ def create_study(owner, bundle, *, title: str, task: str | None = None, presets:
     missing = sorted({s for _, stages, _ in chosen for s in stages} - set(bundle.stages))
     if missing:
         raise StudyError(f"the bundle lacks stage(s) {missing} that these conditions show")
-    size = DEFAULT_GROUP_SIZE[task] if group_size is None else group_size
+    unknown = sorted({s for _, stages, _ in chosen for s in stages} - set(platform_stage_names()))
+    if unknown:
+        raise StudyError(f"unknown stage(s) {unknown}; stages: {', '.join(platform_stage_names())}")
+    size = spec.group_size if group_size is None else group_size
     with transaction.atomic():
         study = Study.objects.create(owner=owner, bundle=bundle, title=title, task=task, instructions=instructions,
                                      consent_text=consent_text,
                                      status=Study.Status.OPEN if open_now else Study.Status.DRAFT)
         for name, stages, options in chosen:
-            both_pages = bool({"U", "C"} & set(stages)) and bool({"Rl", "Rg"} & set(stages))
+            pages = pages_of(dict.fromkeys(stages))
             Condition.objects.create(study=study, name=name, stages=stages, target_size=size,
-                                     ask_helpful_page=task == "simulation" and both_pages, **options)
+                                     ask_helpful_page=spec.ask_helpful_page and pages["features"]
+                                     and any(stage_view(s).page == "overview" for s in stages), **options)
         for k, bi in enumerate(bundle.items.order_by("position")):
             StudyItem.objects.create(study=study, bundle_item=bi, order=k, is_practice=k < practice,
-                                     choices=simulation_choices(bi, bundle=bundle) if task == "simulation" else [])
+                                     choices=spec.item_choices(bi, bundle))
     return study
 
 
@@ -493,7 +491,7 @@ def update_items(study, rows: dict[int, dict]) -> None:
             if "choices" in row:
                 choices = [c.strip() for c in row["choices"] if c.strip()]
                 bad = [c for c in choices if c not in classes]
-                if study.task == "simulation" and (len(choices) < 2 or bad or len(set(choices)) != len(choices)):
+                if task_spec(study.task).checks_choices and (len(choices) < 2 or bad or len(set(choices)) != len(choices)):
                     raise StudyError(f"item {item.bundle_item.item_id}: choices must be two or more distinct "
                                      f"classes of the model" + (f" ({', '.join(bad)} are not)" if bad else ""))
                 item.choices = choices

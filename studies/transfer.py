@@ -54,6 +54,7 @@ from annotations.models import Response
 from .models import Bundle, Condition, Enrolment, Study, StudyItem
 from .schemas import StudyDocumentSchema, first_error
 from .services import StudyError
+from .task_registry import task_spec
 
 __all__ = ["FORMAT", "VERSION", "export_study", "import_study"]
 
@@ -238,7 +239,7 @@ def _check_response(response: dict, where: str, order: set[str], choices: dict[s
     if response["item"] not in order:
         raise StudyError(f"{where}.item: {response['item']!r} is not in this annotator's item_order")
     choice, offered = response["choice"], choices[response["item"]]
-    if (task == Study.Task.SIMULATION or choice) and choice not in offered:
+    if (task_spec(task).checks_choices or choice) and choice not in offered:
         raise StudyError(f"{where}.choice: {choice!r} is not one of the item's choices "
                          f"({', '.join(offered) or 'it has none'})")
 

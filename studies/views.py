@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from viz_engine.bundles.format import BundleError, open_inside
 
 from .demo import load_engine_demo
-from .models import Bundle, BundleItem, Condition, Study
+from .models import Bundle, BundleItem, Condition
 from .selectors import accessible_bundles, accessible_studies
 from .services import LiveSOGThrottled, live_second_order_gradient
 from .throttle import live_sog_wait, too_many_word_sets
@@ -108,7 +108,7 @@ def _dashboard_plots(study, metrics: list[dict]) -> list[str]:
     from annotations.plots import interval_plot
 
     plots = []
-    if study.task == Study.Task.SIMULATION:
+    if study.task_spec.scored:
         rows = [{"label": m["condition"], "value": m["accuracy"]["mean"],
                  "low": None if m["accuracy"]["mean"] is None else m["accuracy"]["mean"] - m["accuracy"]["std"],
                  "high": None if m["accuracy"]["mean"] is None else m["accuracy"]["mean"] + m["accuracy"]["std"]}
@@ -154,7 +154,7 @@ def _study_page(request, study, error: str | None = None, status: int = 200):
         "same_task_studies": accessible_studies(request.user).filter(task=study.task).order_by("-pk"),
         "enrolments": study.enrolments.select_related("condition", "exclusion_changed_by").order_by("pseudonym"),
         "error": error, "form": request.POST if error else {},
-        "bonuses": bonus_rows(study) if study.task == Study.Task.SIMULATION else None,
+        "bonuses": bonus_rows(study) if study.task_spec.scored else None,
     }, status=status)
 
 
@@ -199,7 +199,7 @@ def study_compare(request, pk: int):
         b = study.conditions.get(pk=int(request.GET.get("b", "")))
     except (ValueError, Condition.DoesNotExist):
         return JsonResponse({"error": "choose two conditions of this study"}, status=400)
-    if study.task != Study.Task.SIMULATION:
+    if not study.task_spec.scored:
         return JsonResponse({"error": "accuracy comparisons are for model-simulation studies"}, status=400)
     return JsonResponse(compare_conditions(a, b))
 

@@ -30,10 +30,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .registry import default_stage_names, stage_names
+
 FORMAT = "multiviz-bundle"
 FORMAT_VERSION = 1
-STAGES = ("U", "C", "Rl", "Rg", "P", "T")  # T: transformer views, for models that have them
-MULTIVIZ_STAGES = ("U", "C", "Rl", "Rg", "P")  # what a bundle holds unless asked for more
+# The built-in stages as they were registered at import (the registry, .registry, is the
+# source: the checks below ask it, so a stage registered later is known to them too).
+STAGES = stage_names()  # U, C, Rl, Rg, P and T (transformer views, for models that have them)
+MULTIVIZ_STAGES = default_stage_names()  # what a bundle holds unless asked for more
 ITEM_FILE = "item.json"
 # not starting with a dot: "." and ".." are not items, ".name" are temporaries
 ITEM_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$")
@@ -180,20 +184,20 @@ def item_dir(root: Path, item_id: str) -> Path:
 
 
 def section_path(root: Path, item_id: str, stage: str) -> Path:
-    if stage not in STAGES:
-        raise BundleError(f"stage {stage!r} is unknown; stages: {', '.join(STAGES)}")
+    if stage not in stage_names():
+        raise BundleError(f"stage {stage!r} is unknown; stages: {', '.join(stage_names())}")
     return item_dir(root, item_id) / f"{stage}.json"
 
 
 def check_stages(stages) -> tuple[str, ...]:
     """The stages in canonical order, or an error naming the unknown ones."""
-    stages = tuple(stages)
-    unknown = [s for s in stages if s not in STAGES]
+    stages, known = tuple(stages), stage_names()
+    unknown = [s for s in stages if s not in known]
     if unknown:
-        raise BundleError(f"unknown stage(s) {', '.join(map(repr, unknown))}; stages: {', '.join(STAGES)}")
+        raise BundleError(f"unknown stage(s) {', '.join(map(repr, unknown))}; stages: {', '.join(known)}")
     if not stages:
         raise BundleError("stages must name at least one stage")
-    return tuple(s for s in STAGES if s in stages)
+    return tuple(s for s in known if s in stages)
 
 
 def remove_stale_temporaries(root: Path) -> int:

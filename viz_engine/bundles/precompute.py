@@ -20,6 +20,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .. import __version__
+from ..methods.attributions import attribution_names
 from ..methods.features import feature_matrix
 from ..methods.sparse_linear import accuracy_sparsity_curve, choose_path_point, fit_sparse_linear_path
 from .format import (
@@ -39,6 +40,8 @@ from .format import (
 )
 from .dataset_source import check_source, is_protocol_source
 from .modality_stages import GENERIC_PARAMS
+from .registry import get_stage
+from .registry import stages as registered_stages
 from .schema import check_item_record, check_manifest, check_section
 from .selection import TASKS, select_features, select_items
 from .sources import MODELS, load_dataset, load_model
@@ -48,14 +51,8 @@ __all__ = ["DEFAULT_PARAMS", "plan_bundle", "load_context", "compute_chunk", "pr
            "validate_bundle", "chunks", "model_fingerprint", "build_bundle", "missing_items", "default_bundle_dir",
            "p_points"]
 
-DEFAULT_PARAMS = {
-    "U": {"image": "lime", "n_samples": 500, "patch": 8, "seed": 0, "text": "gradient_x_input"},
-    "C": {"method": "second_order_gradient", "top_boxes": 2},
-    "Rl": {"features": 3, "method": "gradient_x_input"},
-    "Rg": {"k": 3},
-    "P": {"alpha": 0.99, "n_lambdas": 12, "max_acc_drop": 0.02, "top_k": 5, "points": 3000},
-    "T": {"projection_sample": 200, "nearest": 3},
-}
+# the built-in stages' defaults as registered (.registry is the source; planning asks it)
+DEFAULT_PARAMS = {spec.name: dict(spec.params) for spec in registered_stages()}
 
 # phrase–object pairs of the C specificity check at plan time (issue 20): three SOG passes over 60 rows
 C_SPECIFICITY_PAIRS = 60
@@ -178,9 +175,15 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
     if generic:
         check_source(source)
     p_split = _p_split(source, p_split, split)
-    defaults = {**DEFAULT_PARAMS, **GENERIC_PARAMS} if generic else DEFAULT_PARAMS
+    # a protocol source's U and C take other parameters than the image + question defaults
+    defaults = {s: {**get_stage(s).params, **(GENERIC_PARAMS.get(s, {}) if generic else {})} for s in stages}
     params = {s: {**defaults[s], **(params or {}).get(s, {})} for s in stages}
-    points = params.get("P", DEFAULT_PARAMS["P"])["points"]
+    for s in stages:  # the attribution methods a stage is asked to use must be registered
+        for key in get_stage(s).method_params:
+            if key in params[s] and params[s][key] not in attribution_names():
+                raise BundleError(f"{s}.{key}: {params[s].get(key)!r} is not an attribution method; "
+                                  f"methods: {', '.join(attribution_names())}")
+    points = params.get("P", get_stage("P").params)["points"]
     if points is not None and (isinstance(points, bool) or not isinstance(points, int) or points < 8):
         raise BundleError(f"P.points: the number of datapoints P is fitted on must be an integer ≥ 8 or null "
                           f"(all of p_split); got {points!r}")
@@ -197,8 +200,11 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
     adapter = load_model(model)  # a model that fails to load stops us here
     if generic:
         check_source(source, adapter)
-    if "T" in stages and not all(hasattr(adapter, m) for m in ("attentions", "hidden_states", "token_segments")):
-        raise BundleError(f"model {model!r} has no transformer views (stage T needs attention maps)")
+    for s in stages:  # what each stage needs from the model (the registry says)
+        lacking = [m for m in get_stage(s).needs if not hasattr(adapter, m)]
+        if lacking:
+            raise BundleError(f"model {model!r} has no {get_stage(s).description} "
+                              f"(stage {s} needs the adapter's {', '.join(lacking)})")
     _check_writable(out)
     if "T" in stages:
         try:
@@ -213,7 +219,7 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
     labels = [source.label(e) for e in examples]
 
     log(f"fitting the sparse linear model (P) on the {p_split} split …")
-    p = {**DEFAULT_PARAMS["P"], **params.get("P", {})}
+    p = {**get_stage("P").params, **params.get("P", {})}
     sparse, p_fit, p_feats = _fit_p(source, adapter, out, p_split=p_split, p=p, seed=seed, class_names=class_names,
                                     items_feats=feats, items_probs=probs, split=split)
 

@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 
 from .dataset_source import KINDS
 from .format import ASSET_PATH, ITEM_ID, STAGES, BundleError
+from .registry import stage_names
 from .selection import TASKS
 
 __all__ = ["MAX_NAME", "MAX_ITEMS", "MAX_CLASSES", "MAX_TOKENS", "MAX_FILES", "MAX_QUESTION", "MAX_MODALITIES",
@@ -166,6 +167,13 @@ def _check(document: Any, validator: Draft202012Validator, what: str) -> None:
 def check_manifest(manifest: Any) -> None:
     """A :class:`BundleError` naming the field (``manifest.json: items[3].id: missing``)
     unless ``manifest`` has the shape of a manifest, within bounds."""
+    names = stage_names()
+    if names != STAGES:  # a stage registered after import: the stage list as it is now
+        stages = {"type": "array", "minItems": 1, "maxItems": len(names), "uniqueItems": True, "items": {"enum": list(names)}}
+        request = {**MANIFEST["properties"]["request"], "properties": {"stages": stages}}
+        schema = {**MANIFEST, "properties": {**MANIFEST["properties"], "request": request}}
+        _check(manifest, Draft202012Validator(schema), "manifest.json")
+        return
     _check(manifest, _VALIDATORS["manifest"], "manifest.json")
 
 

@@ -21,11 +21,13 @@ import torch
 from ..adapters import Feature, atoms_per_patch
 from ..methods.global_representation import top_activating
 from ..methods.gradient_x_input import gradient_x_input
-from ..methods.lime import lime
+from ..methods.attributions import attribute
 from ..methods.second_order_gradient import second_order_gradient, second_order_gradient_per_atom
 from ..render import heatmap_overlay_png, token_highlights, top_regions
+from . import modality_stages as generic
 from .dataset_source import is_protocol_source
 from .format import BundleError, item_dir, read_json, section_path, write_bytes, write_json
+from .registry import section_writer
 
 __all__ = ["BundleContext", "compute_item", "sparse_model_summary", "live_second_order_gradient", "item_feature_ids"]
 
@@ -134,20 +136,23 @@ def _item_record(ctx, entry, ex) -> dict:
 
 
 def _unimodal(ctx, entry, ex, batch, pred) -> dict:
+    """U with the attribution methods the plan names per modality (``methods.attributions``):
+    over the image's patches (LIME by default) and over the words (gradient × input)."""
     p = ctx.params["U"]
     src = ctx.source
     patch = p.get("patch", 8)
     patched = replace(batch, atoms={**batch.atoms, src.image_modality: atoms_per_patch(batch.inputs[src.image_modality], patch)})
-    img = lime(ctx.adapter, patched, pred, src.image_modality, n_samples=p.get("n_samples", 500), seed=p.get("seed", 0))[0]
+    image_method, text_method = p.get("image", "lime"), p.get("text", "gradient_x_input")
+    img, image_options = attribute(image_method, ctx.adapter, patched, pred, src.image_modality, p)
+    img = img[0]
     side = int(round(np.sqrt(img.size)))
-    words = gradient_x_input(ctx.adapter, batch, pred, src.text_modality)[0]
+    words, text_options = attribute(text_method, ctx.adapter, batch, pred, src.text_modality, p)
     name = f"items/{entry['id']}/assets/U-image.png"
     write_bytes(ctx.root / name, heatmap_overlay_png(ex.image, img.reshape(side, side), src.image_scale, signed=True))
     return {
         "target": "predicted class",
-        "image": {"method": "lime", "n_samples": p.get("n_samples", 500), "grid": [side, side],
-                  "scores": _r(img), "overlay": name},
-        "text": {"method": "gradient_x_input", "highlights": token_highlights(list(ex.tokens), words)},
+        "image": {"method": image_method, **image_options, "grid": [side, side], "scores": _r(img), "overlay": name},
+        "text": {"method": text_method, **text_options, "highlights": token_highlights(list(ex.tokens), words[0])},
     }
 
 
@@ -197,14 +202,15 @@ def _local(ctx, entry, ex, batch) -> dict:
     src = ctx.source
     h, w = src.image_size()
     out = []
+    method = ctx.params["Rl"].get("method", "gradient_x_input")
     for j in item_feature_ids(ctx, entry):
-        words = gradient_x_input(ctx.adapter, batch, Feature(j), src.text_modality)[0]
-        img = np.abs(gradient_x_input(ctx.adapter, batch, Feature(j), src.image_modality)[0])
+        words = attribute(method, ctx.adapter, batch, Feature(j), src.text_modality, ctx.params["Rl"])[0][0]
+        img = np.abs(attribute(method, ctx.adapter, batch, Feature(j), src.image_modality, ctx.params["Rl"])[0][0])
         name = f"items/{entry['id']}/assets/Rl-f{j}.png"
         write_bytes(ctx.root / name, heatmap_overlay_png(ex.image, img.reshape(h, w), src.image_scale))
         out.append({"feature": j, "activation": _r(ctx.features[entry["index"], j]),
                     "text": token_highlights(list(ex.tokens), words), "image": name})
-    return {"method": "gradient_x_input", "features": out}
+    return {"method": method, "features": out}
 
 
 def _feature_datapoints(ctx, j: int) -> dict:
@@ -315,39 +321,63 @@ def compute_item(ctx: BundleContext, entry: dict, stages=None, timings: dict | N
     batch = ctx.source.make_batch(ctx.adapter, [ex])
     pred = int(ctx.probs[entry["index"]].argmax())
     torch.manual_seed(0)
-    makers = {
-        "U": lambda: _unimodal(ctx, entry, ex, batch, pred),
-        "C": lambda: _cross(ctx, entry, ex, batch, pred),
-        "Rl": lambda: _local(ctx, entry, ex, batch),
-        "Rg": lambda: _global(ctx, entry),
-        "P": lambda: _prediction(ctx, entry),
-        "T": lambda: _transformer(ctx, entry, ex, batch),
-    }
-    if is_protocol_source(ctx.source):  # a modality-generic source: sections as views
-        from . import modality_stages as ms
-
-        record = lambda: ms.item_record(ctx, entry, ex, _r)  # noqa: E731
-        makers = {
-            "U": lambda: ms.unimodal(ctx, batch, pred),
-            "C": lambda: ms.cross_modal(ctx, batch, pred),
-            "Rl": lambda: ms.local(ctx, entry, batch, item_feature_ids(ctx, entry), _r),
-            "Rg": lambda: ms.global_(ctx, item_feature_ids(ctx, entry), _r),
-            "P": lambda: _prediction(ctx, entry),
-        }
+    if is_protocol_source(ctx.source):  # a modality-generic source: its datapoint as modalities
+        record = lambda: generic.item_record(ctx, entry, ex, _r)  # noqa: E731
     else:
         record = lambda: _item_record(ctx, entry, ex)  # noqa: E731
     timings = {} if timings is None else timings
     for stage in todo:
-        if stage not in makers:
-            raise BundleError(f"stage {stage} is not available for dataset {ctx.plan['dataset']['name']!r}")
         t0 = time.perf_counter()
-        write_json(section_path(ctx.root, entry["id"], stage), makers[stage]())
+        section = section_writer(stage)(ctx, entry, ex, batch, pred)
+        write_json(section_path(ctx.root, entry["id"], stage), section)
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
     if need_record:  # last: an item is listed as started only once its sections exist
         t0 = time.perf_counter()
         write_json(folder / "item.json", record())
         timings["item"] = timings.get("item", 0.0) + time.perf_counter() - t0
     return todo
+
+
+# The section writers of the built-in stages, as the stage registry (.registry) names them:
+# each is called as writer(ctx, entry, example, batch, predicted class index). A
+# modality-generic source (.dataset_source) has its sections written as views over its atoms
+# (.modality_stages); the image + question ones below are shapes-VQA's.
+def _generic(ctx) -> bool:
+    return is_protocol_source(ctx.source)
+
+
+def write_unimodal(ctx, entry, ex, batch, pred) -> dict:
+    if _generic(ctx):
+        return generic.unimodal(ctx, batch, pred)
+    return _unimodal(ctx, entry, ex, batch, pred)
+
+
+def write_cross(ctx, entry, ex, batch, pred) -> dict:
+    if _generic(ctx):
+        return generic.cross_modal(ctx, batch, pred)
+    return _cross(ctx, entry, ex, batch, pred)
+
+
+def write_local(ctx, entry, ex, batch, pred) -> dict:
+    if _generic(ctx):
+        return generic.local(ctx, entry, batch, item_feature_ids(ctx, entry), _r)
+    return _local(ctx, entry, ex, batch)
+
+
+def write_global(ctx, entry, ex, batch, pred) -> dict:
+    if _generic(ctx):
+        return generic.global_(ctx, item_feature_ids(ctx, entry), _r)
+    return _global(ctx, entry)
+
+
+def write_prediction(ctx, entry, ex, batch, pred) -> dict:
+    return _prediction(ctx, entry)
+
+
+def write_transformer(ctx, entry, ex, batch, pred) -> dict:
+    if _generic(ctx):
+        raise BundleError(f"stage T is not available for dataset {ctx.plan['dataset']['name']!r}")
+    return _transformer(ctx, entry, ex, batch)
 
 
 def live_second_order_gradient(adapter, source, example, positions: list[int], root: Path | None = None) -> dict:

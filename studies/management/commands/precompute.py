@@ -5,6 +5,7 @@ what is missing, item by item, on Celery workers when a broker is configured and
 process otherwise, with a progress bar; interrupted, it resumes where it stopped.
 """
 
+import json
 import time
 from pathlib import Path
 
@@ -45,6 +46,9 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--stages", nargs="+", default=list(MULTIVIZ_STAGES),
                             help=f"any of {' '.join(STAGES)} (T: transformer views; default: the five MultiViz stages)")
+        parser.add_argument("--params", type=json.loads, default=None,
+                            help='stage parameters as JSON, over the defaults, e.g. \'{"U": {"text": '
+                                 '"integrated_gradients"}}\' (any registered attribution method)')
         parser.add_argument("--split", default="test", help="the split the items come from")
         parser.add_argument("--p-split", help="the split P is fitted on, disjoint from the items' (default: train)")
         parser.add_argument("--keep-yes-no", action="store_true", help="do not leave out yes/no questions")
@@ -64,7 +68,7 @@ class Command(BaseCommand):
         try:
             plan = plan_bundle(out, dataset=o["dataset"], model=o["model"], task=o["task"], n_items=o["items"],
                                seed=o["seed"], stages=o["stages"], split=o["split"], p_split=o["p_split"],
-                               exclude_yes_no=not o["keep_yes_no"], log=self.stdout.write)
+                               exclude_yes_no=not o["keep_yes_no"], params=o["params"], log=self.stdout.write)
             todo = missing_items(out)
             done, total = progress(out)
             self.stdout.write(f"bundle {out}: {done}/{total} items done, {len(todo)} to compute "

@@ -1,0 +1,191 @@
+"""The platform side of the stage registry: how a condition filters a stage and how the
+annotator's page draws it.
+
+The engine's registry (:mod:`viz_engine.bundles.registry`) says what a stage is and how it
+is computed; this one says, per stage, which page of the item it belongs to, the template
+partial that draws it, what of its section reaches the annotator, and which of the model's
+features it names (those get per-item names). :func:`studies.selectors.annotator_view`, the
+single gate of what an annotator receives, runs every allowed section through its
+``to_annotator``, so a stage with no view registered here never reaches an annotator.
+
+Adding a stage is one module that registers a ``StageSpec`` (engine) and a
+:class:`StageView` (here); ``docs/extending.md`` walks through it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from viz_engine.bundles.registry import get_stage, stage_names
+
+from .transformer_figures import transformer_figures
+
+__all__ = ["PAGES", "StageView", "AnnotatorContext", "register_stage_view", "unregister_stage_view", "stage_view",
+           "platform_stage_names", "stage_label", "filter_sections", "section_feature_ids", "pages_of",
+           "page_context", "parse_stage"]
+
+# The pages of an item, in tab order: name → title. The overview (the datapoint) is always there.
+PAGES = {"overview": "Overview", "features": "Features", "prediction": "Prediction", "transformer": "Transformer"}
+
+
+@dataclass
+class AnnotatorContext:
+    """What a stage's ``to_annotator`` may read: the condition (its variants), the per-item
+    feature names (global id → "A", "B" … or "z17") and the sections filtered before it."""
+
+    condition: object
+    names: dict[int, str]
+    done: dict = field(default_factory=dict)
+
+
+def _as_is(section: dict, ctx: AnnotatorContext) -> dict:
+    return section
+
+
+def _no_features(section: dict) -> list[int]:
+    return []
+
+
+@dataclass(frozen=True)
+class StageView:
+    """name: the engine stage it draws. page: one of :data:`PAGES`. template: the partial
+    (rendered with the page's context: ``view``, ``study``, ``feature_blocks`` …; several
+    stages may share one, drawn once per page). to_annotator: section → what the annotator
+    gets (only what the partial draws: no ids, values or paths it does not need).
+    feature_ids: the model feature ids a section names, so they are named per item.
+    context: section → extra template context (e.g. figures drawn on the server).
+    aliases: what a researcher may type for it in a custom condition (lower case)."""
+
+    name: str
+    page: str
+    template: str
+    to_annotator: Callable[[dict, AnnotatorContext], dict] = _as_is
+    feature_ids: Callable[[dict], list[int]] = _no_features
+    context: Callable[[dict], dict] | None = None
+    aliases: tuple[str, ...] = ()
+
+
+_VIEWS: dict[str, StageView] = {}
+
+
+def register_stage_view(view: StageView, *, replace: bool = False) -> StageView:
+    get_stage(view.name)  # the engine must know the stage first
+    if view.page not in PAGES:
+        raise ValueError(f"page {view.page!r} is unknown; pages: {', '.join(PAGES)}")
+    if view.name in _VIEWS and not replace:
+        raise ValueError(f"stage {view.name!r} has a view already")
+    _VIEWS[view.name] = view
+    return view
+
+
+def unregister_stage_view(name: str) -> None:
+    _VIEWS.pop(name, None)
+
+
+def stage_view(name: str) -> StageView:
+    return _VIEWS[name]
+
+
+def platform_stage_names() -> tuple[str, ...]:
+    """The stages a condition may show: registered in the engine and here, in canonical order."""
+    return tuple(s for s in stage_names() if s in _VIEWS)
+
+
+def stage_label(name: str) -> str:
+    return get_stage(name).label
+
+
+def parse_stage(token: str) -> str | None:
+    """The stage a researcher means by ``token`` (``"rℓ"``, ``"Rl"``, ``"u"`` …), or None."""
+    low = token.lower()
+    for name in platform_stage_names():
+        if low in (name.lower(), stage_label(name).lower(), *_VIEWS[name].aliases):
+            return name
+    return None
+
+
+# -- what reaches the annotator ------------------------------------------------------------------
+def section_feature_ids(sections: dict) -> list[int]:
+    return [j for s, section in sections.items() if s in _VIEWS for j in _VIEWS[s].feature_ids(section)]
+
+
+def filter_sections(sections: dict, ctx: AnnotatorContext) -> dict:
+    """Each allowed section (``sections``: stage → bundle section, already limited to what
+    the condition allows) as the annotator gets it, in canonical order."""
+    for s in platform_stage_names():
+        if s in sections:
+            ctx.done[s] = _VIEWS[s].to_annotator(sections[s], ctx)
+    return dict(ctx.done)
+
+
+def pages_of(sections: dict) -> dict[str, bool]:
+    """Which pages an item's view has (the overview always)."""
+    used = {_VIEWS[s].page for s in sections if s in _VIEWS}
+    return {p: p == "overview" or p in used for p in PAGES}
+
+
+def page_context(view: dict) -> dict:
+    """The template context that draws a view's stages: ``overview_partials`` (the stage
+    partials of the overview, in order), ``stage_pages`` (the other pages present, each with
+    its title and partials) and what each stage's ``context`` adds."""
+    partials: dict[str, list[str]] = {p: [] for p in PAGES}
+    extra: dict = {}
+    for s in platform_stage_names():
+        if s not in view["sections"]:
+            continue
+        v = _VIEWS[s]
+        if v.template not in partials[v.page]:
+            partials[v.page].append(v.template)
+        if v.context is not None:
+            extra.update(v.context(view["sections"][s]))
+    pages = [{"name": p, "title": title, "partials": partials[p]} for p, title in PAGES.items()
+             if p != "overview" and partials[p]]
+    return {"overview_partials": partials["overview"], "stage_pages": pages, **extra}
+
+
+# -- the built-in stages ---------------------------------------------------------------------------
+def _by_name(rows):
+    return sorted(rows, key=lambda r: (len(r["feature"]), r["feature"]))
+
+
+def _features_of(section: dict) -> list[int]:
+    return [f["feature"] for f in section.get("features", [])]
+
+
+def _local(section: dict, ctx: AnnotatorContext) -> dict:
+    """Rℓ: per feature (by its per-item name) what the page draws; no ids or activations."""
+    return {"features": _by_name([{"feature": ctx.names[f["feature"]],
+                                   **{k: f[k] for k in ("image", "text", "views") if k in f}}
+                                  for f in section["features"]])}
+
+
+def _global(section: dict, ctx: AnnotatorContext) -> dict:
+    """Rg: per feature its most and least activating datapoints, as pictures and words only
+    (no dataset indices or values); their highlights only when the condition shows them."""
+    lit = ctx.condition.rg_highlights  # views are the highlights of a modality-generic datapoint
+    keep = (("question", "image", "image_highlights", "text_highlights", "modalities", "views") if lit
+            else ("question", "image", "modalities"))
+    return {"features": _by_name([{"feature": ctx.names[f["feature"]],
+                                   **{side: [{k: d[k] for k in keep if k in d} for d in f.get(side, [])]
+                                      for side in ("max", "min")}}
+                                  for f in section["features"]])}
+
+
+def _prediction(section: dict, ctx: AnnotatorContext) -> dict:
+    """P: the predicted class's top features by per-item name, weight first; ``linked`` when
+    the Features page has the feature."""
+    paged = {f["feature"] for s in ("Rl", "Rg") for f in ctx.done.get(s, {}).get("features", [])}
+    return {"features": [{"feature": ctx.names[f["feature"]], "weight": f["weight"],
+                          "contribution": f.get("contribution"), "linked": ctx.names[f["feature"]] in paged}
+                         for f in section.get("features", [])]}
+
+
+register_stage_view(StageView("U", "overview", "annotate/stages/U.html"))
+register_stage_view(StageView("C", "overview", "annotate/stages/C.html"))
+register_stage_view(StageView("Rl", "features", "annotate/stages/features.html", _local, _features_of,
+                              aliases=("rℓ", "rl")))
+register_stage_view(StageView("Rg", "features", "annotate/stages/features.html", _global, _features_of))
+register_stage_view(StageView("P", "prediction", "annotate/stages/P.html", _prediction, _features_of))
+register_stage_view(StageView("T", "transformer", "annotate/stages/T.html",
+                              context=lambda section: {"transformer": transformer_figures(section)}))
