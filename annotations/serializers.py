@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from studies.models import Bundle, Condition, Enrolment, Study, StudyItem
+from studies.selectors import accessible_bundles
 
 from .models import Response
 from .services import MAX_SECONDS_ON_ITEM
@@ -88,8 +89,6 @@ class AccessibleBundleField(serializers.PrimaryKeyRelatedField):
     """A bundle id among those the requesting researcher may see: any other is "does not exist"."""
 
     def get_queryset(self):
-        from studies.selectors import accessible_bundles
-
         request = self.context.get("request")
         return accessible_bundles(request.user if request else None)
 

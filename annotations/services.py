@@ -8,6 +8,7 @@ from django.utils import timezone
 from studies.models import Enrolment, Study
 from studies.services import StudyError, without_nul
 
+from .clustering import suggest_clusters
 from .models import Response
 
 MAX_FREE_TEXT = 500
@@ -154,8 +155,6 @@ def apply_suggested_clusters(study: Study, only_unclustered: bool = True) -> int
     """Cluster all of the study's concepts from sentence embeddings, across features (as the
     paper sorted all its answers into one set of concepts); keeps the researcher's clusters
     unless ``only_unclustered`` is False."""
-    from .clustering import suggest_clusters
-
     if study.task != Study.Task.CONCEPT:
         raise StudyError("only concept-assignment studies have concepts to cluster")
     responses = list(concept_responses(study))

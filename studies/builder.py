@@ -5,9 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
-from annotations.views import owned_study
-
-from .models import Enrolment
+from .models import Enrolment, ErrorCategory
 from .selectors import accessible_bundles, annotator_view, feature_blocks, item_asset_paths, map_assets
 from .services import (
     PRESETS,
@@ -19,6 +17,8 @@ from .services import (
     update_items,
     update_recruitment,
 )
+from .transformer_figures import transformer_figures
+from .views import owned_study
 
 
 @login_required
@@ -100,10 +100,6 @@ def preview(request, pk, condition_pk):
     fake = Enrolment(study=study, condition=condition, pseudonym="preview", item_order=[i.pk for i in items])
     view = _researcher_asset_urls(annotator_view(fake, items[index]), study.bundle_id, item_asset_paths(items[index]))
     blocks = feature_blocks(view)
-    from annotations.models import Response
-
-    from .transformer_figures import transformer_figures
-
     return render(request, "annotate/item.html", {
         "transformer": transformer_figures(view["sections"]["T"]) if "T" in view["sections"] else None,
         "e": fake, "study": study, "view": view, "feature_blocks": blocks, "preview": True,
@@ -111,5 +107,5 @@ def preview(request, pk, condition_pk):
                         "prev": max(index - 1, 0), "next": min(index + 1, len(items) - 1),
                         "live_sog_url": reverse("studies:live-sog", args=[study.bundle_id, items[index].bundle_item.item_id])},
         "progress": {"counted_done": index, "counted_total": len(items)},
-        "categories": [c for c in Response.Category.choices if c[0]], "posted": {},
+        "categories": [c for c in ErrorCategory.choices if c[0]], "posted": {},
     })

@@ -5,15 +5,17 @@ from pathlib import Path
 from django.db import DataError, IntegrityError, transaction
 from rest_framework import serializers
 
+from viz_engine.bundles.folder import validate_bundle
 from viz_engine.bundles.format import BundleError, read_json, sha256_file
 
-from .models import Bundle, BundleItem, DebuggingReport, LiveSOGResult
+from . import workers
+from .models import Bundle, BundleItem, Condition, DebuggingReport, Enrolment, LiveSOGResult, Study, StudyItem
+from .schemas import BundleItemRowSchema, BundleRowSchema, DebuggingParams, first_error
+from .selectors import REPORT_STALE_AFTER_SECONDS, accessible_bundles, report_is_stale
 
 
 def _bundle_rows_fit(row: dict, items: list[dict]) -> None:
     """The values the rows keep must fit their columns (names without NUL, not too long)."""
-    from .schemas import BundleItemRowSchema, BundleRowSchema, first_error
-
     checked = BundleRowSchema(data=row)
     if not checked.is_valid():
         raise BundleError(f"bundle {first_error(checked.errors)}")
@@ -29,8 +31,6 @@ def import_bundle(path, name: str | None = None, owner=None) -> Bundle:
     Raises :class:`BundleError` (nothing written) for a partial, malformed or tampered
     bundle, one holding a symbolic link, or one already imported.
     """
-    from viz_engine.bundles.precompute import validate_bundle  # torch: only where bundles are imported
-
     root = Path(path).resolve()
     manifest = validate_bundle(root)
     digest = sha256_file(root / "manifest.json")
@@ -78,11 +78,10 @@ def live_second_order_gradient(item: BundleItem, positions, timeout: float = 30.
     at most ``MULTIVIZ_LIVE_SOG_KEEP`` word sets per item, the least recently shown dropped
     first (a question of n words has 2ⁿ − 1 of them). Before computing a new one it asks
     ``throttle()`` for the seconds to wait (0: go on) and raises :class:`LiveSOGThrottled`
-    if there are any; word sets already computed are never held back."""
+    if there are any; word sets already computed are never held back. The worker's task is
+    reached by its name (``workers.LIVE_SOG``): this process need not load the engine."""
     from django.conf import settings
     from django.utils import timezone
-
-    from .tasks import live_sog
 
     tokens = item.record["datapoint"].get("tokens", [])
     try:
@@ -103,7 +102,8 @@ def live_second_order_gradient(item: BundleItem, positions, timeout: float = 30.
     if wait:
         raise LiveSOGThrottled(wait)
     bundle = item.bundle
-    result = live_sog.delay(bundle.dataset, bundle.model, item.record["split"], item.record["index"], wanted)
+    result = workers.run(workers.LIVE_SOG, bundle.dataset, bundle.model, item.record["split"], item.record["index"],
+                         wanted)
     data = result.get(timeout=timeout)
     heat = bytes.fromhex(data.pop("heatmap_png"))
     obj, _ = LiveSOGResult.objects.get_or_create(item=item, positions=key,
@@ -218,8 +218,6 @@ def enrol(study, pseudonym: str = "", prolific_study_id: str = "", prolific_sess
     """
     import secrets
 
-    from .models import Enrolment, Study
-
     pseudonym = clean_pseudonym(pseudonym)
     enrolment = Enrolment(pseudonym=pseudonym or f"anon-{secrets.token_hex(6)}",
                           prolific_study_id=prolific_study_id[:PROLIFIC_ID_LENGTH],
@@ -263,8 +261,6 @@ def touch(enrolment) -> None:
 
 def advance(enrolment, from_step: str, to_step: str):
     """Move past consent or instructions; a repeated click is harmless."""
-    from .models import Enrolment
-
     with transaction.atomic():
         e = Enrolment.objects.select_for_update().get(pk=enrolment.pk)
         if e.step == from_step:
@@ -277,16 +273,12 @@ def decline(enrolment):
     """The annotator declined consent: their enrolment ends here (step ``declined``), frees
     its place in the condition and is sent on with the study's returned code. Only from
     the consent page; a repeated click is harmless."""
-    from .models import Enrolment
-
     return advance(enrolment, Enrolment.Step.CONSENT, Enrolment.Step.DECLINED)
 
 
 def finish(enrolment, closing_answers: dict):
     """Record the closing questions and complete the enrolment (once)."""
     from django.utils import timezone
-
-    from .models import Enrolment
 
     closing_answers = {k: without_nul(f"the answer to \u201c{k}\u201d", str(v)) for k, v in closing_answers.items()}
     with transaction.atomic():
@@ -378,9 +370,6 @@ def create_study(owner, bundle, *, title: str, task: str | None = None, presets:
     them, or those named in ``presets``) and any ``custom`` conditions (name, stages,
     options); the first ``practice`` items are practice. Only over a bundle ``owner`` may
     see (:func:`~studies.selectors.accessible_bundles`)."""
-    from .models import Condition, Study, StudyItem
-    from .selectors import accessible_bundles
-
     if not accessible_bundles(owner).filter(pk=bundle.pk).exists():
         raise StudyError(f"bundle {bundle.name!r} is not yours nor shared with you: ask its owner to share it")
     task = task or bundle.task
@@ -421,8 +410,6 @@ def create_study(owner, bundle, *, title: str, task: str | None = None, presets:
 def update_items(study, rows: dict[int, dict]) -> None:
     """``{study item id: {"choices": [...], "is_practice": bool, "include": bool}}``. Only
     before anyone enrols: answers must never refer to items that changed under them."""
-    from .models import StudyItem
-
     if study.enrolments.exists():
         raise StudyError("annotators have started this study; its items can no longer change")
     classes = set(study.bundle.class_names)
@@ -469,8 +456,6 @@ def update_conditions(study, rows: dict[int, dict]) -> None:
 
 
 def set_status(study, status: str):
-    from .models import Study
-
     if status not in Study.Status.values:
         raise StudyError(f"status must be one of {', '.join(Study.Status.values)}")
     if status == Study.Status.OPEN and not study.conditions.filter(paused=False).exists():
@@ -481,25 +466,6 @@ def set_status(study, status: str):
 
 
 # -- model debugging reports ----------------------------------------------------------------------
-# A queued or running report that has shown no progress for this long was interrupted (its
-# worker or web process stopped): the page says so and a new run may start.
-REPORT_STALE_AFTER_SECONDS = 5 * 60
-
-
-class DebuggingParams(serializers.Serializer):
-    """The parameters of a debugging report a researcher may set (the engine defaults the rest)."""
-
-    budget = serializers.IntegerField(min_value=1, max_value=1_000_000, default=100)
-    runs = serializers.IntegerField(min_value=2, max_value=50, default=10,
-                                    help_text="fine-tuning runs (seeds) per selection")
-    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
-    k_features = serializers.IntegerField(min_value=1, max_value=50, default=5)
-    epochs = serializers.IntegerField(min_value=1, max_value=50, default=1)
-    labelled_size = serializers.IntegerField(min_value=20, max_value=1_000_000, required=False)
-    pool_size = serializers.IntegerField(min_value=20, max_value=1_000_000, required=False)
-    held_out_size = serializers.IntegerField(min_value=20, max_value=1_000_000, required=False)
-
-
 def _validated(serializer_class, data):
     """The serializer's ``validated_data`` of ``data``, or a :class:`StudyError` naming the
     first field refused and why."""
@@ -508,13 +474,6 @@ def _validated(serializer_class, data):
         field, problems = next(iter(checked.errors.items()))
         raise StudyError(f"{field.replace('_', ' ')}: {problems[0]}")
     return checked.validated_data
-
-
-def report_is_stale(report, now=None) -> bool:
-    from django.utils import timezone
-
-    return (report.status in (DebuggingReport.Status.QUEUED, DebuggingReport.Status.RUNNING)
-            and ((now or timezone.now()) - report.updated_at).total_seconds() > REPORT_STALE_AFTER_SECONDS)
 
 
 def start_debugging_report(bundle, data) -> DebuggingReport:
@@ -548,67 +507,26 @@ def start_debugging_report(bundle, data) -> DebuggingReport:
 
 
 def _dispatch_debugging_report(report_id: int) -> None:
+    """Hand the run to a worker by the task's name; without a broker, to a thread of this
+    process (``EAGER_TASKS_IN_THREAD``), so the page answers at once and shows its progress."""
     import threading
 
     from django.conf import settings
 
-    from .tasks import debugging_report
-
-    if debugging_report.app.conf.task_always_eager and settings.EAGER_TASKS_IN_THREAD:
+    if workers.in_process() and settings.EAGER_TASKS_IN_THREAD:
         threading.Thread(target=_run_in_thread, args=(report_id,), daemon=True,
                          name=f"debugging-report-{report_id}").start()
     else:
-        debugging_report.delay(report_id)
+        workers.run(workers.DEBUGGING_REPORT, report_id)
 
 
 def _run_in_thread(report_id: int) -> None:
     from django.db import connection
 
-    from .tasks import debugging_report
-
     try:
-        debugging_report.apply(args=[report_id])
+        workers.run(workers.DEBUGGING_REPORT, report_id)
     finally:
         connection.close()  # the thread's own connection
-
-
-def run_debugging_report(report_id: int) -> None:
-    """Compute the report of row ``report_id`` into it, with its progress as it goes. A
-    failure is stored with its reason (and logged), never raised: the page shows it."""
-    import logging
-
-    from django.utils import timezone
-
-    from viz_engine.adapters import AdapterError
-    from viz_engine.bundles.debugging_report import build_debugging_report
-
-    report = DebuggingReport.objects.select_related("bundle").filter(pk=report_id).first()
-    if report is None or report.status in (DebuggingReport.Status.DONE, DebuggingReport.Status.FAILED):
-        return  # deleted, or a redelivered task of a run already over
-    rows = DebuggingReport.objects.filter(pk=report_id)
-    rows.update(status=DebuggingReport.Status.RUNNING, progress=0.0, stage="starting", updated_at=timezone.now())
-    shown = {"progress": 0.0, "stage": "starting"}
-
-    def progress(fraction: float, stage: str) -> None:
-        if fraction - shown["progress"] >= 0.01 or stage != shown["stage"]:  # at most ~100 writes
-            shown.update(progress=fraction, stage=stage)
-            rows.update(progress=fraction, stage=stage[:200], updated_at=timezone.now())
-
-    bundle = report.bundle
-    try:
-        result = build_debugging_report(report.folder, dataset=bundle.dataset, model=bundle.model,
-                                        progress=progress, **report.params)
-    except (BundleError, AdapterError) as exc:
-        error = str(exc)
-    except Exception as exc:  # noqa: BLE001 - whatever went wrong, the page must say it, not hang
-        logging.getLogger(__name__).exception("debugging report %s failed", report_id)
-        error = f"{type(exc).__name__}: {exc}"
-    else:
-        rows.update(status=DebuggingReport.Status.DONE, progress=1.0, stage="done", result=result,
-                    finished_at=timezone.now(), updated_at=timezone.now())
-        return
-    rows.update(status=DebuggingReport.Status.FAILED, error=error or "failed without a message",
-                finished_at=timezone.now(), updated_at=timezone.now())
 
 
 # -- excluding annotators from the metrics --------------------------------------------------------
@@ -630,8 +548,6 @@ def set_exclusion(study, data, by):
     ``exclusion_history``; repeating the current state with the same reason changes nothing.
     Raises :class:`StudyError` naming the field for bad input."""
     from django.utils import timezone
-
-    from .models import Enrolment
 
     change = _validated(ExclusionChange, data)
     with transaction.atomic():
