@@ -375,8 +375,8 @@ def create_study(owner, bundle, *, title: str, task: str | None = None, presets:
     task = task or bundle.task
     if task not in PRESETS:
         raise StudyError(f"task {task!r} is unknown; tasks: {', '.join(PRESETS)}")
-    if not title.strip():
-        raise StudyError("the study needs a title")
+    title = _clean_title(title)
+    instructions, consent_text = _text(instructions, "the instructions"), _text(consent_text, "the consent text")
     chosen = [p for p in PRESETS[task] if presets is None or p[0] in presets]
     if presets is not None and len(chosen) != len(presets):
         known = [p[0] for p in PRESETS[task]]
@@ -392,7 +392,7 @@ def create_study(owner, bundle, *, title: str, task: str | None = None, presets:
     missing = sorted({s for _, stages, _ in chosen for s in stages} - set(bundle.stages))
     if missing:
         raise StudyError(f"the bundle lacks stage(s) {missing} that these conditions show")
-    size = DEFAULT_GROUP_SIZE[task] if group_size is None else group_size
+    size = DEFAULT_GROUP_SIZE[task] if group_size is None else _whole_number(group_size, "the group size")
     with transaction.atomic():
         study = Study.objects.create(owner=owner, bundle=bundle, title=title, task=task, instructions=instructions,
                                      consent_text=consent_text,
@@ -407,13 +407,70 @@ def create_study(owner, bundle, *, title: str, task: str | None = None, presets:
     return study
 
 
+# The rules of editing a study, shared by every write path: the builder's forms, the REST
+# API (annotations/api.py) and nothing else (the admin shows these rows read-only).
+MAX_POSITIVE_INT = 2_147_483_647  # a PositiveIntegerField's limit in every database
+DETAIL_FIELDS = ("title", "instructions", "consent_text", "item_order")
+ITEM_FIELDS = ("choices", "is_practice", "order", "include")
+CONDITION_FLAGS = ("paused", "rg_highlights", "live_sog", "ask_helpful_page", "global_feature_ids")
+
+
+def _whole_number(value, what: str) -> int:
+    """``value`` as a whole number from 0 to :data:`MAX_POSITIVE_INT`, or why not."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise StudyError(f"{what} must be a whole number") from None
+    if isinstance(value, bool) or (isinstance(value, float) and value != number):
+        raise StudyError(f"{what} must be a whole number")
+    if number < 0:
+        raise StudyError(f"{what} cannot be negative")
+    if number > MAX_POSITIVE_INT:
+        raise StudyError(f"{what} must be at most {MAX_POSITIVE_INT}")
+    return number
+
+
+def _text(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise StudyError(f"{what} must be text")
+    return without_nul(what, value)
+
+
+def _clean_title(title) -> str:
+    """A study's title: text, not blank, that fits its column."""
+    title = _text(title, "the title").strip()
+    if not title:
+        raise StudyError("the study needs a title")
+    limit = Study._meta.get_field("title").max_length
+    if len(title) > limit:
+        raise StudyError(f"the title is longer than {limit} characters")
+    return title
+
+
+def _item_choices(study, item, choices) -> list[str]:
+    """The answer choices of ``item``: distinct classes of the model, two or more in a
+    model-simulation study (the annotator picks the prediction among them)."""
+    if not isinstance(choices, (list, tuple)) or not all(isinstance(c, str) for c in choices):
+        raise StudyError(f"item {item.bundle_item.item_id}: choices must be a list of class names")
+    classes = set(study.bundle.class_names)
+    choices = [c.strip() for c in choices if c.strip()]
+    bad = [c for c in choices if c not in classes]
+    fewest = 2 if study.task == "simulation" else 0
+    if len(choices) < fewest or bad or len(set(choices)) != len(choices):
+        raise StudyError(f"item {item.bundle_item.item_id}: choices must be "
+                         + ("two or more distinct" if fewest else "distinct")
+                         + " classes of the model" + (f" ({', '.join(bad)} are not)" if bad else ""))
+    return choices
+
+
 def update_items(study, rows: dict[int, dict]) -> None:
-    """``{study item id: {"choices": [...], "is_practice": bool, "include": bool}}``. Only
-    before anyone enrols: answers must never refer to items that changed under them."""
+    """``{study item id: {"choices": [...], "is_practice": bool, "order": int, "include":
+    bool}}``, each key optional (an absent one keeps its value; ``include`` false removes
+    the item). Only before anyone enrols: answers must never refer to items that changed
+    under them. At least one counted (non-practice) item stays. All or nothing."""
     if study.enrolments.exists():
         raise StudyError("annotators have started this study; its items can no longer change")
-    classes = set(study.bundle.class_names)
-    items = {i.pk: i for i in study.items.all()}
+    items = {i.pk: i for i in study.items.select_related("bundle_item")}
     unknown = sorted(set(rows) - set(items))
     if unknown:
         raise StudyError(f"items {unknown[:5]} are not in this study")
@@ -424,12 +481,9 @@ def update_items(study, rows: dict[int, dict]) -> None:
                 item.delete()
                 continue
             if "choices" in row:
-                choices = [c.strip() for c in row["choices"] if c.strip()]
-                bad = [c for c in choices if c not in classes]
-                if study.task == "simulation" and (len(choices) < 2 or bad or len(set(choices)) != len(choices)):
-                    raise StudyError(f"item {item.bundle_item.item_id}: choices must be two or more distinct "
-                                     f"classes of the model" + (f" ({', '.join(bad)} are not)" if bad else ""))
-                item.choices = choices
+                item.choices = _item_choices(study, item, row["choices"])
+            if "order" in row:
+                item.order = _whole_number(row["order"], f"item {item.bundle_item.item_id}: the order")
             item.is_practice = bool(row.get("is_practice", item.is_practice))
             item.save()
         if not StudyItem.objects.filter(study=study, is_practice=False).exists():
@@ -437,22 +491,43 @@ def update_items(study, rows: dict[int, dict]) -> None:
 
 
 def update_conditions(study, rows: dict[int, dict]) -> None:
-    """Target sizes, pausing and the variants of each condition."""
+    """``{condition id: {"target_size": int, "paused": bool, "rg_highlights": bool, …}}``:
+    target sizes, pausing and the variants of each condition; an absent key keeps its
+    value. All or nothing."""
     conditions = {c.pk: c for c in study.conditions.all()}
     with transaction.atomic():
         for pk, row in rows.items():
             if pk not in conditions:
                 raise StudyError(f"condition {pk} is not in this study")
             c = conditions[pk]
-            try:
-                c.target_size = int(row.get("target_size", c.target_size))
-            except (TypeError, ValueError):
-                raise StudyError(f"{c.name}: the target size must be a whole number") from None
-            if c.target_size < 0:
-                raise StudyError(f"{c.name}: the target size cannot be negative")
-            for flag in ("paused", "rg_highlights", "live_sog", "ask_helpful_page", "global_feature_ids"):
-                setattr(c, flag, bool(row.get(flag, False)))
+            if "target_size" in row:
+                c.target_size = _whole_number(row["target_size"], f"{c.name}: the target size")
+            for flag in CONDITION_FLAGS:
+                setattr(c, flag, bool(row.get(flag, getattr(c, flag))))
             c.save()
+
+
+def update_details(study, data: dict):
+    """The study's title (never empty), instructions, consent text and item order, from
+    ``data`` (an absent key keeps its value). The order annotators get their items in
+    cannot change once one has started: it is fixed per annotator when they join."""
+    changes = {}
+    for name in ("title", "instructions", "consent_text"):
+        if name in data:
+            changes[name] = _text(data[name], f"the {name.replace('_', ' ')}")
+    if "title" in changes:
+        changes["title"] = _clean_title(changes["title"])
+    if "item_order" in data:
+        if data["item_order"] not in Study.Order.values:
+            raise StudyError(f"the item order must be one of {', '.join(Study.Order.values)}")
+        if data["item_order"] != study.item_order and study.enrolments.exists():
+            raise StudyError("annotators have started this study; the order of its items can no longer change")
+        changes["item_order"] = data["item_order"]
+    for name, value in changes.items():
+        setattr(study, name, value)
+    if changes:
+        study.save(update_fields=list(changes))
+    return study
 
 
 def set_status(study, status: str):
