@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from studies.models import Bundle, Condition, Enrolment, Study, StudyItem
 from studies.selectors import accessible_bundles
+from studies.services import MAX_POSITIVE_INT
 
 from .models import Response
 from .services import MAX_SECONDS_ON_ITEM
@@ -97,13 +98,14 @@ class AccessibleBundleField(serializers.PrimaryKeyRelatedField):
 
 class StudyCreateSerializer(RefuseUnknownFields, serializers.Serializer):
     bundle = AccessibleBundleField()
-    # the bounds of these are create_study's rules, worded as the builder words them
+    # a blank or too long title is create_study's refusal, worded as the builder's
     title = serializers.CharField(allow_blank=True, help_text="not blank, at most 200 characters")
     presets = serializers.ListField(child=serializers.CharField(), required=False,
                                     help_text="names of the paper's preset conditions (default: all for the task)")
-    practice = serializers.IntegerField(default=1, help_text="the first items that are practice; leaves counted ones")
-    group_size = serializers.IntegerField(required=False,
-                                          help_text="annotators wanted per condition, 0 to 2147483647 (0 = no cap)")
+    practice = serializers.IntegerField(min_value=0, default=1)
+    # a condition's target size is a PositiveIntegerField: 2147483647 is its limit in every database
+    group_size = serializers.IntegerField(min_value=0, max_value=MAX_POSITIVE_INT, required=False,
+                                          help_text="annotators wanted per condition (0 = no cap)")
     instructions = serializers.CharField(required=False, allow_blank=True, default="")
     consent_text = serializers.CharField(required=False, allow_blank=True, default="")
 

@@ -15,7 +15,7 @@ from studies.selectors import accessible_studies
 from studies.services import StudyError, set_exclusion
 from studies.views import owned_study
 
-from .clustering import blind_labels, blinded_order
+from .blinding import blind_labels, blinded_order
 from .exports import (
     annotators_csv_chunks,
     bonuses_csv,
