@@ -16,7 +16,18 @@ from rest_framework.views import APIView
 
 from studies.models import Condition, Enrolment, Study, StudyItem
 from studies.selectors import accessible_bundles, accessible_studies, annotator_view, current_item, enrolment_by_token
-from studies.services import ExclusionChange, StudyError, create_study, set_exclusion, set_status
+from studies.services import (
+    DETAIL_FIELDS,
+    ExclusionChange,
+    StudyError,
+    create_study,
+    set_exclusion,
+    set_status,
+    update_conditions,
+    update_details,
+    update_items,
+    update_recruitment,
+)
 
 from .authentication import BasicAuthentication
 from .exports import study_json, summary_rows
@@ -83,6 +94,15 @@ class ApiSchema(AutoSchema):
         return responses
 
 
+def _by_service(write, *args):
+    """Run a service's write; its refusal is a 400 with the service's message (the builder
+    shows the same words)."""
+    try:
+        return write(*args)
+    except StudyError as exc:
+        raise ValidationError({"detail": str(exc)}) from None
+
+
 def _owned(request):
     """The researcher's own studies and those shared with them (none during schema generation)."""
     return accessible_studies(request.user if request else None)
@@ -106,6 +126,16 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Upda
 
     def get_queryset(self):
         return _owned(self.request).prefetch_related("conditions")
+
+    def perform_update(self, serializer):
+        """The builder's rules: title, texts and item order (``update_details``), the
+        completion URL and code (``update_recruitment``), all or nothing."""
+        study, data = serializer.instance, serializer.validated_data
+        with transaction.atomic():
+            _by_service(update_details, study, {k: v for k, v in data.items() if k in DETAIL_FIELDS})
+            recruitment = {k: v for k, v in data.items() if k not in DETAIL_FIELDS}
+            if recruitment:
+                _by_service(update_recruitment, study, recruitment)
 
     @extend_schema(request=StudyCreateSerializer, responses=StudySerializer)
     def create(self, request):
@@ -194,6 +224,12 @@ class ConditionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
     def get_queryset(self):
         return Condition.objects.filter(study__in=_owned(self.request))
 
+    def perform_update(self, serializer):
+        """The builder's rules (``update_conditions``)."""
+        condition = serializer.instance
+        _by_service(update_conditions, condition.study, {condition.pk: dict(serializer.validated_data)})
+        condition.refresh_from_db()
+
 
 @extend_schema_view(list=extend_schema(parameters=[
     OpenApiParameter("study", int, description="only the items of this study"),
@@ -219,9 +255,11 @@ class StudyItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
         return qs.filter(study_id=int(study))
 
     def perform_update(self, serializer):
-        if serializer.instance.study.enrolments.exists():
-            raise ValidationError({"detail": "annotators have started this study; its items can no longer change"})
-        serializer.save()
+        """The builder's rules (``update_items``): locked once annotators start, choices of
+        the model's classes (two or more in model simulation), a counted item kept."""
+        item = serializer.instance
+        _by_service(update_items, item.study, {item.pk: dict(serializer.validated_data)})
+        item.refresh_from_db()
 
 
 def _enrolment(token) -> Enrolment:

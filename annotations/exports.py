@@ -24,7 +24,7 @@ from studies.task_registry import task_spec
 
 from .figures import plus_minus
 from .models import Response
-from .selectors import condition_metrics
+from .selectors import bonus_rows, condition_metrics
 
 __all__ = ["CSV_COLUMNS", "ANNOTATOR_COLUMNS", "response_columns", "response_rows", "iter_response_rows", "responses_csv",
            "responses_csv_chunks", "annotator_rows", "annotators_csv", "annotators_csv_chunks",
@@ -161,8 +161,6 @@ def bonuses_csv(study: Study) -> str:
     """Prolific's bulk bonus form: one ``participant_id,amount`` line per annotator who is
     paid (a Prolific id, not excluded, an amount above 0), the amount with 2 decimals in the
     study's currency; no header line (Prolific reads every line as a payment)."""
-    from .selectors import bonus_rows
-
     rows = [{"participant_id": r["annotator"], "amount": f"{r['amount']:.2f}"} for r in bonus_rows(study) if r["payable"]]
     return _csv_text(["participant_id", "amount"], rows, header=False)
 

@@ -3,6 +3,8 @@ but never counted."""
 
 from django.db import models
 
+from studies.models import ErrorCategory
+
 
 class Response(models.Model):
     class HelpfulPage(models.TextChoices):
@@ -10,11 +12,7 @@ class Response(models.Model):
         OVERVIEW = "overview", "Overview (U, C)"
         FEATURES = "features", "Features (Rℓ, Rg, P)"
 
-    class Category(models.TextChoices):
-        NONE = "", "not asked"
-        UNIMODAL = "unimodal", "unimodal perception error"
-        CROSS_MODAL = "cross_modal", "cross-modal interaction error"
-        PREDICTION = "prediction", "prediction error"
+    Category = ErrorCategory  # the error-categorization task's answers (study design: studies.models)
 
     enrolment = models.ForeignKey("studies.Enrolment", on_delete=models.PROTECT, related_name="responses")
     item = models.ForeignKey("studies.StudyItem", on_delete=models.PROTECT, related_name="responses")

@@ -38,6 +38,7 @@ from typing import NamedTuple
 import numpy as np
 
 from studies.models import Condition, Enrolment, Study, StudyItem
+from studies.services import ACTIVE_WINDOW_SECONDS, StudyError
 from studies.task_registry import task_spec
 
 from .models import Response
@@ -46,7 +47,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["ALPHA_LEVEL", "ALPHA_RESAMPLES", "alpha_over", "agreement", "krippendorff_nominal",
            "bootstrap_alpha_interval", "mean_std", "condition_metrics", "counted_responses", "bonus_rows",
-           "is_prolific_id", "condition_answers", "conditions_answers", "item_agreement"]
+           "is_prolific_id", "condition_answers", "conditions_answers", "item_agreement", "monitor"]
 
 ALPHA_LEVEL = 0.95
 ALPHA_RESAMPLES = 1000
@@ -487,8 +488,6 @@ def bonus_rows(study: Study) -> list[dict]:
     accuracy, the bonus of the rule (:func:`bonus_amount`) and ``payable`` — false (with
     ``note`` saying why) for an annotator the researcher excluded (who gets none) or one
     without a Prolific id (Prolific cannot pay them)."""
-    from studies.services import StudyError
-
     if not task_spec(study.task).scored:
         raise StudyError("bonuses are paid on accuracy against the model: model-simulation studies only")
     score = task_spec(study.task).score
@@ -507,3 +506,51 @@ def bonus_rows(study: Study) -> list[dict]:
                      "answered": answered, "accuracy": correct / answered if answered else None,
                      "amount": amount, "payable": not note and amount > 0, "note": note})
     return rows
+
+
+# -- the live monitor of a running study ------------------------------------------------------------
+def monitor(study: Study, now=None) -> dict:
+    """Live figures of a running study: per condition enrolled / active / completed /
+    dropped out (no activity for the active window and not finished) / declined consent / screened out
+    by the comprehension gate, and per annotator
+    their step, progress on counted items, minutes since last seen, median time per item and,
+    if the researcher excluded them from the metrics, why (``excluded``: the reason, else "")."""
+    from datetime import timedelta
+    from statistics import median
+
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    window = timedelta(seconds=ACTIVE_WINDOW_SECONDS)
+    practice = set(study.items.filter(is_practice=True).values_list("pk", flat=True))
+    # counted answers as plain rows, one query for the study: the page polls this every few seconds
+    seconds: dict[int, list] = {}
+    for enrolment, s in (Response.objects.filter(enrolment__study=study, is_practice=False).order_by()
+                         .values_list("enrolment_id", "seconds_on_item")):
+        seconds.setdefault(enrolment, []).append(s)
+    conditions, annotators = [], []
+    for c in study.conditions.all():
+        row = {"condition": c.name, "target": c.target_size, "paused": c.paused,
+               "enrolled": 0, "active": 0, "completed": 0, "dropped": 0, "declined": 0,
+               "screened_out": 0}
+        for e in c.enrolments.all():
+            row["enrolled"] += 1
+            if e.step in (Enrolment.Step.DECLINED, Enrolment.Step.SCREENED_OUT):
+                state = e.step
+            elif e.completed_at:
+                state = "completed"
+            elif now - e.last_seen_at <= window:
+                state = "active"
+            else:
+                state = "dropped"
+            row[state] += 1
+            counted = [pk for pk in e.item_order if pk not in practice]
+            done = len(seconds.get(e.pk, ()))
+            times = [s for s in seconds.get(e.pk, ()) if s]
+            annotators.append({"annotator": e.pseudonym, "condition": c.name, "state": state, "step": e.step,
+                               "done": done, "of": len(counted),
+                               "minutes_since_seen": round((now - e.last_seen_at).total_seconds() / 60, 1),
+                               "median_seconds_per_item": round(median(times), 1) if times else None,
+                               "excluded": e.exclusion_reason if e.excluded else ""})
+        conditions.append(row)
+    return {"conditions": conditions, "annotators": annotators, "at": now.isoformat()}

@@ -1,4 +1,6 @@
-"""API shapes. Serializers only shape data; rules live in services, reads in selectors."""
+"""API shapes. Serializers only shape data; rules live in services, reads in selectors: a
+write the builder refuses, the API refuses with the same message (``api.py`` hands every
+write to the service the builder uses)."""
 
 from collections.abc import Mapping
 
@@ -7,12 +9,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from studies.models import Bundle, Condition, Enrolment, Study, StudyItem
+from studies.selectors import accessible_bundles
+from studies.services import MAX_POSITIVE_INT
 
 from .models import Response
 from .services import MAX_SECONDS_ON_ITEM
-
-MAX_TARGET_SIZE = 2_147_483_647
-
 
 class RefuseUnknownFields:
     """A serializer mixin: a body naming a field the serializer does not have is a 400 that
@@ -45,6 +46,9 @@ class BundleSerializer(serializers.ModelSerializer):
 
 
 class ConditionSerializer(RefuseUnknownFields, serializers.ModelSerializer):
+    # its bounds are the service's rule (studies.services.update_conditions), said as the builder says it
+    target_size = serializers.IntegerField(required=False, help_text="annotators wanted, 0 to 2147483647; 0 = no cap")
+
     class Meta:
         model = Condition
         fields = ["id", "name", "stages", "rg_highlights", "live_sog", "ask_helpful_page", "global_feature_ids", "target_size",
@@ -53,28 +57,28 @@ class ConditionSerializer(RefuseUnknownFields, serializers.ModelSerializer):
 
 
 class StudyItemSerializer(RefuseUnknownFields, serializers.ModelSerializer):
+    """An item's shape; which choices and flags it may take is the service's rule
+    (``studies.services.update_items``), the builder's too."""
+
     item_id = serializers.CharField(source="bundle_item.item_id", read_only=True)
     model_prediction = serializers.CharField(source="bundle_item.prediction", read_only=True)
     correct_label = serializers.CharField(source="bundle_item.label", read_only=True)
+    choices = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False,
+                                    help_text="answer choices: distinct classes of the model (two or more in "
+                                              "model simulation)")
+    order = serializers.IntegerField(required=False, help_text="0 to 2147483647")
 
     class Meta:
         model = StudyItem
         fields = ["id", "item_id", "choices", "is_practice", "order", "model_prediction", "correct_label"]
         read_only_fields = ["id", "item_id"]
 
-    def validate_choices(self, value):
-        if not isinstance(value, list) or not all(isinstance(c, str) and c for c in value) or len(set(value)) != len(value):
-            raise serializers.ValidationError("choices must be a list of distinct class names")
-        classes = set(self.instance.study.bundle.class_names) if self.instance else set()
-        unknown = [c for c in value if classes and c not in classes]
-        if unknown:
-            raise serializers.ValidationError(f"not classes of the model: {unknown}")
-        return value
-
 
 class StudySerializer(RefuseUnknownFields, serializers.ModelSerializer):
     bundle = serializers.PrimaryKeyRelatedField(read_only=True)  # items belong to it: fixed at creation
     conditions = ConditionSerializer(many=True, read_only=True)
+    # a blank or too long title is the service's refusal (studies.services.update_details), worded as the builder's
+    title = serializers.CharField(required=False, allow_blank=True)
 
     class Meta:
         model = Study
@@ -88,20 +92,19 @@ class AccessibleBundleField(serializers.PrimaryKeyRelatedField):
     """A bundle id among those the requesting researcher may see: any other is "does not exist"."""
 
     def get_queryset(self):
-        from studies.selectors import accessible_bundles
-
         request = self.context.get("request")
         return accessible_bundles(request.user if request else None)
 
 
 class StudyCreateSerializer(RefuseUnknownFields, serializers.Serializer):
     bundle = AccessibleBundleField()
-    title = serializers.CharField(max_length=200)
+    # a blank or too long title is create_study's refusal, worded as the builder's
+    title = serializers.CharField(allow_blank=True, help_text="not blank, at most 200 characters")
     presets = serializers.ListField(child=serializers.CharField(), required=False,
                                     help_text="names of the paper's preset conditions (default: all for the task)")
     practice = serializers.IntegerField(min_value=0, default=1)
     # a condition's target size is a PositiveIntegerField: 2147483647 is its limit in every database
-    group_size = serializers.IntegerField(min_value=0, max_value=MAX_TARGET_SIZE, required=False,
+    group_size = serializers.IntegerField(min_value=0, max_value=MAX_POSITIVE_INT, required=False,
                                           help_text="annotators wanted per condition (0 = no cap)")
     instructions = serializers.CharField(required=False, allow_blank=True, default="")
     consent_text = serializers.CharField(required=False, allow_blank=True, default="")

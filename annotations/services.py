@@ -5,6 +5,7 @@ import math
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from studies import workers
 from studies.models import Enrolment, Study
 from studies.quality import close_practice_round, gate_status
 from studies.services import StudyError, apply_attention_rule, without_nul
@@ -13,6 +14,8 @@ from studies.task_registry import task_spec
 from .models import Response
 
 MAX_FREE_TEXT = 500
+SUGGEST_CLUSTERS = "annotations.tasks.suggest_clusters"  # the task's name: workers load the embedding model
+SUGGEST_TIMEOUT_SECONDS = 300
 MAX_SECONDS_ON_ITEM = 7 * 24 * 3600.0  # a week: longer is a broken clock, not a slow annotator
 
 
@@ -145,13 +148,12 @@ def concept_responses(study: Study):
 def apply_suggested_clusters(study: Study, only_unclustered: bool = True) -> int:
     """Cluster all of the study's concepts from sentence embeddings, across features (as the
     paper sorted all its answers into one set of concepts); keeps the researcher's clusters
-    unless ``only_unclustered`` is False."""
-    from .clustering import suggest_clusters
-
+    unless ``only_unclustered`` is False. A worker computes the embeddings (the task
+    ``SUGGEST_CLUSTERS``; in this process without a broker)."""
     if not task_spec(study.task).clusters:
         raise StudyError("only concept-assignment studies have concepts to cluster")
     responses = list(concept_responses(study))
-    names = suggest_clusters([r.free_text for r in responses])
+    names = workers.run(SUGGEST_CLUSTERS, [r.free_text for r in responses]).get(timeout=SUGGEST_TIMEOUT_SECONDS)
     return assign_concept_clusters(study, {r.pk: name for r, name in zip(responses, names)
                                            if not (only_unclustered and r.concept_cluster)})
 

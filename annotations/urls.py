@@ -14,3 +14,13 @@ urlpatterns = [
     path("studies/<int:pk>/summary.tex", views.export_latex, name="export-latex"),
     path("studies/<int:pk>/concepts/", views.concept_workspace, name="concepts"),
 ]
+
+# a study's results pages, under the names they have always had ("studies:study-detail" …):
+# config/urls.py serves them in the "studies" namespace, next to studies.urls
+study_pages = [
+    path("studies/<int:pk>/", views.study_detail, name="study-detail"),
+    path("studies/<int:pk>/exclusions/", views.study_exclusion, name="study-exclusion"),
+    path("studies/<int:pk>/monitor.json", views.study_monitor, name="study-monitor"),
+    path("studies/<int:pk>/compare.json", views.study_compare, name="study-compare"),
+    path("studies/<int:pk>/whole-study.json", views.study_transfer, name="study-transfer"),
+]

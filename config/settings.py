@@ -192,7 +192,7 @@ LOGOUT_REDIRECT_URL = "login"
 SESSION_ENGINE = "config.sessions"
 
 # An expired or missing CSRF token: a page that says what to do, not Django's bare 403.
-CSRF_FAILURE_VIEW = "studies.annotate.csrf_failure"
+CSRF_FAILURE_VIEW = "annotations.annotate.csrf_failure"
 
 # The cache: shared (Redis) when CACHE_URL is set, in-process memory otherwise.
 CACHE_URL = os.environ.get("CACHE_URL", "")
@@ -227,7 +227,7 @@ AXES_FAILURE_LIMIT = int(os.environ.get("MULTIVIZ_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("MULTIVIZ_LOGIN_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lockout ends a cool-off after it began
-AXES_CLIENT_IP_CALLABLE = "studies.annotate.client_address"  # the address the join rate limit counts
+AXES_CLIENT_IP_CALLABLE = "annotations.annotate.client_address"  # the address the join rate limit counts
 AXES_LOCKOUT_CALLABLE = "config.lockout.lockout_response"
 
 # Logs: one JSON object per line on stderr, each with the id of the request that wrote it

@@ -3,6 +3,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from annotations import urls as annotations_urls
+from studies import urls as studies_urls
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     # the researchers' own login (any account, not only the admin's staff); django-axes locks it out too
@@ -12,9 +15,10 @@ urlpatterns = [
          name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),  # a POST, from the navigation bar
     path("api/", include("annotations.api_urls")),
-    path("", include("studies.annotate_urls")),
+    path("", include("annotations.annotate_urls")),
     path("", include("studies.builder_urls")),
-    path("", include("studies.urls")),
+    # one namespace over two apps: the results pages read answers, which studies cannot import
+    path("", include((studies_urls.urlpatterns + annotations_urls.study_pages, studies_urls.app_name))),
     path("", include("annotations.urls")),
 ]
 

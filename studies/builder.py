@@ -5,23 +5,24 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
-from annotations.views import owned_study
-
 from .models import Enrolment
 from .selectors import accessible_bundles, annotator_view, feature_blocks, item_asset_paths, map_assets
 from .services import (
+    CONDITION_FLAGS,
     StudyError,
     create_study,
     parse_condition,
     presets_by_task,
     set_status,
     update_conditions,
+    update_details,
     update_items,
     update_quality_controls,
     update_recruitment,
 )
 from .stage_views import page_context
 from .task_registry import task_specs
+from .views import owned_study
 
 
 @login_required
@@ -66,16 +67,13 @@ def edit_study(request, pk):
                         rows[item.pk]["choices"] = request.POST[f"choices-{item.pk}"].split(",")
                 update_items(study, rows)
             elif action == "conditions":
+                # an unticked box is not sent: every flag is set from the form, on or off
                 update_conditions(study, {c.pk: {"target_size": request.POST.get(f"size-{c.pk}", c.target_size),
-                                                 **{f: request.POST.get(f"{f}-{c.pk}") == "on"
-                                                    for f in ("paused", "rg_highlights", "live_sog", "ask_helpful_page",
-                                                              "global_feature_ids")}}
+                                                 **{f: request.POST.get(f"{f}-{c.pk}") == "on" for f in CONDITION_FLAGS}}
                                           for c in study.conditions.all()})
             elif action == "texts":
-                study.title = request.POST.get("title", study.title).strip() or study.title
-                study.instructions = request.POST.get("instructions", "")
-                study.consent_text = request.POST.get("consent_text", "")
-                study.save()
+                update_details(study, {name: request.POST[name] for name in ("title", "instructions", "consent_text")
+                                       if name in request.POST})
             elif action == "recruitment":
                 update_recruitment(study, request.POST.dict())
             elif action == "quality":

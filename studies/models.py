@@ -267,6 +267,17 @@ class StudyItem(models.Model):
 CLOSING_QUESTIONS = ("clarity", "comments")  # the closing page's fields, as stored in Enrolment.closing_answers
 
 
+class ErrorCategory(models.TextChoices):
+    """What an error-categorization study asks (paper D.3): part of the study's design, as
+    the builder's preview shows it; the annotator's answer (``annotations.Response``) takes
+    one of these."""
+
+    NONE = "", "not asked"
+    UNIMODAL = "unimodal", "unimodal perception error"
+    CROSS_MODAL = "cross_modal", "cross-modal interaction error"
+    PREDICTION = "prediction", "prediction error"
+
+
 class Enrolment(models.Model):
     """One pseudonymous annotator in one study: their condition (permanent) and progress."""
 

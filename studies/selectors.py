@@ -9,12 +9,17 @@ hidden stage has no URL the annotator could be given.
 
 from __future__ import annotations
 
-from .models import Bundle, Enrolment, Study, StudyItem
+from rest_framework.fields import empty
+
+from viz_engine.bundles.report_figures import SLICES, points
+
+from .models import Bundle, DebuggingReport, Enrolment, Study, StudyItem
+from .schemas import DebuggingParams
 from .stage_views import AnnotatorContext, filter_sections, pages_of, platform_stage_names, section_feature_ids
 from .task_registry import task_spec
 
 __all__ = ["annotator_view", "allowed_assets", "asset_name", "choices_shown", "feature_blocks", "item_asset_paths",
-           "map_assets", "current_item", "enrolment_by_token", "accessible_studies", "accessible_bundles", "monitor",
+           "map_assets", "current_item", "enrolment_by_token", "accessible_studies", "accessible_bundles",
            "feature_name"]
 
 ASSET_KEYS = ("image", "overlay", "heatmap", "image_highlights")
@@ -175,67 +180,25 @@ def accessible_bundles(user):
     return Bundle.objects.filter(pk__in=Bundle.objects.filter(mine).values("pk"))
 
 
-def monitor(study: Study, now=None) -> dict:
-    """Live figures of a running study: per condition enrolled / active / completed /
-    dropped out (no activity for the active window and not finished) / declined consent / screened out
-    by the comprehension gate, and per annotator
-    their step, progress on counted items, minutes since last seen, median time per item and,
-    if the researcher excluded them from the metrics, why (``excluded``: the reason, else "")."""
-    from datetime import timedelta
-    from statistics import median
+# -- model debugging reports ------------------------------------------------------------------
+__all__ += ["debugging_state", "debugging_page", "report_is_stale", "REPORT_STALE_AFTER_SECONDS"]
 
+# A queued or running report that has shown no progress for this long was interrupted (its
+# worker or web process stopped): the page says so and a new run may start.
+REPORT_STALE_AFTER_SECONDS = 5 * 60
+
+
+def report_is_stale(report, now=None) -> bool:
     from django.utils import timezone
 
-    from annotations.models import Response
-
-    from .services import ACTIVE_WINDOW_SECONDS
-
-    now = now or timezone.now()
-    window = timedelta(seconds=ACTIVE_WINDOW_SECONDS)
-    practice = set(study.items.filter(is_practice=True).values_list("pk", flat=True))
-    # counted answers as plain rows, one query for the study: the page polls this every few seconds
-    seconds: dict[int, list] = {}
-    for enrolment, s in (Response.objects.filter(enrolment__study=study, is_practice=False).order_by()
-                         .values_list("enrolment_id", "seconds_on_item")):
-        seconds.setdefault(enrolment, []).append(s)
-    conditions, annotators = [], []
-    for c in study.conditions.all():
-        row = {"condition": c.name, "target": c.target_size, "paused": c.paused,
-               "enrolled": 0, "active": 0, "completed": 0, "dropped": 0, "declined": 0,
-               "screened_out": 0}
-        for e in c.enrolments.all():
-            row["enrolled"] += 1
-            if e.step in (Enrolment.Step.DECLINED, Enrolment.Step.SCREENED_OUT):
-                state = e.step
-            elif e.completed_at:
-                state = "completed"
-            elif now - e.last_seen_at <= window:
-                state = "active"
-            else:
-                state = "dropped"
-            row[state] += 1
-            counted = [pk for pk in e.item_order if pk not in practice]
-            done = len(seconds.get(e.pk, ()))
-            times = [s for s in seconds.get(e.pk, ()) if s]
-            annotators.append({"annotator": e.pseudonym, "condition": c.name, "state": state, "step": e.step,
-                               "done": done, "of": len(counted),
-                               "minutes_since_seen": round((now - e.last_seen_at).total_seconds() / 60, 1),
-                               "median_seconds_per_item": round(median(times), 1) if times else None,
-                               "excluded": e.exclusion_reason if e.excluded else ""})
-        conditions.append(row)
-    return {"conditions": conditions, "annotators": annotators, "at": now.isoformat()}
-
-
-# -- model debugging reports ------------------------------------------------------------------
-__all__ += ["debugging_state", "debugging_page"]
+    return (report.status in (DebuggingReport.Status.QUEUED, DebuggingReport.Status.RUNNING)
+            and ((now or timezone.now()) - report.updated_at).total_seconds() > REPORT_STALE_AFTER_SECONDS)
 
 
 def debugging_state(report) -> dict:
     """The state of one run of a debugging report, as the page polls it: ``status`` (none,
     queued, running, done, failed, or interrupted when it stopped showing progress),
     ``progress`` in whole per cent, what it is doing and why it failed."""
-    from .services import report_is_stale
-
     if report is None:
         return {"status": "none", "progress": 0}
     return {"id": report.pk, "status": "interrupted" if report_is_stale(report) else report.status,
@@ -250,8 +213,6 @@ def _by_count(counts: dict[str, int]) -> dict[str, int]:
 def _fine_tuning_tables(result: dict) -> list[dict]:
     """Per slice of the held-out split: each selection's accuracy change in points with its
     interval, and each paired difference with the first selection (targeted)."""
-    from viz_engine.bundles.debugging_report import SLICES, points
-
     ft = result["fine_tuning"]
     order = [ft["first"], *ft["differences"]]  # targeted first (a JSON file's keys come sorted)
     tables = []
@@ -273,11 +234,6 @@ def debugging_page(bundle) -> dict:
     """What the debugging page shows: the latest run's state and the latest finished report
     (kept on show while a new run computes), with its tables in points; the form holds the
     latest run's parameters (the defaults before any)."""
-    from rest_framework.fields import empty
-
-    from .models import DebuggingReport
-    from .services import REPORT_STALE_AFTER_SECONDS, DebuggingParams
-
     runs = bundle.debugging_reports.all()
     latest = runs.first()
     finished = runs.filter(status=DebuggingReport.Status.DONE).first()

@@ -5,18 +5,20 @@ from pathlib import Path
 from django.db import DataError, IntegrityError, transaction
 from rest_framework import serializers
 
+from viz_engine.bundles.folder import validate_bundle
 from viz_engine.bundles.format import BundleError, read_json, sha256_file
 
-from .models import Bundle, BundleItem, DebuggingReport, Enrolment, LiveSOGResult
+from . import workers
+from .models import Bundle, BundleItem, Condition, DebuggingReport, Enrolment, LiveSOGResult, Study, StudyItem
 from .quality import ATTENTION_REASON, attention_score, gate_status, quality_problem
+from .schemas import BundleItemRowSchema, BundleRowSchema, DebuggingParams, first_error
+from .selectors import REPORT_STALE_AFTER_SECONDS, accessible_bundles, report_is_stale
 from .stage_views import pages_of, parse_stage, platform_stage_names, stage_view
 from .task_registry import task_spec, task_specs
 
 
 def _bundle_rows_fit(row: dict, items: list[dict]) -> None:
     """The values the rows keep must fit their columns (names without NUL, not too long)."""
-    from .schemas import BundleItemRowSchema, BundleRowSchema, first_error
-
     checked = BundleRowSchema(data=row)
     if not checked.is_valid():
         raise BundleError(f"bundle {first_error(checked.errors)}")
@@ -32,8 +34,6 @@ def import_bundle(path, name: str | None = None, owner=None) -> Bundle:
     Raises :class:`BundleError` (nothing written) for a partial, malformed or tampered
     bundle, one holding a symbolic link, or one already imported.
     """
-    from viz_engine.bundles.precompute import validate_bundle  # torch: only where bundles are imported
-
     root = Path(path).resolve()
     manifest = validate_bundle(root)
     digest = sha256_file(root / "manifest.json")
@@ -125,11 +125,10 @@ def live_second_order_gradient(item: BundleItem, positions, timeout: float = 30.
     at most ``MULTIVIZ_LIVE_SOG_KEEP`` word sets per item, the least recently shown dropped
     first (a question of n words has 2ⁿ − 1 of them). Before computing a new one it asks
     ``throttle()`` for the seconds to wait (0: go on) and raises :class:`LiveSOGThrottled`
-    if there are any; word sets already computed are never held back."""
+    if there are any; word sets already computed are never held back. The worker's task is
+    reached by its name (``workers.LIVE_SOG``): this process need not load the engine."""
     from django.conf import settings
     from django.utils import timezone
-
-    from .tasks import live_sog
 
     tokens = item.record.get("datapoint", {}).get("tokens", [])  # none: a datapoint without words
     try:
@@ -150,7 +149,8 @@ def live_second_order_gradient(item: BundleItem, positions, timeout: float = 30.
     if wait:
         raise LiveSOGThrottled(wait)
     bundle = item.bundle
-    result = live_sog.delay(bundle.dataset, bundle.model, item.record["split"], item.record["index"], wanted)
+    result = workers.run(workers.LIVE_SOG, bundle.dataset, bundle.model, item.record["split"], item.record["index"],
+                         wanted)
     data = result.get(timeout=timeout)
     heat = bytes.fromhex(data.pop("heatmap_png"))
     obj, _ = LiveSOGResult.objects.get_or_create(item=item, positions=key,
@@ -272,8 +272,6 @@ def enrol(study, pseudonym: str = "", prolific_study_id: str = "", prolific_sess
     """
     import secrets
 
-    from .models import Enrolment, Study
-
     pseudonym = clean_pseudonym(pseudonym)
     enrolment = Enrolment(pseudonym=pseudonym or f"anon-{secrets.token_hex(6)}",
                           prolific_study_id=prolific_study_id[:PROLIFIC_ID_LENGTH],
@@ -317,8 +315,6 @@ def touch(enrolment) -> None:
 
 def advance(enrolment, from_step: str, to_step: str):
     """Move past consent or instructions; a repeated click is harmless."""
-    from .models import Enrolment
-
     with transaction.atomic():
         e = Enrolment.objects.select_for_update().get(pk=enrolment.pk)
         if e.step == from_step:
@@ -331,16 +327,12 @@ def decline(enrolment):
     """The annotator declined consent: their enrolment ends here (step ``declined``), frees
     its place in the condition and is sent on with the study's returned code. Only from
     the consent page; a repeated click is harmless."""
-    from .models import Enrolment
-
     return advance(enrolment, Enrolment.Step.CONSENT, Enrolment.Step.DECLINED)
 
 
 def finish(enrolment, closing_answers: dict):
     """Record the closing questions and complete the enrolment (once)."""
     from django.utils import timezone
-
-    from .models import Enrolment
 
     closing_answers = {k: without_nul(f"the answer to \u201c{k}\u201d", str(v)) for k, v in closing_answers.items()}
     with transaction.atomic():
@@ -423,17 +415,14 @@ def create_study(owner, bundle, *, title: str, task: str | None = None, presets:
     them, or those named in ``presets``) and any ``custom`` conditions (name, stages,
     options); the first ``practice`` items are practice. Only over a bundle ``owner`` may
     see (:func:`~studies.selectors.accessible_bundles`)."""
-    from .models import Condition, Study, StudyItem
-    from .selectors import accessible_bundles
-
     if not accessible_bundles(owner).filter(pk=bundle.pk).exists():
         raise StudyError(f"bundle {bundle.name!r} is not yours nor shared with you: ask its owner to share it")
     task = task or bundle.task
     if task not in [t.name for t in task_specs()]:
         raise StudyError(f"task {task!r} is unknown; tasks: {', '.join(t.name for t in task_specs())}")
     spec = task_spec(task)
-    if not title.strip():
-        raise StudyError("the study needs a title")
+    title = _clean_title(title)
+    instructions, consent_text = _text(instructions, "the instructions"), _text(consent_text, "the consent text")
     chosen = [p for p in spec.presets if presets is None or p[0] in presets]
     if presets is not None and len(chosen) != len(presets):
         known = [p[0] for p in spec.presets]
@@ -452,7 +441,7 @@ def create_study(owner, bundle, *, title: str, task: str | None = None, presets:
     unknown = sorted({s for _, stages, _ in chosen for s in stages} - set(platform_stage_names()))
     if unknown:
         raise StudyError(f"unknown stage(s) {unknown}; stages: {', '.join(platform_stage_names())}")
-    size = spec.group_size if group_size is None else group_size
+    size = spec.group_size if group_size is None else _whole_number(group_size, "the group size")
     with transaction.atomic():
         study = Study.objects.create(owner=owner, bundle=bundle, title=title, task=task, instructions=instructions,
                                      consent_text=consent_text,
@@ -468,17 +457,74 @@ def create_study(owner, bundle, *, title: str, task: str | None = None, presets:
     return study
 
 
-def update_items(study, rows: dict[int, dict]) -> None:
-    """``{study item id: {"choices": [...], "is_practice": bool, "include": bool,
-    "attention_check": bool, "expected_answer": str, "instruction": str}}`` (a key left out
-    keeps its value). Only before anyone enrols: answers must never refer to items that
-    changed under them. Refused as a whole, nothing saved, with a message naming the item."""
-    from .models import StudyItem
+# The rules of editing a study, shared by every write path: the builder's forms, the REST
+# API (annotations/api.py) and nothing else (the admin shows these rows read-only).
+MAX_POSITIVE_INT = 2_147_483_647  # a PositiveIntegerField's limit in every database
+DETAIL_FIELDS = ("title", "instructions", "consent_text", "item_order")
+ITEM_FIELDS = ("choices", "is_practice", "order", "include", "attention_check", "expected_answer",
+               "instruction")
+CONDITION_FLAGS = ("paused", "rg_highlights", "live_sog", "ask_helpful_page", "global_feature_ids")
 
+
+def _whole_number(value, what: str) -> int:
+    """``value`` as a whole number from 0 to :data:`MAX_POSITIVE_INT`, or why not."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise StudyError(f"{what} must be a whole number") from None
+    if isinstance(value, bool) or (isinstance(value, float) and value != number):
+        raise StudyError(f"{what} must be a whole number")
+    if number < 0:
+        raise StudyError(f"{what} cannot be negative")
+    if number > MAX_POSITIVE_INT:
+        raise StudyError(f"{what} must be at most {MAX_POSITIVE_INT}")
+    return number
+
+
+def _text(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise StudyError(f"{what} must be text")
+    return without_nul(what, value)
+
+
+def _clean_title(title) -> str:
+    """A study's title: text, not blank, that fits its column."""
+    title = _text(title, "the title").strip()
+    if not title:
+        raise StudyError("the study needs a title")
+    limit = Study._meta.get_field("title").max_length
+    if len(title) > limit:
+        raise StudyError(f"the title is longer than {limit} characters")
+    return title
+
+
+def _item_choices(study, item, choices) -> list[str]:
+    """The answer choices of ``item``: distinct classes of the model, two or more in a
+    model-simulation study (the annotator picks the prediction among them)."""
+    if not isinstance(choices, (list, tuple)) or not all(isinstance(c, str) for c in choices):
+        raise StudyError(f"item {item.bundle_item.item_id}: choices must be a list of class names")
+    classes = set(study.bundle.class_names)
+    choices = [c.strip() for c in choices if c.strip()]
+    bad = [c for c in choices if c not in classes]
+    fewest = 2 if task_spec(study.task).checks_choices else 0
+    if len(choices) < fewest or bad or len(set(choices)) != len(choices):
+        raise StudyError(f"item {item.bundle_item.item_id}: choices must be "
+                         + ("two or more distinct" if fewest else "distinct")
+                         + " classes of the model" + (f" ({', '.join(bad)} are not)" if bad else ""))
+    return choices
+
+
+def update_items(study, rows: dict[int, dict]) -> None:
+    """``{study item id: {"choices": [...], "is_practice": bool, "order": int, "include":
+    bool, "attention_check": bool, "expected_answer": str, "instruction": str}}``, each key
+    optional (an absent one keeps its value; ``include`` false removes the item). Only
+    before anyone enrols: answers must never refer to items that changed under them. At
+    least one counted item (not practice, not an attention check) stays, and the study's
+    quality controls must still be met (:func:`studies.quality.quality_problem`). All or
+    nothing, with a message naming the item."""
     if study.enrolments.exists():
         raise StudyError("annotators have started this study; its items can no longer change")
-    classes = set(study.bundle.class_names)
-    items = {i.pk: i for i in study.items.all()}
+    items = {i.pk: i for i in study.items.select_related("bundle_item")}
     unknown = sorted(set(rows) - set(items))
     if unknown:
         raise StudyError(f"items {unknown[:5]} are not in this study")
@@ -489,12 +535,9 @@ def update_items(study, rows: dict[int, dict]) -> None:
                 item.delete()
                 continue
             if "choices" in row:
-                choices = [c.strip() for c in row["choices"] if c.strip()]
-                bad = [c for c in choices if c not in classes]
-                if task_spec(study.task).checks_choices and (len(choices) < 2 or bad or len(set(choices)) != len(choices)):
-                    raise StudyError(f"item {item.bundle_item.item_id}: choices must be two or more distinct "
-                                     f"classes of the model" + (f" ({', '.join(bad)} are not)" if bad else ""))
-                item.choices = choices
+                item.choices = _item_choices(study, item, row["choices"])
+            if "order" in row:
+                item.order = _whole_number(row["order"], f"item {item.bundle_item.item_id}: the order")
             item.is_practice = bool(row.get("is_practice", item.is_practice))
             item.attention_check = bool(row.get("attention_check", item.attention_check))
             for name in ("expected_answer", "instruction"):
@@ -580,27 +623,46 @@ def update_quality_controls(study, data: dict):
 
 
 def update_conditions(study, rows: dict[int, dict]) -> None:
-    """Target sizes, pausing and the variants of each condition."""
+    """``{condition id: {"target_size": int, "paused": bool, "rg_highlights": bool, …}}``:
+    target sizes, pausing and the variants of each condition; an absent key keeps its
+    value. All or nothing."""
     conditions = {c.pk: c for c in study.conditions.all()}
     with transaction.atomic():
         for pk, row in rows.items():
             if pk not in conditions:
                 raise StudyError(f"condition {pk} is not in this study")
             c = conditions[pk]
-            try:
-                c.target_size = int(row.get("target_size", c.target_size))
-            except (TypeError, ValueError):
-                raise StudyError(f"{c.name}: the target size must be a whole number") from None
-            if c.target_size < 0:
-                raise StudyError(f"{c.name}: the target size cannot be negative")
-            for flag in ("paused", "rg_highlights", "live_sog", "ask_helpful_page", "global_feature_ids"):
-                setattr(c, flag, bool(row.get(flag, False)))
+            if "target_size" in row:
+                c.target_size = _whole_number(row["target_size"], f"{c.name}: the target size")
+            for flag in CONDITION_FLAGS:
+                setattr(c, flag, bool(row.get(flag, getattr(c, flag))))
             c.save()
 
 
-def set_status(study, status: str):
-    from .models import Study
+def update_details(study, data: dict):
+    """The study's title (never empty), instructions, consent text and item order, from
+    ``data`` (an absent key keeps its value). The order annotators get their items in
+    cannot change once one has started: it is fixed per annotator when they join."""
+    changes = {}
+    for name in ("title", "instructions", "consent_text"):
+        if name in data:
+            changes[name] = _text(data[name], f"the {name.replace('_', ' ')}")
+    if "title" in changes:
+        changes["title"] = _clean_title(changes["title"])
+    if "item_order" in data:
+        if data["item_order"] not in Study.Order.values:
+            raise StudyError(f"the item order must be one of {', '.join(Study.Order.values)}")
+        if data["item_order"] != study.item_order and study.enrolments.exists():
+            raise StudyError("annotators have started this study; the order of its items can no longer change")
+        changes["item_order"] = data["item_order"]
+    for name, value in changes.items():
+        setattr(study, name, value)
+    if changes:
+        study.save(update_fields=list(changes))
+    return study
 
+
+def set_status(study, status: str):
     if status not in Study.Status.values:
         raise StudyError(f"status must be one of {', '.join(Study.Status.values)}")
     if status == Study.Status.OPEN and not study.conditions.filter(paused=False).exists():
@@ -611,25 +673,6 @@ def set_status(study, status: str):
 
 
 # -- model debugging reports ----------------------------------------------------------------------
-# A queued or running report that has shown no progress for this long was interrupted (its
-# worker or web process stopped): the page says so and a new run may start.
-REPORT_STALE_AFTER_SECONDS = 5 * 60
-
-
-class DebuggingParams(serializers.Serializer):
-    """The parameters of a debugging report a researcher may set (the engine defaults the rest)."""
-
-    budget = serializers.IntegerField(min_value=1, max_value=1_000_000, default=100)
-    runs = serializers.IntegerField(min_value=2, max_value=50, default=10,
-                                    help_text="fine-tuning runs (seeds) per selection")
-    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
-    k_features = serializers.IntegerField(min_value=1, max_value=50, default=5)
-    epochs = serializers.IntegerField(min_value=1, max_value=50, default=1)
-    labelled_size = serializers.IntegerField(min_value=20, max_value=1_000_000, required=False)
-    pool_size = serializers.IntegerField(min_value=20, max_value=1_000_000, required=False)
-    held_out_size = serializers.IntegerField(min_value=20, max_value=1_000_000, required=False)
-
-
 def _validated(serializer_class, data):
     """The serializer's ``validated_data`` of ``data``, or a :class:`StudyError` naming the
     first field refused and why."""
@@ -638,13 +681,6 @@ def _validated(serializer_class, data):
         field, problems = next(iter(checked.errors.items()))
         raise StudyError(f"{field.replace('_', ' ')}: {problems[0]}")
     return checked.validated_data
-
-
-def report_is_stale(report, now=None) -> bool:
-    from django.utils import timezone
-
-    return (report.status in (DebuggingReport.Status.QUEUED, DebuggingReport.Status.RUNNING)
-            and ((now or timezone.now()) - report.updated_at).total_seconds() > REPORT_STALE_AFTER_SECONDS)
 
 
 def start_debugging_report(bundle, data) -> DebuggingReport:
@@ -681,67 +717,26 @@ def start_debugging_report(bundle, data) -> DebuggingReport:
 
 
 def _dispatch_debugging_report(report_id: int) -> None:
+    """Hand the run to a worker by the task's name; without a broker, to a thread of this
+    process (``EAGER_TASKS_IN_THREAD``), so the page answers at once and shows its progress."""
     import threading
 
     from django.conf import settings
 
-    from .tasks import debugging_report
-
-    if debugging_report.app.conf.task_always_eager and settings.EAGER_TASKS_IN_THREAD:
+    if workers.in_process() and settings.EAGER_TASKS_IN_THREAD:
         threading.Thread(target=_run_in_thread, args=(report_id,), daemon=True,
                          name=f"debugging-report-{report_id}").start()
     else:
-        debugging_report.delay(report_id)
+        workers.run(workers.DEBUGGING_REPORT, report_id)
 
 
 def _run_in_thread(report_id: int) -> None:
     from django.db import connection
 
-    from .tasks import debugging_report
-
     try:
-        debugging_report.apply(args=[report_id])
+        workers.run(workers.DEBUGGING_REPORT, report_id)
     finally:
         connection.close()  # the thread's own connection
-
-
-def run_debugging_report(report_id: int) -> None:
-    """Compute the report of row ``report_id`` into it, with its progress as it goes. A
-    failure is stored with its reason (and logged), never raised: the page shows it."""
-    import logging
-
-    from django.utils import timezone
-
-    from viz_engine.adapters import AdapterError
-    from viz_engine.bundles.debugging_report import build_debugging_report
-
-    report = DebuggingReport.objects.select_related("bundle").filter(pk=report_id).first()
-    if report is None or report.status in (DebuggingReport.Status.DONE, DebuggingReport.Status.FAILED):
-        return  # deleted, or a redelivered task of a run already over
-    rows = DebuggingReport.objects.filter(pk=report_id)
-    rows.update(status=DebuggingReport.Status.RUNNING, progress=0.0, stage="starting", updated_at=timezone.now())
-    shown = {"progress": 0.0, "stage": "starting"}
-
-    def progress(fraction: float, stage: str) -> None:
-        if fraction - shown["progress"] >= 0.01 or stage != shown["stage"]:  # at most ~100 writes
-            shown.update(progress=fraction, stage=stage)
-            rows.update(progress=fraction, stage=stage[:200], updated_at=timezone.now())
-
-    bundle = report.bundle
-    try:
-        result = build_debugging_report(report.folder, dataset=bundle.dataset, model=bundle.model,
-                                        progress=progress, **report.params)
-    except (BundleError, AdapterError) as exc:
-        error = str(exc)
-    except Exception as exc:  # noqa: BLE001 - whatever went wrong, the page must say it, not hang
-        logging.getLogger(__name__).exception("debugging report %s failed", report_id)
-        error = f"{type(exc).__name__}: {exc}"
-    else:
-        rows.update(status=DebuggingReport.Status.DONE, progress=1.0, stage="done", result=result,
-                    finished_at=timezone.now(), updated_at=timezone.now())
-        return
-    rows.update(status=DebuggingReport.Status.FAILED, error=error or "failed without a message",
-                finished_at=timezone.now(), updated_at=timezone.now())
 
 
 # -- excluding annotators from the metrics --------------------------------------------------------
@@ -763,8 +758,6 @@ def set_exclusion(study, data, by):
     ``exclusion_history``; repeating the current state with the same reason changes nothing.
     Raises :class:`StudyError` naming the field for bad input."""
     from django.utils import timezone
-
-    from .models import Enrolment
 
     change = _validated(ExclusionChange, data)
     with transaction.atomic():

@@ -2,16 +2,14 @@ from django.urls import path
 
 from . import views
 
+# The "studies" namespace also holds a study's results pages (its page, exclusions, monitor,
+# comparisons, the whole-study document): they read answers, so their views live in
+# annotations (annotations.urls.study_pages), which config/urls.py adds to this namespace.
 app_name = "studies"
 
 urlpatterns = [
     path("", views.engine_demo, name="engine-demo"),
     path("studies/", views.study_list, name="study-list"),
-    path("studies/<int:pk>/", views.study_detail, name="study-detail"),
-    path("studies/<int:pk>/exclusions/", views.study_exclusion, name="study-exclusion"),
-    path("studies/<int:pk>/monitor.json", views.study_monitor, name="study-monitor"),
-    path("studies/<int:pk>/compare.json", views.study_compare, name="study-compare"),
-    path("studies/<int:pk>/whole-study.json", views.study_transfer, name="study-transfer"),
     path("bundles/", views.bundle_list, name="bundles"),
     path("bundles/progress.json", views.bundle_progress, name="bundle-progress"),
     path("bundles/<int:pk>/assets/<path:path>", views.bundle_asset, name="bundle-asset"),

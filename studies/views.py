@@ -1,5 +1,6 @@
 """Pages. The engine demo, the bundles (precompute progress, assets, live second-order
-gradients); the study pages come with the study platform."""
+gradients, the model debugging report) and the researcher's list of studies; a study's
+results pages read answers, so they live with them (``annotations/views.py``)."""
 
 import base64
 import mimetypes
@@ -7,17 +8,17 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
+from viz_engine.bundles.folder import progress
 from viz_engine.bundles.format import BundleError, open_inside
 
 from .demo import load_engine_demo
-from .models import Bundle, BundleItem, Condition
-from .selectors import accessible_bundles, accessible_studies
-from .services import LiveSOGThrottled, live_second_order_gradient
+from .models import Bundle, BundleItem, DebuggingReport
+from .selectors import accessible_bundles, accessible_studies, debugging_page, debugging_state
+from .services import LiveSOGThrottled, StudyError, live_second_order_gradient, start_debugging_report
 from .throttle import live_sog_wait, too_many_word_sets
 
 
@@ -29,8 +30,6 @@ def engine_demo(request):
 def bundle_folders(user) -> list[dict]:
     """The bundle folders under ``DATA_DIR/bundles`` with their precompute progress: those
     not imported yet (a precompute in progress), and the imported ones ``user`` may see."""
-    from viz_engine.bundles.precompute import progress  # imports torch: not on every page's import path
-
     base = Path(settings.DATA_DIR) / "bundles"
     imported = {b.path: b for b in accessible_bundles(user)}
     hidden = set(Bundle.objects.values_list("path", flat=True)) - set(imported)
@@ -104,134 +103,16 @@ def study_list(request):
     return render(request, "studies/study_list.html", {"studies": studies})
 
 
-def _dashboard_plots(study, metrics: list[dict]) -> list[str]:
-    from annotations.plots import interval_plot
-
-    plots = []
-    if study.task_spec.scored:
-        rows = [{"label": m["condition"], "value": m["accuracy"]["mean"],
-                 "low": None if m["accuracy"]["mean"] is None else m["accuracy"]["mean"] - m["accuracy"]["std"],
-                 "high": None if m["accuracy"]["mean"] is None else m["accuracy"]["mean"] + m["accuracy"]["std"]}
-                for m in metrics]
-        plots.append(interval_plot(rows, title="Accuracy against the model (mean ± std over annotators)",
-                                   lo=0, hi=1, ticks=[0, .25, .5, .75, 1], fmt="{:.0%}"))
-    else:
-        rows = [{"label": m["condition"], "value": m["confidence"]["mean"],
-                 "low": None if m["confidence"]["mean"] is None else m["confidence"]["mean"] - m["confidence"]["std"],
-                 "high": None if m["confidence"]["mean"] is None else m["confidence"]["mean"] + m["confidence"]["std"]}
-                for m in metrics]
-        plots.append(interval_plot(rows, title="Confidence (mean ± std)", lo=1, hi=5, ticks=[1, 2, 3, 4, 5],
-                                   fmt="{:.0f}"))
-    rows = [{"label": m["condition"], "value": m["alpha"],
-             "low": m["alpha_interval"][0] if m["alpha_interval"] else None,
-             "high": m["alpha_interval"][1] if m["alpha_interval"] else None} for m in metrics]
-    plots.append(interval_plot(rows, title="Krippendorff's α (bootstrap 95 % interval over items)", lo=-0.5, hi=1,
-                               ticks=[-.5, 0, .5, 1]))
-    return plots
-
-
-@login_required
-@require_GET
-def study_detail(request, pk: int):
-    from annotations.views import owned_study
-
-    return _study_page(request, owned_study(request, pk))
-
-
-def _study_page(request, study, error: str | None = None, status: int = 200):
-    from annotations.exports import summary_rows
-    from annotations.selectors import bonus_rows, condition_metrics, conditions_answers, item_agreement
-
-    conditions = list(study.conditions.select_related("study"))
-    answers = conditions_answers(conditions)  # read once; the figures come from the cache
-    metrics = [condition_metrics(c, answers=a) for c, a in zip(conditions, answers)]
-    rows = [{"c": c, "enrolled": m["enrolled"], "completed": m["completed"]} for c, m in zip(conditions, metrics)]
-    invite = request.build_absolute_uri(reverse("annotate:join", args=[study.invite_token]))
-    return render(request, "studies/study_detail.html", {
-        "study": study, "conditions": rows, "invite": invite, "summary": summary_rows(study, metrics=metrics),
-        "plots": _dashboard_plots(study, metrics),
-        "agreement": [(c.name, item_agreement(c, answers=a)) for c, a in zip(conditions, answers)],
-        "same_task_studies": accessible_studies(request.user).filter(task=study.task).order_by("-pk"),
-        "enrolments": study.enrolments.select_related("condition", "exclusion_changed_by").order_by("pseudonym"),
-        "error": error, "form": request.POST if error else {},
-        "bonuses": bonus_rows(study) if study.task_spec.scored else None,
-    }, status=status)
-
-
-@login_required
-@require_POST
-def study_exclusion(request, pk: int):
-    """The study page's form: exclude an annotator from the metrics (or include them again),
-    with a reason; a refusal is shown on the page with what was typed."""
-    from annotations.views import owned_study
-
-    from .services import StudyError, set_exclusion
-
-    study = owned_study(request, pk)
-    try:
-        set_exclusion(study, request.POST.dict(), request.user)
-    except StudyError as exc:
-        return _study_page(request, study, error=str(exc), status=400)
-    return redirect(reverse("studies:study-detail", args=[study.pk]) + "#exclusions")
-
-
-@login_required
-@require_GET
-def study_monitor(request, pk: int):
-    """Live figures (polled by the study page)."""
-    from annotations.views import owned_study
-
-    from .selectors import monitor
-
-    return JsonResponse(monitor(owned_study(request, pk)))
-
-
-@login_required
-@require_GET
-def study_compare(request, pk: int):
-    """``?a=<condition id>&b=<condition id>``: permutation test of their accuracies."""
-    from annotations.selectors import compare_conditions
-    from annotations.views import owned_study
-
-    study = owned_study(request, pk)
-    try:
-        a = study.conditions.get(pk=int(request.GET.get("a", "")))
-        b = study.conditions.get(pk=int(request.GET.get("b", "")))
-    except (ValueError, Condition.DoesNotExist):
-        return JsonResponse({"error": "choose two conditions of this study"}, status=400)
-    if not study.task_spec.scored:
-        return JsonResponse({"error": "accuracy comparisons are for model-simulation studies"}, status=400)
-    return JsonResponse(compare_conditions(a, b))
-
-
-@login_required
-@require_GET
-def study_transfer(request, pk: int):
-    """The whole study as one JSON document, to move it to another installation
-    (``manage.py import_study``)."""
-    from annotations.views import download_response, owned_study
-
-    from .services import StudyError
-    from .transfer import export_study_json
-
-    study = owned_study(request, pk)
-    try:
-        body = export_study_json(study)
-    except StudyError as exc:
-        return HttpResponse(f"The study cannot be exported: {exc}", status=409,
-                            content_type="text/plain; charset=utf-8")
-    return download_response(body, "application/json; charset=utf-8", f"study-{pk}-whole.json")
+def owned_study(request, pk):
+    """The study if the logged-in researcher owns it or it is shared with them (or they are a
+    superuser); 404 otherwise, so a researcher cannot even learn that another's study exists."""
+    return get_object_or_404(accessible_studies(request.user), pk=pk)
 
 
 @login_required
 def bundle_debugging(request, pk: int):
     """The model debugging report of a bundle's model: start a run (a Celery task; in a
     thread of this process without a broker), watch its progress, read the latest report."""
-    from django.shortcuts import redirect
-
-    from .selectors import debugging_page
-    from .services import StudyError, start_debugging_report
-
     bundle = get_object_or_404(accessible_bundles(request.user), pk=pk)
     error = None
     if request.method == "POST":
@@ -250,8 +131,6 @@ def bundle_debugging(request, pk: int):
 @require_GET
 def bundle_debugging_progress(request, pk: int):
     """The latest run's state, for the page to poll."""
-    from .selectors import debugging_state
-
     bundle = get_object_or_404(accessible_bundles(request.user), pk=pk)
     return JsonResponse(debugging_state(bundle.debugging_reports.first()))
 
@@ -259,8 +138,6 @@ def bundle_debugging_progress(request, pk: int):
 @login_required
 @require_GET
 def bundle_debugging_asset(request, pk: int, name: str):
-    from .models import DebuggingReport
-
     bundle = get_object_or_404(accessible_bundles(request.user), pk=pk)
     finished = bundle.debugging_reports.filter(status=DebuggingReport.Status.DONE).first()
     names = {e["image"] for f in finished.result.get("features", []) for e in f["examples"]} if finished else set()

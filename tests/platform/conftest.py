@@ -37,7 +37,7 @@ def fresh_cache():
     asset permissions remembered in-process (a rolled-back test's ids come again)."""
     from django.core.cache import cache
 
-    from studies.annotate import forget_asset_permissions
+    from annotations.annotate import forget_asset_permissions
 
     cache.clear()
     forget_asset_permissions()

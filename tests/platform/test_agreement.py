@@ -158,7 +158,7 @@ def _study_with_answers(task):
 @pytest.mark.django_db
 @pytest.mark.parametrize("task", ["simulation", "error", "concept"])
 def test_the_study_page_the_api_and_every_export_show_the_same_alpha_and_interval(client, task):
-    from studies.views import _dashboard_plots
+    from annotations.views import _dashboard_plots
 
     study = _study_with_answers(task)
     metrics = [condition_metrics(c) for c in study.conditions.all()]

@@ -157,7 +157,7 @@ def test_a_researcher_builds_previews_and_opens_a_study_in_the_browser(browser, 
     expect(annotator.get_by_role("button", name="I agree to take part")).to_be_visible()
 
 
-def test_a_researcher_clusters_concepts_in_the_browser(browser, live_server):
+def test_a_researcher_clusters_concepts_in_the_browser(browser, live_server, eager_tasks):
     from playwright.sync_api import expect
 
     from studies.services import enrol

@@ -30,7 +30,7 @@ def test_suggested_clusters_group_paraphrases_and_keep_unrelated_texts_apart():
 
 
 @pytest.mark.slow
-def test_the_workspace_suggests_then_merges_splits_and_renames(client):
+def test_the_workspace_suggests_then_merges_splits_and_renames(client, eager_tasks):
     study = concept_study()
     client.force_login(study.owner)
     url = f"/studies/{study.pk}/concepts/"

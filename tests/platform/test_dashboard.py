@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from annotations.plots import interval_plot
 from annotations.selectors import compare_conditions, item_agreement, permutation_test
 from studies.models import Enrolment
-from studies.selectors import monitor
+from annotations.selectors import monitor
 from studies.services import enrol
 from tests.platform.study_helpers import answer_all, make_study, start
 

@@ -85,7 +85,7 @@ def test_a_failed_run_says_why_on_the_page_not_a_500(researcher, inline, django_
     def crash(*args, **kwargs):
         raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr("viz_engine.bundles.debugging_report.build_debugging_report", crash)
+    monkeypatch.setattr("studies.tasks.build_debugging_report", crash)  # what the task runs
     with django_capture_on_commit_callbacks(execute=True):
         assert researcher.post(url, TINY).status_code == 302  # a failed run does not block the next
     assert "failed: RuntimeError: the disk is full" in researcher.get(url).content.decode()

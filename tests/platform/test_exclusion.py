@@ -149,7 +149,7 @@ def test_the_api_excludes_with_a_reason_and_refuses_none(client):
 
 
 def test_a_moved_study_keeps_its_exclusions_and_an_older_document_imports_with_none():
-    from studies.transfer import export_study, import_study
+    from annotations.transfer import export_study, import_study
     from tests.platform.test_study_transfer import delete_study
 
     study = simulated()

@@ -20,7 +20,7 @@ def database_down(monkeypatch):
     def unreachable(*_args, **_kwargs):
         raise OperationalError("connection to server at 127.0.0.1, port 5432 failed: Connection refused")
 
-    monkeypatch.setattr("studies.annotate.submit_response", unreachable)
+    monkeypatch.setattr("annotations.annotate.submit_response", unreachable)
     monkeypatch.setattr("annotations.api.submit_response", unreachable)
 
 
@@ -43,7 +43,7 @@ def test_the_send_again_form_saves_the_answer_once_the_database_is_back(client, 
     e = start(enrol(study, pseudonym="p"))
     answer = {"item": str(e.item_order[0]), "choice": "green"}
     with monkeypatch.context() as m:
-        m.setattr("studies.annotate.submit_response",
+        m.setattr("annotations.annotate.submit_response",
                   lambda *a, **k: (_ for _ in ()).throw(OperationalError("server closed the connection")))
         html = client.post(f"/a/{e.token}/", answer).content.decode()
     resent = {k: v for k, v in re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', html)}
@@ -54,7 +54,7 @@ def test_the_send_again_form_saves_the_answer_once_the_database_is_back(client, 
 def test_a_page_asked_for_while_the_database_is_away_says_to_try_again(client, monkeypatch):
     study = make_study()
     e = enrol(study, pseudonym="p")
-    monkeypatch.setattr("studies.annotate._enrolment",
+    monkeypatch.setattr("annotations.annotate._enrolment",
                         lambda *a: (_ for _ in ()).throw(OperationalError("the database system is starting up")))
     response = client.get(f"/a/{e.token}/")
     assert response.status_code == 503 and 'id="try-again"' in response.content.decode()

@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 
 from annotations.models import Response
 from annotations.selectors import condition_metrics
-from studies.annotate import asset_signature
+from annotations.annotate import asset_signature
 from studies.models import Bundle, BundleItem, Condition, Enrolment, Study, StudyItem
 from studies.selectors import asset_name
 from studies.services import StudyError, create_study, enrol, import_bundle
-from studies.transfer import export_study, import_study
+from annotations.transfer import export_study, import_study
 from tests.platform.study_helpers import answer_all, make_study
 from viz_engine.bundles.format import FORMAT, FORMAT_VERSION, BundleError, bundle_files, sha256_file
 

@@ -129,7 +129,7 @@ def test_a_threshold_amount_needs_a_threshold():
 
 
 def test_the_monitor_counts_a_declined_annotator_as_declined_not_active(client):
-    from studies.selectors import monitor
+    from annotations.selectors import monitor
 
     study = make_study()
     e = enrol(study)

@@ -71,7 +71,7 @@ def test_the_error_page_and_the_apis_error_give_the_request_id_of_the_logged_tra
     def broken(*args, **kwargs):
         raise RuntimeError("the annotator's view broke")
 
-    monkeypatch.setattr("studies.annotate.annotator_view", broken)
+    monkeypatch.setattr("annotations.annotate.annotator_view", broken)
     monkeypatch.setattr("annotations.api.annotator_view", broken)
     capsys.readouterr()
     client = Client(raise_request_exception=False)

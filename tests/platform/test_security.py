@@ -150,7 +150,7 @@ def test_an_item_pages_images_load_by_their_key_without_the_database(client, two
 
 
 def test_an_asset_key_opens_only_the_asset_and_annotator_it_was_made_for(client, two_studies):
-    from studies.annotate import asset_signature
+    from annotations.annotate import asset_signature
 
     study, _ = two_studies
     # ties in the assignment are drawn at random: tell the two apart by their condition

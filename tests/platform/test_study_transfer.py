@@ -19,7 +19,7 @@ from annotations.selectors import condition_metrics
 from annotations.services import assign_concept_clusters, submit_response
 from studies.models import Condition, Enrolment, Study, StudyItem
 from studies.services import StudyError, enrol, finish
-from studies.transfer import FORMAT, VERSION, export_study, import_study
+from annotations.transfer import FORMAT, VERSION, export_study, import_study
 from tests.platform.study_helpers import answer_all, make_study, start
 
 pytestmark = pytest.mark.django_db
@@ -311,9 +311,9 @@ def test_tokens_already_used_here_are_refused_naming_the_study(moved_out):
 
 
 def test_a_failure_while_writing_leaves_nothing_behind(moved_out, monkeypatch):
-    import studies.transfer
+    import annotations.transfer
 
-    real = studies.transfer._create_responses
+    real = annotations.transfer._create_responses
     calls = []
 
     def fail_on_the_third_annotator(enrolment, responses, items):
@@ -323,7 +323,7 @@ def test_a_failure_while_writing_leaves_nothing_behind(moved_out, monkeypatch):
             raise IntegrityError("the disk is full")
         real(enrolment, responses, items)
 
-    monkeypatch.setattr(studies.transfer, "_create_responses", fail_on_the_third_annotator)
+    monkeypatch.setattr(annotations.transfer, "_create_responses", fail_on_the_third_annotator)
     _refused(copy.deepcopy(moved_out), "the study could not be saved, nothing was written: the disk is full")
     assert len(calls) == 3
 

@@ -42,15 +42,11 @@ from ..methods.features import feature_matrix
 from ..methods.gradient_x_input import gradient_x_input
 from ..render import token_highlights
 from .format import BundleError, write_bytes, write_json
+from .report_figures import SLICES, points
 from .sources import load_dataset, load_model
 
 __all__ = ["build_debugging_report", "verdict", "points", "SLICES"]
 
-SLICES = {
-    "error_slice": "error slice",
-    "feature_slice": "error-feature slice",
-    "overall": "all held-out points",
-}
 _CHUNK = 250  # rows per feature pass: one progress step each
 
 
@@ -224,11 +220,6 @@ def build_debugging_report(out_dir, *, dataset: str, model: str, labelled_split:
     write_json(out / "report.json", report)
     report_progress(1.0, "done")
     return report
-
-
-def points(x: float) -> str:
-    """An accuracy change (a fraction) in signed points, one decimal; never "-0.0"."""
-    return f"{round(100 * x, 1) + 0.0:+.1f}"
 
 
 def _change(summary: dict) -> str:

@@ -23,6 +23,7 @@ from .. import __version__
 from ..methods.attributions import attribution_names
 from ..methods.features import feature_matrix
 from ..methods.sparse_linear import accuracy_sparsity_curve, choose_path_point, fit_sparse_linear_path
+from .folder import item_done, progress, validate_bundle
 from .format import (
     FORMAT,
     FORMAT_VERSION,
@@ -30,11 +31,8 @@ from .format import (
     BundleError,
     bundle_files,
     check_stages,
-    item_dir,
-    links_in,
     read_json,
     remove_stale_temporaries,
-    section_path,
     sha256_file,
     write_json,
 )
@@ -42,7 +40,6 @@ from .dataset_source import check_source, is_protocol_source
 from .modality_stages import GENERIC_PARAMS
 from .registry import get_stage
 from .registry import stages as registered_stages
-from .schema import check_item_record, check_manifest, check_section
 from .selection import TASKS, select_features, select_items
 from .sources import MODELS, load_dataset, load_model
 from .stages import BundleContext, compute_item, sparse_model_summary
@@ -296,23 +293,9 @@ def load_context(out, adapter=None) -> BundleContext:
     return BundleContext(out, plan, source, adapter, examples, feats, probs, read_json(out / "shared" / "P.json"))
 
 
-def _item_done(root: Path, entry: dict, stages) -> bool:
-    return (item_dir(root, entry["id"]) / "item.json").exists() and all(
-        section_path(root, entry["id"], s).exists() for s in stages)
-
-
-def progress(out) -> tuple[int, int]:
-    """(items done, items planned); (0, 0) before a plan exists."""
-    out = Path(out)
-    if not (out / "plan.json").exists():
-        return 0, 0
-    plan = read_json(out / "plan.json")
-    return sum(_item_done(out, e, plan["request"]["stages"]) for e in plan["items"]), len(plan["items"])
-
-
 def missing_items(out) -> list[str]:
     plan = read_json(Path(out) / "plan.json")
-    return [e["id"] for e in plan["items"] if not _item_done(Path(out), e, plan["request"]["stages"])]
+    return [e["id"] for e in plan["items"] if not item_done(Path(out), e, plan["request"]["stages"])]
 
 
 def chunks(ids: list[str], size: int) -> Iterable[list[str]]:
@@ -353,74 +336,6 @@ def build_bundle(out, log: Callable[[str], None] = lambda _m: None, **plan_kwarg
     ctx = load_context(out)
     compute_chunk(ctx, missing_items(out), on_item=lambda i: log(f"item {i} done"))
     return finalize(out)
-
-
-# -- validation (import) ----------------------------------------------------------------------------
-def _asset_refs(obj) -> Iterable[str]:
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if isinstance(v, str) and v.endswith(".png") and k in ("image", "overlay", "heatmap", "image_highlights"):
-                yield v
-            elif isinstance(v, str) and k in ("asset", "poster"):  # modalities and views (any media type)
-                yield v
-            else:
-                yield from _asset_refs(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from _asset_refs(v)
-
-
-def validate_bundle(out) -> dict:
-    """The manifest of a complete, untampered bundle at ``out``, or a :class:`BundleError`
-    saying what is wrong. Checks that the folder holds no symbolic link, the format and
-    version, the shape and bounds of the manifest, every item's record and section
-    (``schema.py``), every file's hash, that nothing was added, that every item has every
-    section, and that every asset a section names is a file of the bundle."""
-    out = Path(out)
-    if not out.is_dir():
-        raise BundleError(f"{out} is not a folder")
-    links = links_in(out)
-    if links:
-        raise BundleError(f"{links[0]} is a symbolic link ({len(links)} in the bundle): a bundle holds its own "
-                          f"files only; copy the files in instead")
-    if not (out / "manifest.json").exists():
-        hint = " (precompute did not finish: run it again)" if (out / "plan.json").exists() else ""
-        raise BundleError(f"{out} has no manifest.json: not a finished bundle{hint}")
-    manifest = read_json(out / "manifest.json")
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise BundleError(f"{out}/manifest.json is not a {FORMAT} manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise BundleError(f"bundle format version {manifest.get('format_version')!r} is not supported "
-                          f"(this installation reads version {FORMAT_VERSION})")
-    check_manifest(manifest)
-    if manifest.get("complete") is not True:
-        raise BundleError("manifest.json does not say the bundle is complete")
-    listed = manifest["files"]
-    present = set(bundle_files(out))
-    extra = sorted(present - set(listed))
-    if extra:
-        raise BundleError(f"{len(extra)} file(s) are not in the manifest, e.g. {extra[0]}: the bundle was changed")
-    for name, digest in listed.items():
-        if name not in present:
-            raise BundleError(f"{name} is listed in the manifest but missing")
-        if sha256_file(out / name) != digest:
-            raise BundleError(f"{name} does not match its hash in the manifest: the bundle was changed")
-    stages = manifest["request"]["stages"]
-    seen = set()
-    for k, entry in enumerate(manifest["items"]):
-        if entry["id"] in seen:
-            raise BundleError(f"manifest.json: items[{k}].id: item {entry['id']!r} appears twice")
-        seen.add(entry["id"])
-        for name in ["item.json", *[f"{s}.json" for s in stages]]:
-            rel = f"items/{entry['id']}/{name}"
-            if rel not in listed:
-                raise BundleError(f"item {entry['id']} lacks {name}")
-            section = read_json(out / rel)
-            (check_item_record if name == "item.json" else check_section)(section, rel)
-            for ref in _asset_refs(section):
-                if ref not in listed:
-                    raise BundleError(f"{rel} names asset {ref!r}, which is not in the bundle")
-    return manifest
 
 
 def default_bundle_dir(data_dir, dataset: str, model: str, task: str, n_items: int, seed: int) -> Path:

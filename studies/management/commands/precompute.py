@@ -13,8 +13,6 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from config.celery import app as celery_app
-
 from viz_engine.bundles.format import MULTIVIZ_STAGES, STAGES, BundleError, sha256_file
 from viz_engine.bundles.precompute import (
     chunks,
@@ -31,6 +29,7 @@ from viz_engine.bundles.selection import TASKS
 from ...models import Bundle
 from ...services import import_bundle
 from ...tasks import precompute_chunk
+from ...workers import in_process
 from .import_bundle import OWNER_HELP, bundle_owner
 
 
@@ -72,9 +71,9 @@ class Command(BaseCommand):
             todo = missing_items(out)
             done, total = progress(out)
             self.stdout.write(f"bundle {out}: {done}/{total} items done, {len(todo)} to compute "
-                              f"({'Celery workers' if not celery_app.conf.task_always_eager else 'in this process'})")
+                              f"({'Celery workers' if not in_process() else 'in this process'})")
             if todo:
-                if celery_app.conf.task_always_eager:
+                if in_process():
                     self._in_process(out, todo, done, total)
                 else:
                     self._on_workers(out, todo, done, total, o["chunk"], o["stall_timeout"])

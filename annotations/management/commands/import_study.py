@@ -7,7 +7,8 @@ from pathlib import Path
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 
-from ...services import StudyError
+from studies.services import StudyError
+
 from ...transfer import import_study
 
 

@@ -33,7 +33,7 @@ users by username. The document, version 1::
 Times are ISO 8601 with their UTC offset. The document holds every annotator's token (their
 link to continue): keep it as private as the database.
 
-Import checks every value against the document's schema (``studies/schemas.py``: types,
+Import checks every value against the document's schema (``annotations/schemas.py``: types,
 text that fits its column and holds no NUL, times on an item finite and at most a week,
 lists of bounded length), then the rules between its parts (an item order names each of
 the study's items at most once, a simulation answer is one of its item's choices, …),
@@ -49,12 +49,14 @@ from django.contrib.auth.models import User
 from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
-from annotations.models import Response
+from studies.models import Bundle, Condition, Enrolment, Study, StudyItem
+from studies.schemas import first_error
+from studies.services import StudyError
 
-from .models import Bundle, Condition, Enrolment, Study, StudyItem
-from .schemas import StudyDocumentSchema, first_error
-from .services import StudyError
-from .task_registry import task_spec
+from studies.task_registry import task_spec
+
+from .models import Response
+from .schemas import StudyDocumentSchema
 
 __all__ = ["FORMAT", "VERSION", "export_study", "import_study"]
 
@@ -170,7 +172,7 @@ def export_study_json(study: Study) -> str:
     return json.dumps(export_study(study), indent=1, ensure_ascii=False)
 
 
-# -- reading the document: its schema (studies/schemas.py), then the rules between its parts -------------
+# -- reading the document: its schema (annotations/schemas.py), then the rules between its parts -------------
 def _short(value) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

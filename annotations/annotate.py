@@ -13,15 +13,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from annotations.services import plausible_seconds, submit_response
-from viz_engine.bundles.format import BundleError
-
-from .asset_keys import asset_key_opens, asset_signature, key_version
-from .models import CLOSING_QUESTIONS, Enrolment, Study
-from .selectors import (allowed_assets, annotator_view, current_item, enrolment_by_token, feature_blocks,
-                        item_asset_paths, map_assets, outcome_url)
-from .stage_views import page_context
-from .services import (
+from studies.asset_keys import asset_key_opens, asset_signature, key_version
+from studies.models import CLOSING_QUESTIONS, Enrolment, Study, StudyItem
+from studies.selectors import (allowed_assets, annotator_view, current_item, enrolment_by_token, feature_blocks,
+                               item_asset_paths, map_assets, outcome_url)
+from studies.stage_views import page_context
+from studies.services import (
     EnrolmentTaken,
     LiveSOGThrottled,
     StudyError,
@@ -34,9 +31,12 @@ from .services import (
     repeat_practice,
     touch,
 )
-from .quality import answer_value, gate_status, is_right, known_answer
-from .throttle import live_sog_wait, seconds_to_wait, too_many_word_sets
-from .views import bundle_file_response
+from studies.quality import answer_value, gate_status, is_right, known_answer
+from studies.throttle import live_sog_wait, seconds_to_wait, too_many_word_sets
+from studies.views import bundle_file_response
+from viz_engine.bundles.format import BundleError
+
+from .services import plausible_seconds, submit_response
 
 COOKIE = "mvz_enrolment_{}"
 
@@ -324,8 +324,6 @@ _BUNDLE_FOLDERS: dict[int, tuple[str, dict[str, str]]] = {}
 def _bundle_folder(item_pk: int) -> tuple[str, dict[str, str]]:
     found = _BUNDLE_FOLDERS.get(item_pk)
     if found is None:
-        from .models import StudyItem
-
         item = (StudyItem.objects.select_related("bundle_item__bundle").defer("bundle_item__bundle__manifest")
                 .filter(pk=item_pk).first())
         if item is None:

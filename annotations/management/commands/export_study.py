@@ -3,10 +3,11 @@ document (to move it to another installation with ``import_study``)."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...models import Study
-from ...services import StudyError
+from studies.management.output import write_document
+from studies.models import Study
+from studies.services import StudyError
+
 from ...transfer import export_study_json
-from ..output import write_document
 
 
 class Command(BaseCommand):
