@@ -31,7 +31,6 @@ MAX_TOKENS = 1_024  # words of an item's text: beyond any model's sequence lengt
 MAX_TOKEN = 100  # characters of one word
 MAX_QUESTION = 20_000  # characters of the question (or text) as shown
 MAX_FILES = 500_000  # files listed in the manifest
-MAX_MODALITIES = 16  # modalities of one datapoint
 
 _NO_NUL = "^[^\x00]*$"
 _NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME, "pattern": _NO_NUL}
@@ -70,7 +69,7 @@ MANIFEST = {
 # keys, bounded like the rest. Only their shape and asset paths are checked here.
 MAX_MODALITIES = 64  # modalities of one datapoint
 MAX_VIEWS = 1_000  # views of one section or feature
-MODALITY_KINDS = ("image", "text", "timeseries", "tabular", "audio", "video")
+MODALITY_KINDS = KINDS  # the kinds a dataset source may give (dataset_source.py)
 _ASSET_REF = {"type": "string", "pattern": ASSET_PATH.pattern}
 _TOKENS = {"type": "array", "maxItems": MAX_TOKENS,
            "items": {"type": "string", "maxLength": MAX_TOKEN, "pattern": _NO_NUL}}
@@ -102,12 +101,9 @@ ITEM_RECORD = {
             "question": {"type": "string", "maxLength": MAX_QUESTION},
             "tokens": {"type": "array", "maxItems": MAX_TOKENS,
                        "items": {"type": "string", "maxLength": MAX_TOKEN, "pattern": _NO_NUL}}}},
-        "modalities": {"type": "array", "minItems": 1, "maxItems": MAX_MODALITIES, "items": {
-            "type": "object", "required": ["name", "kind"],
-            "properties": {"name": _NAME, "kind": {"enum": list(KINDS)}}}},
         "probabilities": {"type": "array", "maxItems": MAX_CLASSES, "items": {
             "type": "array", "minItems": 2, "maxItems": 2, "prefixItems": [_NAME, {"type": "number"}]}},
-        "modalities": _MODALITIES,
+        "modalities": {**_MODALITIES, "minItems": 1},
     },
 }
 
