@@ -22,6 +22,7 @@ from studies.services import StudyError
 
 from .figures import figure
 from .models import Response
+from .analysis import study_analysis
 from .selectors import condition_metrics
 
 __all__ = ["CSV_COLUMNS", "ANNOTATOR_COLUMNS", "response_rows", "iter_response_rows", "responses_csv",
@@ -156,6 +157,7 @@ def study_json(study: Study) -> dict:
         "responses": response_rows(study),
         "annotators": annotator_rows(study),
         "metrics": [condition_metrics(c) for c in study.conditions.all()],
+        "analysis": study_analysis(study),  # the tests between conditions, as the page and the API show them
     }
 
 

@@ -139,6 +139,7 @@ def study_detail(request, pk: int):
 
 
 def _study_page(request, study, error: str | None = None, status: int = 200):
+    from annotations.analysis_plots import analysis_section
     from annotations.exports import summary_rows
     from annotations.selectors import bonus_rows, condition_metrics, conditions_answers, item_agreement
 
@@ -155,6 +156,7 @@ def _study_page(request, study, error: str | None = None, status: int = 200):
         "enrolments": study.enrolments.select_related("condition", "exclusion_changed_by").order_by("pseudonym"),
         "error": error, "form": request.POST if error else {},
         "bonuses": bonus_rows(study) if study.task == Study.Task.SIMULATION else None,
+        **analysis_section(study),  # the tests between conditions: the API's and the exports' numbers
     }, status=status)
 
 
