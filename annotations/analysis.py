@@ -176,8 +176,9 @@ def accuracy_model(correct: Sequence, condition: Sequence, annotator: Sequence, 
         warnings.simplefilter("ignore", PerfectSeparationWarning)
         fit = sm.GLM(np.column_stack([successes, trials - successes]), x, family=sm.families.Binomial()).fit()
     dispersion = float(fit.pearson_chi2 / df)
-    if not dispersion > 0:  # every annotator exactly at their condition's accuracy
-        dispersion = 1e-12
+    if not dispersion > 1e-9:
+        return {**out, "undefined_because": "every annotator is exactly at their condition's accuracy: the "
+                                            "spread between annotators, which the test needs, is zero"}
     cov = fit.normalized_cov_params * dispersion
     effects = np.r_[0.0, fit.params[1:]]
     full_cov = np.zeros((k, k))
