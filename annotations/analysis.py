@@ -65,7 +65,7 @@ from itertools import combinations
 
 import numpy as np
 
-__all__ = ["LEVEL", "ALPHA_DIFFERENCE_RESAMPLES", "ACCURACY_ESTIMATOR", "CONFIDENCE_ESTIMATOR",
+__all__ = ["LEVEL", "ALPHA_DIFFERENCE_RESAMPLES", "ANALYSIS_COLUMNS", "analysis_rows", "ACCURACY_ESTIMATOR", "CONFIDENCE_ESTIMATOR",
            "ALPHA_DIFFERENCE_METHOD", "accuracy_model", "confidence_model", "alpha_differences",
            "simulate_accuracy_answers", "accuracy_power", "plan_annotators", "annotator_quality",
            "study_analysis", "holm"]
@@ -510,6 +510,40 @@ def study_analysis(study) -> dict:
     except Exception:  # noqa: BLE001
         pass
     return result
+
+
+ANALYSIS_COLUMNS = ["test", "condition", "versus", "effect", "estimate", "low", "high", "statistic", "df",
+                    "p_value", "p_holm", "difference", "method"]
+
+
+def analysis_rows(analysis: dict) -> list[dict]:
+    """:func:`study_analysis` as one row per test (omnibus) and per contrast, for the CSV
+    export: the same numbers, unrounded."""
+    rows = []
+    for test, effect, difference in (("accuracy", "odds ratio of a right answer", "accuracy difference"),
+                                     ("confidence", "odds ratio of a higher confidence", "mean difference")):
+        model = analysis.get(test)
+        if not model:
+            continue
+        if "undefined_because" in model:
+            rows.append({"test": f"{test}: not tested", "method": model["undefined_because"]})
+            continue
+        o = model["omnibus"]
+        rows.append({"test": f"{test}: all conditions equal", "statistic": o["F"], "df": f"{o['df1']}, {o['df2']}",
+                     "p_value": o["p_value"], "effect": f"range of the conditions' {'accuracies' if test == 'accuracy' else 'means'}",
+                     "difference": o.get("accuracy_range", o.get("mean_range")), "method": model["estimator"]})
+        for c in model["contrasts"]:
+            rows.append({"test": test, "condition": c["condition"], "versus": c["versus"], "effect": effect,
+                         "estimate": c["odds_ratio"], "low": c["interval"][0], "high": c["interval"][1],
+                         "statistic": c["t"], "df": c["df"], "p_value": c["p_value"], "p_holm": c["p_holm"],
+                         "difference": c["difference"], "method": difference})
+    for p in analysis["alpha_difference"]["pairs"]:
+        rows.append({"test": "alpha difference", "condition": p["condition"], "versus": p["versus"],
+                     "effect": "α − α versus", "estimate": p["difference"],
+                     "low": p["interval"][0] if p["interval"] else None,
+                     "high": p["interval"][1] if p["interval"] else None, "p_value": p["p_value"],
+                     "method": analysis["alpha_difference"]["method"]})
+    return [{k: ("" if r.get(k) is None else r.get(k)) for k in ANALYSIS_COLUMNS} for r in rows]
 
 
 def _json_safe(value):

@@ -234,3 +234,20 @@ def test_planner_page_answers_and_refuses_bad_input(client):
     assert bad.status_code == 400 and "one per condition" in bad.content.decode()
     prefilled = client.get("/studies/plan/", {"study": study.pk})
     assert prefilled.status_code == 200 and "U, U+C" in prefilled.content.decode()
+
+
+@pytest.mark.django_db
+def test_analysis_csv_carries_the_same_unrounded_numbers(client):
+    import csv
+    import io
+
+    from tests.platform.study_helpers import body_text
+
+    study = _study()
+    analysis = study_analysis(study)
+    client.force_login(study.owner)
+    rows = list(csv.DictReader(io.StringIO(body_text(client.get(f"/studies/{study.pk}/analysis.csv")))))
+    (contrast,) = [r for r in rows if r["test"] == "accuracy"]
+    (expected,) = analysis["accuracy"]["contrasts"]
+    assert float(contrast["estimate"]) == expected["odds_ratio"] and float(contrast["p_value"]) == expected["p_value"]
+    assert [r for r in rows if r["test"] == "alpha difference"][0]["condition"] == "U+C"
