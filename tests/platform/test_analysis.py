@@ -63,22 +63,26 @@ def test_accuracy_model_says_why_it_cannot_test():
     assert "infinite" in accuracy_model(*_long({"A": [20, 20], "B": [10, 12]}))["undefined_because"]
 
 
-def test_two_level_ordinal_model_is_the_logistic_regression_of_the_two_by_two_table():
+def test_two_level_ordinal_model_is_the_quasi_binomial_model_of_the_same_answers():
     # confidence 1 or 2 only: the proportional-odds model is a logistic regression, its odds
-    # ratio the cross ratio of the table. A: 30 high of 60; B: 45 high of 60 → (45·30)/(15·30) = 3
+    # ratio the cross ratio of the table. A: 30 high of 60; B: 45 high of 60 → (45·30)/(15·30) = 3;
+    # and its annotator dispersion is the Pearson φ of the counts, so every figure equals the
+    # accuracy model's on the same 0/1 answers
+    highs = {"A": [10, 8, 12], "B": [15, 13, 17]}
     conf, cond, ann = [], [], []
-    for name, highs in (("A", [10, 10, 10]), ("B", [15, 15, 15])):
-        for k, high in enumerate(highs):
+    for name, per in highs.items():
+        for k, high in enumerate(per):
             conf += [2] * high + [1] * (20 - high)
             cond += [name] * 20
-            ann += [f"{name}{k}"] * 20
-    result = confidence_model(conf, cond, ann, conditions=["A", "B"])
-    (c,) = result["contrasts"]
-    assert c["odds_ratio"] == pytest.approx(3.0, rel=1e-4)
-    # every annotator sits exactly at their condition's share: nothing varies between them, so
-    # the cluster-robust variance of the effect is 0 and the test is as sharp as it gets
+            ann += [f"{name}-{k}"] * 20
+    ordinal = confidence_model(conf, cond, ann, conditions=["A", "B"])
+    binary = accuracy_model(*_long(highs), conditions=["A", "B"])
+    (c,), (b,) = ordinal["contrasts"], binary["contrasts"]
+    assert c["odds_ratio"] == pytest.approx(3.0, rel=1e-4) == b["odds_ratio"]
+    assert ordinal["dispersion"] == pytest.approx(binary["dispersion"], rel=1e-3)
+    assert c["se"] == pytest.approx(b["se"], rel=1e-3) and c["p_value"] == pytest.approx(b["p_value"], rel=1e-3)
     assert c["difference"] == pytest.approx(0.25)
-    assert result["omnibus"]["df2"] == 4
+    assert ordinal["omnibus"]["df2"] == 4
 
 
 def test_ordinal_odds_ratio_follows_a_planted_shift_on_the_latent_scale():
