@@ -58,6 +58,23 @@ def confidence_false_positives(sims: int, seed: int, annotator_sd: float) -> dic
             "first_contrast": {"rate": contrast / sims, "monte_carlo_se": se(contrast), "sims": sims}}
 
 
+def alpha_difference_false_positives(sims: int, seed: int) -> dict:
+    """Share of null studies (two conditions of 3 annotators × 20 items answering alike: each
+    answer the item's own choice with probability 0.6, else one of 4 at random) where the
+    bootstrap interval of the difference of α excludes 0."""
+    from annotations.analysis import alpha_differences
+
+    rng = np.random.default_rng(seed)
+    excluded = 0
+    for s in range(sims):
+        truth = rng.integers(0, 4, ITEMS)
+        answers = {c: {(f"{c}{a}", f"i{i}"): int(truth[i]) if rng.random() < 0.6 else int(rng.integers(0, 4))
+                       for a in range(ANNOTATORS) for i in range(ITEMS)} for c in ("a", "b")}
+        (row,) = alpha_differences(answers, seed=s)
+        excluded += row["interval"] is not None and not row["interval"][0] <= 0 <= row["interval"][1]
+    return {"rate": excluded / sims, "sims": sims}
+
+
 def run(sims: int, seed: int, annotator_sd: float, confidence_sims: int) -> dict:
     from annotations.analysis import accuracy_power
 
@@ -77,6 +94,7 @@ def run(sims: int, seed: int, annotator_sd: float, confidence_sims: int) -> dict
         out["power_20_points"][f"{n}_annotators"] = {
             "omnibus": _rate(accuracy_power(PLANTED, n, sims=sims, **common)),
             "contrast_80_vs_60": _rate(accuracy_power(PLANTED, n, sims=sims, contrast=(0, 4), **common))}
+    out["alpha_difference_interval_excludes_0_under_null"] = alpha_difference_false_positives(min(sims, 300), seed)
     if confidence_sims:
         out["confidence_false_positive"] = confidence_false_positives(confidence_sims, seed, annotator_sd)
     return out
