@@ -291,7 +291,9 @@ def alpha_differences(answers: dict[str, dict[tuple[str, str], object]], *, n_bo
     perfectly and inflate α). A resample where a condition's α is undefined (e.g. one
     annotator drawn three times) is left out; the interval is the percentile interval of
     the differences, and p the two-sided bootstrap p-value 2·min(share ≤ 0, share ≥ 0)
-    (floored at 1/resamples). Returns one row per pair: ``{condition, versus, alpha,
+    (floored at 1/resamples). The interval is conservative with few annotators (3 per
+    condition: it excluded 0 in 0.3 % of seeded null studies, ``benchmarks.analysis_power``):
+    two resamples in three keep only two of the three. Returns one row per pair: ``{condition, versus, alpha,
     alpha_versus, difference, interval, p_value, resamples}`` (difference and interval None
     where α is undefined)."""
     names = list(answers)
