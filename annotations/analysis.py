@@ -434,9 +434,11 @@ def plan_annotators(accuracies: Sequence[float], *, annotator_sd_points: float =
 
     def power(n: int) -> dict:
         if n not in tried:
-            left = max(deadline - time.perf_counter(), 0.05)
+            # an equal share of the time for each size (a search tries about 7), so the last sizes
+            # tried, where the answer is decided, are not the ones simulated least
+            share = min(time_budget / 7, max(deadline - time.perf_counter(), 0.05))
             tried[n] = accuracy_power(accuracies, n, items, annotator_sd=sd_logit, item_sd=item_sd, sims=sims,
-                                      seed=seed, test_level=test_level, time_budget=left / 3)
+                                      seed=seed, test_level=test_level, time_budget=share)
         return tried[n]
 
     low, high = 1, 2
