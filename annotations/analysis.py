@@ -67,7 +67,8 @@ from itertools import combinations
 
 import numpy as np
 
-__all__ = ["LEVEL", "ALPHA_DIFFERENCE_RESAMPLES", "ANALYSIS_COLUMNS", "analysis_rows", "ACCURACY_ESTIMATOR", "CONFIDENCE_ESTIMATOR",
+__all__ = ["LEVEL", "ALPHA_DIFFERENCE_RESAMPLES", "ANALYSIS_COLUMNS", "analysis_rows", "ACCURACY_ESTIMATOR",
+           "CONFIDENCE_ESTIMATOR",
            "ALPHA_DIFFERENCE_METHOD", "accuracy_model", "confidence_model", "alpha_differences",
            "simulate_accuracy_answers", "accuracy_power", "plan_annotators", "annotator_quality",
            "study_analysis", "holm"]
@@ -158,7 +159,8 @@ def accuracy_model(correct: Sequence, condition: Sequence, annotator: Sequence, 
     trials = np.bincount(ann, minlength=n_ann).astype(float)
     ann_cond = np.zeros(n_ann, dtype=int)
     ann_cond[ann] = cond
-    per = [{"condition": names[c], "annotators": int((ann_cond == c).sum()), "answers": int(trials[ann_cond == c].sum()),
+    per = [{"condition": names[c], "annotators": int((ann_cond == c).sum()),
+            "answers": int(trials[ann_cond == c].sum()),
             "accuracy": float(successes[ann_cond == c].sum() / trials[ann_cond == c].sum())
             if trials[ann_cond == c].sum() else None} for c in range(k)]
     out = {"estimator": ACCURACY_ESTIMATOR, "level": level, "conditions": per}
@@ -507,7 +509,8 @@ def _study_answers(conditions, datas, task) -> dict:
             if r.confidence is not None:
                 confidence.append((r.confidence, c.name, r.enrolment_id))
         if task == Study.Task.SIMULATION:
-            positions = {pk: {v: k for k, v in reversed(list(enumerate(choices)))} for pk, choices in data.choices.items()}
+            positions = {pk: {v: k for k, v in reversed(list(enumerate(choices)))}
+                         for pk, choices in data.choices.items()}
             metrics_answers = {(r.annotator, r.item): positions[r.study_item][r.choice]
                                for r in data.rows if r.choice in positions.get(r.study_item, ())}
         elif task == Study.Task.ERROR:
@@ -565,8 +568,9 @@ def analysis_rows(analysis: dict) -> list[dict]:
             rows.append({"test": f"{test}: not tested", "method": model["undefined_because"]})
             continue
         o = model["omnibus"]
+        spread = "accuracies" if test == "accuracy" else "means"
         rows.append({"test": f"{test}: all conditions equal", "statistic": o["F"], "df": f"{o['df1']}, {o['df2']}",
-                     "p_value": o["p_value"], "effect": f"range of the conditions' {'accuracies' if test == 'accuracy' else 'means'}",
+                     "p_value": o["p_value"], "effect": f"range of the conditions' {spread}",
                      "difference": o.get("accuracy_range", o.get("mean_range")), "method": model["estimator"]})
         for c in model["contrasts"]:
             rows.append({"test": test, "condition": c["condition"], "versus": c["versus"], "effect": effect,

@@ -202,6 +202,11 @@ def test_page_api_and_export_show_the_same_analysis(client):
     assert 'id="annotator-quality"' in page and page.count("<svg") >= 3
     pair = analysis["alpha_difference"]["pairs"][0]
     assert f"<td>{figure(pair['difference'], 2)}</td>" in page
+    # the α being compared are the metrics' α, over the same values
+    from annotations.selectors import condition_metrics
+
+    metrics = {c.name: condition_metrics(c) for c in study.conditions.all()}
+    assert (pair["alpha"], pair["alpha_versus"]) == (metrics["U+C"]["alpha"], metrics["U"]["alpha"])
 
 
 @pytest.mark.django_db
