@@ -203,6 +203,16 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Upda
         conditions = list(self.get_object().conditions.all())
         return APIResponse([condition_metrics(c, answers=a) for c, a in zip(conditions, conditions_answers(conditions))])
 
+    @extend_schema(responses={200: OpenApiResponse(
+        build_basic_type(OpenApiTypes.OBJECT),
+        description="the tests between conditions (annotations.analysis.study_analysis): accuracy odds ratios, "
+                    "confidence (ordinal), differences of α; the page's and the exports' very numbers")})
+    @action(detail=True)
+    def analysis(self, request, pk=None):
+        from .analysis import study_analysis
+
+        return APIResponse(study_analysis(self.get_object()))
+
     @extend_schema(responses={200: OpenApiResponse(ROWS, description="one row per condition, the paper's table")})
     @action(detail=True)
     def summary(self, request, pk=None):

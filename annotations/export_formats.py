@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Callable
 
-from .exports import annotators_csv_chunks, responses_csv_chunks, study_json, summary_latex
+from .analysis import ANALYSIS_COLUMNS, analysis_rows, study_analysis
+from .exports import _csv_text, annotators_csv_chunks, responses_csv_chunks, study_json, summary_latex
 
 __all__ = ["ExportFormat", "register_export_format", "unregister_export_format", "export_formats",
            "get_export_format"]
@@ -68,3 +69,13 @@ register_export_format(ExportFormat("json", "JSON", "application/json", "study-{
                                     legacy_url="annotations:export-json"))
 register_export_format(ExportFormat("latex", "LaTeX table", "application/x-tex", "study-{pk}-summary.tex",
                                     summary_latex, legacy_url="annotations:export-latex"))
+
+
+def _analysis_csv(study) -> str:
+    """The tests between conditions, one row per test and contrast (the page's and the API's)."""
+    return _csv_text(ANALYSIS_COLUMNS, analysis_rows(study_analysis(study)))
+
+
+register_export_format(ExportFormat("analysis-csv", "Tests between conditions (CSV)", "text/csv; charset=utf-8",
+                                    "study-{pk}-analysis.csv", _analysis_csv,
+                                    legacy_url="annotations:export-analysis-csv"))

@@ -24,6 +24,7 @@ from studies.task_registry import task_spec
 
 from .figures import plus_minus
 from .models import Response
+from .analysis import study_analysis
 from .selectors import bonus_rows, condition_metrics
 
 __all__ = ["CSV_COLUMNS", "ANNOTATOR_COLUMNS", "response_columns", "response_rows", "iter_response_rows", "responses_csv",
@@ -182,6 +183,7 @@ def study_json(study: Study) -> dict:
         "responses": response_rows(study),
         "annotators": annotator_rows(study),
         "metrics": [condition_metrics(c) for c in study.conditions.all()],
+        "analysis": study_analysis(study),  # the tests between conditions, as the page and the API show them
     }
 
 

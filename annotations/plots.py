@@ -13,9 +13,10 @@ __all__ = ["interval_plot"]
 
 
 def interval_plot(rows: list[dict], *, title: str, lo: float, hi: float, ticks: list[float],
-                  fmt: str = "{:.2f}", width: int = 560) -> str:
-    """SVG of ``rows`` = ``[{"label", "value", "low", "high"}]`` (None value: "undefined")."""
-    label_w, row_h, top, bottom = 190, 26, 34, 30
+                  fmt: str = "{:.2f}", width: int = 560, label_w: int = 190) -> str:
+    """SVG of ``rows`` = ``[{"label", "value", "low", "high"}]`` (None value: "undefined");
+    ``label_w``: the width of the labels' column."""
+    row_h, top, bottom = 26, 34, 30
     plot_w = width - label_w - 20
     height = top + row_h * max(len(rows), 1) + bottom
 

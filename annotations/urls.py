@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import analysis_views, planner, views
 
 app_name = "annotations"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("studies/<int:pk>/bonuses.csv", views.export_bonuses_csv, name="export-bonuses-csv"),
     path("studies/<int:pk>/export.json", views.export_json, name="export-json"),
     path("studies/<int:pk>/export/<slug:name>/", views.export, name="export"),
+    path("studies/<int:pk>/analysis.csv", analysis_views.export_analysis_csv, name="export-analysis-csv"),
     path("studies/table/", views.results_table, name="results-table"),
     path("studies/<int:pk>/summary.tex", views.export_latex, name="export-latex"),
     path("studies/<int:pk>/concepts/", views.concept_workspace, name="concepts"),
@@ -17,6 +18,12 @@ urlpatterns = [
 
 # a study's results pages, under the names they have always had ("studies:study-detail" …):
 # config/urls.py serves them in the "studies" namespace, next to studies.urls
+# the builder's sample-size planner (it simulates with the analysis's model), served in the
+# builder's namespace by config/urls.py
+planner_pages = [
+    path("studies/plan/", planner.plan_view, name="plan"),
+]
+
 study_pages = [
     path("studies/<int:pk>/", views.study_detail, name="study-detail"),
     path("studies/<int:pk>/exclusions/", views.study_exclusion, name="study-exclusion"),

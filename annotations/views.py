@@ -13,6 +13,7 @@ from studies.selectors import accessible_studies
 from studies.services import StudyError, set_exclusion
 from studies.views import owned_study
 
+from .analysis_plots import analysis_section
 from .blinding import blind_labels, blinded_order
 from .export_formats import get_export_format
 from .exports import (
@@ -222,6 +223,7 @@ def _study_page(request, study, error: str | None = None, status: int = 200):
         "enrolments": study.enrolments.select_related("condition", "exclusion_changed_by").order_by("pseudonym"),
         "error": error, "form": request.POST if error else {},
         "bonuses": bonus_rows(study) if study.task_spec.scored else None,
+        **analysis_section(study),  # the tests between conditions: the API's and the exports' numbers
     }, status=status)
 
 

@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from annotations import urls as annotations_urls
+from studies import builder_urls
 from studies import urls as studies_urls
 
 urlpatterns = [
@@ -16,7 +17,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),  # a POST, from the navigation bar
     path("api/", include("annotations.api_urls")),
     path("", include("annotations.annotate_urls")),
-    path("", include("studies.builder_urls")),
+    # the builder's pages, and its planner, which simulates with annotations' analysis model
+    path("", include((builder_urls.urlpatterns + annotations_urls.planner_pages, builder_urls.app_name))),
     # one namespace over two apps: the results pages read answers, which studies cannot import
     path("", include((studies_urls.urlpatterns + annotations_urls.study_pages, studies_urls.app_name))),
     path("", include("annotations.urls")),

@@ -12,7 +12,7 @@ from annotations.services import submit_response
 from studies.models import Enrolment, StudyItem
 from studies.quality import attention_score, gate_status
 from studies.services import StudyError, enrol, repeat_practice, update_items, update_quality_controls
-from studies.transfer import export_study, import_study
+from annotations.transfer import export_study, import_study
 from tests.platform.study_helpers import CLASSES, make_study, start
 
 pytestmark = pytest.mark.django_db
