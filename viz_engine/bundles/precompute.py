@@ -37,6 +37,7 @@ from .format import (
     sha256_file,
     write_json,
 )
+from .recipes import recipe_record, resolve_params
 from .schema import check_item_record, check_manifest, check_section
 from .selection import TASKS, select_features, select_items
 from .sources import MODELS, load_dataset, load_model
@@ -44,13 +45,13 @@ from .stages import BundleContext, compute_item, sparse_model_summary
 
 __all__ = ["DEFAULT_PARAMS", "plan_bundle", "load_context", "compute_chunk", "progress", "finalize",
            "validate_bundle", "chunks", "model_fingerprint", "build_bundle", "missing_items", "default_bundle_dir",
-           "p_points"]
+           "p_points", "random_datapoint"]
 
 DEFAULT_PARAMS = {
     "U": {"image": "lime", "n_samples": 500, "patch": 8, "seed": 0, "text": "gradient_x_input"},
     "C": {"method": "second_order_gradient", "top_boxes": 2},
     "Rl": {"features": 3, "method": "gradient_x_input"},
-    "Rg": {"k": 3},
+    "Rg": {"k": 3, "method": "gradient_x_input"},
     "P": {"alpha": 0.99, "n_lambdas": 12, "max_acc_drop": 0.02, "top_k": 5, "points": 3000},
     "T": {"projection_sample": 200, "nearest": 3},
 }
@@ -153,12 +154,15 @@ def _refuse_overlap(items: list[dict], items_feats: np.ndarray, p_feats: np.ndar
 def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_items: int = 20,
                 seed: int = 0, stages=MULTIVIZ_STAGES, split: str = "test", p_split: str | None = None,
                 exclude_yes_no: bool = True,
-                min_answer_count: int = 20, params: dict | None = None,
+                min_answer_count: int = 20, params: dict | None = None, recipe: str = "default",
                 log: Callable[[str], None] = lambda _m: None) -> dict:
     """Check the request, choose the items, fit P, and write ``plan.json`` (returns the plan).
 
     P is fitted on ``p_split`` (default: the dataset's ``"train"`` split), never on the
     datapoints the items come from; the plan's ``p_fit`` says on what and how well it did.
+
+    Each stage's methods come from ``recipe`` (``recipes.RECIPES``), then ``params`` (per-stage
+    overrides); the plan's ``recipe`` names them and ``stages`` holds every parameter.
 
     Every check (names, stages, folder, model loading, enough items) runs before anything
     is written; an existing identical plan is returned as it is (resume).
@@ -173,14 +177,17 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
     if model in MODELS and MODELS[model][0] != dataset:
         raise BundleError(f"model {model!r} was trained on {MODELS[model][0]!r}, not on {dataset!r}")
     p_split = _p_split(source, p_split, split)
-    params = {s: {**DEFAULT_PARAMS[s], **(params or {}).get(s, {})} for s in stages}
-    points = params.get("P", DEFAULT_PARAMS["P"])["points"]
+    overrides = params or {}
+    params = resolve_params(DEFAULT_PARAMS, stages, recipe, overrides)
+    points = {**DEFAULT_PARAMS["P"], **overrides.get("P", {}), **params.get("P", {})}["points"]
     if points is not None and (isinstance(points, bool) or not isinstance(points, int) or points < 8):
         raise BundleError(f"P.points: the number of datapoints P is fitted on must be an integer ≥ 8 or null "
                           f"(all of p_split); got {points!r}")
     request = {"dataset": dataset, "model": model, "task": task, "n_items": n_items, "seed": seed,
                "stages": list(stages), "split": split, "p_split": p_split, "exclude_yes_no": exclude_yes_no,
                "min_answer_count": min_answer_count, "params": params}
+    if recipe != "default":  # the default's requests stay those of bundles planned before recipes
+        request["recipe"] = recipe
     plan_path = out / "plan.json"
     if plan_path.exists():
         existing = read_json(plan_path)
@@ -205,13 +212,17 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
     labels = [source.label(e) for e in examples]
 
     log(f"fitting the sparse linear model (P) on the {p_split} split …")
-    p = {**DEFAULT_PARAMS["P"], **params.get("P", {})}
+    p = {**DEFAULT_PARAMS["P"], **overrides.get("P", {}), **params.get("P", {})}
     sparse, p_fit, p_feats = _fit_p(source, adapter, out, p_split=p_split, p=p, seed=seed, class_names=class_names,
                                     items_feats=feats, items_probs=probs, split=split)
 
     if task == "concept":
         picks = select_features(sparse["weights"], feats, n=n_items)
-        items = [{"id": f"{split}-{i:05d}-f{j}", "index": i, "feature": j} for j, i in picks]
+        k = params.get("Rg", DEFAULT_PARAMS["Rg"])["k"]
+        items = []
+        for j, _most in picks:  # Rℓ on a random datapoint (the paper's), not on Rg's first max example
+            i = random_datapoint(feats, j, k=k, seed=seed)
+            items.append({"id": f"{split}-{i:05d}-f{j}", "index": i, "feature": j})
     else:
         chosen = select_items(labels, preds, [source.is_yes_no(e) for e in examples], task=task, n=n_items,
                               seed=seed, exclude_yes_no=exclude_yes_no, min_answer_count=min_answer_count)
@@ -243,12 +254,25 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
         "selection": {"split": split, "seed": seed, "n_items": n_items, "exclude_yes_no": exclude_yes_no,
                       "min_answer_count": min_answer_count, "misclassified_only": task == "error"},
         "stages": params,
+        "recipe": recipe_record(recipe, overrides, params),
         "p_fit": p_fit,
         "c_specificity": c_check,
         "items": items,
     }
     write_json(plan_path, plan)  # last: a plan exists only once its shared parts do
     return plan
+
+
+def random_datapoint(feats: np.ndarray, feature: int, *, k: int, seed: int) -> int:
+    """A concept item's datapoint: drawn at random from the split (seeded by the bundle's
+    seed and the feature), never one of the feature's ``k`` most or least activating
+    datapoints that Rg shows beside it."""
+    from ..methods.global_representation import top_activating
+
+    top = top_activating(feats, feature, k=min(k, len(feats)))
+    shown = {int(i) for i in top["max_indices"]} | {int(i) for i in top["min_indices"]}
+    pool = [i for i in range(len(feats)) if i not in shown] or list(range(len(feats)))
+    return int(np.random.default_rng([seed, feature]).choice(pool))
 
 
 def _answer_types(source, class_names) -> dict[str, list[str]]:
@@ -345,7 +369,8 @@ def build_bundle(out, log: Callable[[str], None] = lambda _m: None, **plan_kwarg
 def _asset_refs(obj) -> Iterable[str]:
     if isinstance(obj, dict):
         for k, v in obj.items():
-            if isinstance(v, str) and v.endswith(".png") and k in ("image", "overlay", "heatmap", "image_highlights"):
+            if isinstance(v, str) and v.endswith(".png") and k in ("image", "overlay", "heatmap", "image_highlights",
+                                                                   "asset"):
                 yield v
             else:
                 yield from _asset_refs(v)
