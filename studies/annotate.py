@@ -21,6 +21,7 @@ from .asset_keys import asset_key_opens, asset_signature, key_version
 from .models import CLOSING_QUESTIONS, Enrolment, Study
 from .selectors import (allowed_assets, annotator_view, current_item, enrolment_by_token, feature_blocks,
                         item_asset_paths, map_assets, outcome_url)
+from .stage_figures import prediction_graph
 from .transformer_figures import transformer_figures
 from .services import (
     EnrolmentTaken,
@@ -230,7 +231,7 @@ def _item_page(request, e, error=None, status=200):
     blocks = feature_blocks(view)
     figures = transformer_figures(view["sections"]["T"]) if "T" in view["sections"] else None
     return render(request, "annotate/item.html", {
-        "transformer": figures,
+        "transformer": figures, "p_graph": prediction_graph(view["sections"].get("P", {}).get("features", [])),
         "e": e, "study": e.study, "view": view, "feature_blocks": blocks, "error": error, "progress": _progress(e),
         "categories": [c for c in Response.Category.choices if c[0]], "posted": request.POST if error else {},
     }, status=status)

@@ -102,10 +102,12 @@ def preview(request, pk, condition_pk):
     blocks = feature_blocks(view)
     from annotations.models import Response
 
+    from .stage_figures import prediction_graph
     from .transformer_figures import transformer_figures
 
     return render(request, "annotate/item.html", {
         "transformer": transformer_figures(view["sections"]["T"]) if "T" in view["sections"] else None,
+        "p_graph": prediction_graph(view["sections"].get("P", {}).get("features", [])),
         "e": fake, "study": study, "view": view, "feature_blocks": blocks, "preview": True,
         "preview_nav": {"condition": condition, "index": index, "count": len(items),
                         "prev": max(index - 1, 0), "next": min(index + 1, len(items) - 1),

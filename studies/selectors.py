@@ -17,7 +17,7 @@ __all__ = ["annotator_view", "allowed_assets", "asset_name", "choices_shown", "f
 
 OVERVIEW_STAGES = ("U", "C")
 FEATURE_STAGES = ("Rl", "Rg")
-ASSET_KEYS = ("image", "overlay", "heatmap", "image_highlights")
+ASSET_KEYS = ("image", "overlay", "heatmap", "image_highlights", "asset")
 
 
 def enrolment_by_token(token: str) -> Enrolment | None:
@@ -79,11 +79,13 @@ def _feature_sections(item: StudyItem, sections: dict, condition) -> tuple[dict,
     by_name = lambda rows: sorted(rows, key=lambda r: (len(r["feature"]), r["feature"]))  # noqa: E731
     out = {}
     if "Rl" in sections:
-        out["Rl"] = {"features": by_name([{"feature": names[f["feature"]], "image": f["image"], "text": f["text"]}
+        out["Rl"] = {"features": by_name([{"feature": names[f["feature"]], "image": f["image"], "text": f["text"],
+                                           **({"views": f["views"]} if "views" in f else {})}
                                           for f in sections["Rl"]["features"]])}
     if "Rg" in sections:
         lit = condition.rg_highlights
-        keep = ("question", "image", "image_highlights", "text_highlights") if lit else ("question", "image")
+        keep = (("question", "image", "image_highlights", "text_highlights", "modalities", "views") if lit
+                else ("question", "image", "modalities"))
         out["Rg"] = {"features": by_name([{"feature": names[f["feature"]],
                                            **{side: [{k: d[k] for k in keep if k in d} for d in f.get(side, [])]
                                               for side in ("max", "min")}}

@@ -264,12 +264,17 @@ def test_error_items_are_only_misclassified_points():
     assert sorted(picks) == list(range(6))
 
 
-def test_a_concept_bundle_shows_one_feature_per_item_on_its_most_activating_point(tmp_path):
+def test_a_concept_bundle_shows_one_feature_per_item_on_a_seeded_random_datapoint_not_an_rg_example(tmp_path):
+    from viz_engine.bundles.precompute import random_datapoint
+    from viz_engine.methods.global_representation import top_activating
+
     plan = plan_bundle(tmp_path / "c", dataset="shapes_vqa", model="shapes_vqa_late", task="concept", n_items=2,
                        stages=["Rl", "Rg"])
     ctx = load_context(tmp_path / "c")
-    for entry in plan["items"]:
-        assert entry["index"] == int(np.argmax(ctx.features[:, entry["feature"]]))
+    for entry in plan["items"]:  # the paper's Rℓ example is a random datapoint, not Rg's first max example
+        top = top_activating(ctx.features, entry["feature"], k=3)
+        assert entry["index"] not in {*top["max_indices"].tolist(), *top["min_indices"].tolist()}
+        assert entry["index"] == random_datapoint(ctx.features, entry["feature"], k=3, seed=0)  # seeded
     features = [e["feature"] for e in plan["items"]]
     assert len(set(features)) == 2
     assert plan["c_specificity"] is None  # no C stage: nothing to measure
