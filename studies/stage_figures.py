@@ -18,7 +18,7 @@ def prediction_graph(features: list[dict]) -> str:
     weights (green positive, magenta negative), each labelled with its weight."""
     if not features:
         return ""
-    row, top, left_x, right_x, width = 40, 46, 40, 330, 460
+    row, top, left_x, right_x, width = 40, 46, 40, 330, 500
     height = top + row * len(features) + 10
     mid_y = top + row * (len(features) - 1) / 2
     peak = max(abs(float(f.get("weight") or 0.0)) for f in features) or 1.0
@@ -38,8 +38,8 @@ def prediction_graph(features: list[dict]) -> str:
                      f'{escape(str(f["feature"]))}</text>')
         lx, ly = left_x + 30 + 0.25 * (right_x - left_x - 52), y + 0.25 * (mid_y - y) - 5
         parts.append(f'<text x="{lx:.1f}" y="{ly:.1f}" font-size="11" fill="{MUTED}">{w:+.2f}</text>')
-    parts.append(f'<rect x="{right_x - 22}" y="{mid_y - 16:.1f}" width="120" height="32" rx="16" fill="#fff" '
-                 f'stroke="{BLUE}" stroke-width="2"/><text x="{right_x + 38}" y="{mid_y + 4:.1f}" text-anchor="middle" '
+    parts.append(f'<rect x="{right_x - 22}" y="{mid_y - 16:.1f}" width="150" height="32" rx="16" fill="#fff" '
+                 f'stroke="{BLUE}" stroke-width="2"/><text x="{right_x + 53}" y="{mid_y + 4:.1f}" text-anchor="middle" '
                  f'font-size="12">the model\'s answer</text></svg>')
     return "".join(parts)
 

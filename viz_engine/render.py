@@ -114,7 +114,7 @@ def top_regions(pixel_scores: np.ndarray, boxes: list[tuple[int, int, int, int]]
 
 
 def outline_boxes_png(png: bytes, boxes: list[tuple[int, int, int, int]], scale: int = 4,
-                      colour: tuple[int, int, int] = (30, 90, 230)) -> bytes:
+                      colour: tuple[int, int, int] = (0, 220, 255)) -> bytes:
     """``png`` (an image enlarged ``scale`` times) with ``boxes`` (x0, y0, x1, y1 in the
     original pixels; x1/y1 exclusive) outlined: the top boxes of a second-order gradient."""
     from PIL import ImageDraw
