@@ -72,7 +72,7 @@ def test_a_paper_vqa_bundle_shows_dime_parts_per_word_sog_text_lime_and_the_p_gr
     sog = overview.locator("figure.view[data-method=second_order_gradient]")
     expect(sog).to_have_count(n_words)
     assert [sog.nth(k).get_attribute("data-query") for k in range(n_words)] == [str(k) for k in range(n_words)]
-    expect(sog.first).to_contain_text("top 2 objects are outlined")
+    expect(sog.first).to_contain_text("objects it interacts with most are outlined")
     # P as a graph: five features joined to the model's (unnamed) answer
     graph = page.locator("#prediction svg.p-graph")
     expect(graph).to_be_visible()

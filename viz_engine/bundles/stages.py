@@ -311,7 +311,8 @@ def _sog_views(ctx, entry, ex, batch, pred) -> tuple[dict, list]:
                       "method": "second_order_gradient",
                       "scores": {"boxes": _box_scores(heat, boxes)} if boxes else {"grid": _r(heat, 4)},
                       "asset": name, "query": [pos], "query_modality": src.text_modality, "signed": False,
-                      "caption": f"the top {k} objects are outlined" if boxes else ""})
+                      # no digit in a caption: a count answer ("2") must not appear outside the choices
+                      "caption": "the objects it interacts with most are outlined" if boxes else ""})
     phrase = list(ex.references[0][0]) if getattr(ex, "references", None) else list(range(len(ex.tokens)))
     heat = second_order_gradient(ctx.adapter, batch, pred, src.text_modality, src.image_modality, phrase,
                                  aggregate="abs", magnitude=True)[0].reshape(h, w)
