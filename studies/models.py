@@ -40,6 +40,11 @@ class Bundle(models.Model):
         return f"{self.name} ({self.dataset} · {self.model} · {len(self.manifest.get('items', []))} items)"
 
     @property
+    def recipe_name(self) -> str:
+        """The recipe that chose each stage's methods (``default`` for bundles from before recipes)."""
+        return (self.manifest.get("recipe") or {}).get("name", "default")
+
+    @property
     def c_specificity_note(self) -> str:
         """One line on whether this bundle's C maps follow the word (measured at precompute);
         empty when the bundle has no C stage."""

@@ -22,7 +22,7 @@ __all__ = ["annotator_view", "allowed_assets", "asset_name", "choices_shown", "f
            "map_assets", "current_item", "enrolment_by_token", "accessible_studies", "accessible_bundles",
            "feature_name"]
 
-ASSET_KEYS = ("image", "overlay", "heatmap", "image_highlights")
+ASSET_KEYS = ("image", "overlay", "heatmap", "image_highlights", "asset")
 
 
 def enrolment_by_token(token: str) -> Enrolment | None:

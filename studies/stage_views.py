@@ -19,6 +19,7 @@ from typing import Callable
 
 from viz_engine.bundles.registry import get_stage, stage_names
 
+from .stage_figures import prediction_graph
 from .transformer_figures import transformer_figures
 
 __all__ = ["PAGES", "StageView", "AnnotatorContext", "register_stage_view", "unregister_stage_view", "stage_view",
@@ -186,6 +187,7 @@ register_stage_view(StageView("C", "overview", "annotate/stages/C.html"))
 register_stage_view(StageView("Rl", "features", "annotate/stages/features.html", _local, _features_of,
                               aliases=("rℓ", "rl")))
 register_stage_view(StageView("Rg", "features", "annotate/stages/features.html", _global, _features_of))
-register_stage_view(StageView("P", "prediction", "annotate/stages/P.html", _prediction, _features_of))
+register_stage_view(StageView("P", "prediction", "annotate/stages/P.html", _prediction, _features_of,
+                              context=lambda section: {"p_graph": prediction_graph(section.get("features", []))}))
 register_stage_view(StageView("T", "transformer", "annotate/stages/T.html",
                               context=lambda section: {"transformer": transformer_figures(section)}))

@@ -12,6 +12,7 @@ urlpatterns = [
     path("studies/", views.study_list, name="study-list"),
     path("bundles/", views.bundle_list, name="bundles"),
     path("bundles/progress.json", views.bundle_progress, name="bundle-progress"),
+    path("bundles/<int:pk>/", views.bundle_detail, name="bundle-detail"),
     path("bundles/<int:pk>/assets/<path:path>", views.bundle_asset, name="bundle-asset"),
     path("bundles/<int:pk>/debugging/", views.bundle_debugging, name="bundle-debugging"),
     path("bundles/<int:pk>/debugging/progress.json", views.bundle_debugging_progress, name="bundle-debugging-progress"),

@@ -109,6 +109,38 @@ def owned_study(request, pk):
     return get_object_or_404(accessible_studies(request.user), pk=pk)
 
 
+def _bundle_sparse_model(bundle) -> dict:
+    """The bundle's ``shared/P.json`` ({} when it has none or it cannot be read)."""
+    import json
+
+    try:
+        with open_inside(Path(bundle.path), "shared/P.json") as fh:
+            return json.load(fh)
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+@login_required
+@require_GET
+def bundle_detail(request, pk: int):
+    """What a bundle holds and how it was computed: its recipe and each stage's method and
+    parameters, where P was fitted and its accuracy–sparsity curve."""
+    from .stage_figures import sparsity_curve
+
+    bundle = get_object_or_404(accessible_bundles(request.user), pk=pk)
+    manifest = bundle.manifest
+    recipe = manifest.get("recipe") or {"name": "default", "overrides": {}}
+    sparse = _bundle_sparse_model(bundle)
+    params = manifest.get("stages") or {}
+    return render(request, "studies/bundle_detail.html", {
+        "bundle": bundle, "recipe": recipe,
+        "stages": [{"stage": s, "params": sorted(params.get(s, {}).items())} for s in bundle.stages],
+        "p_fit": manifest.get("p_fit"), "items": len(manifest.get("items", [])),
+        "curve": sparsity_curve(sparse["curve"], sparse.get("lambda")) if sparse.get("curve") else "",
+        "sparse": sparse,
+    })
+
+
 @login_required
 def bundle_debugging(request, pk: int):
     """The model debugging report of a bundle's model: start a run (a Celery task; in a

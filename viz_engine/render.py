@@ -21,6 +21,8 @@ __all__ = [
     "token_highlights",
     "data_url",
     "top_regions",
+    "outline_boxes_png",
+    "bars_png",
 ]
 
 
@@ -109,6 +111,43 @@ def top_regions(pixel_scores: np.ndarray, boxes: list[tuple[int, int, int, int]]
         means.append(patch.mean() if patch.size else 0.0)
     order = sorted(range(len(boxes)), key=lambda i: (-means[i], i))
     return order[:k]
+
+
+def outline_boxes_png(png: bytes, boxes: list[tuple[int, int, int, int]], scale: int = 4,
+                      colour: tuple[int, int, int] = (0, 220, 255)) -> bytes:
+    """``png`` (an image enlarged ``scale`` times) with ``boxes`` (x0, y0, x1, y1 in the
+    original pixels; x1/y1 exclusive) outlined: the top boxes of a second-order gradient."""
+    from PIL import ImageDraw
+
+    im = Image.open(io.BytesIO(png)).convert("RGB")
+    draw = ImageDraw.Draw(im)
+    for x0, y0, x1, y1 in boxes:
+        draw.rectangle([x0 * scale - 1, y0 * scale - 1, x1 * scale, y1 * scale], outline=colour, width=2)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def bars_png(values: list[float], width: int = 240, bar: int = 18, gap: int = 8) -> bytes:
+    """Horizontal bars around a zero line (green above zero, magenta below), one per value,
+    scaled by the largest magnitude: EMAP's additive part and interaction of one score."""
+    from PIL import ImageDraw
+
+    v = np.nan_to_num(np.asarray(values, dtype=np.float64))
+    peak = float(np.abs(v).max()) if v.size else 0.0
+    height = gap + len(v) * (bar + gap)
+    im = Image.new("RGB", (width, height), (250, 251, 252))
+    draw = ImageDraw.Draw(im)
+    mid = width // 2
+    for k, x in enumerate(v):
+        length = 0 if peak == 0 else int(round((width // 2 - 6) * abs(x) / peak))
+        y0 = gap + k * (bar + gap)
+        x0, x1 = (mid, mid + length) if x >= 0 else (mid - length, mid)
+        draw.rectangle([x0, y0, x1, y0 + bar], fill=(40, 200, 80) if x >= 0 else (220, 40, 200))
+    draw.line([mid, 0, mid, height], fill=(91, 100, 118), width=1)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
 
 
 def data_url(png: bytes) -> str:

@@ -125,7 +125,9 @@ def test_an_interrupted_bundle_resumes_with_only_the_missing_sections(bundle):
     after = _mtimes(bundle)
     changed = {n for n in after if before.get(n) != after[n]}
     # the missing section and its own assets, nothing else
-    assert changed == {f"items/{victim}/C.json", f"items/{victim}/assets/C-phrase.png"}
+    c_assets = {n for n in after if n.startswith(f"items/{victim}/assets/C-")}  # the phrase's and each word's map
+    assert f"items/{victim}/assets/C-phrase.png" in c_assets and len(c_assets) > 1
+    assert changed == {f"items/{victim}/C.json", *c_assets}
     assert not list(bundle.rglob("*.tmp"))
     assert validate_bundle(bundle)["files"] == manifest["files"]  # recomputed to the same bytes
 
@@ -264,12 +266,17 @@ def test_error_items_are_only_misclassified_points():
     assert sorted(picks) == list(range(6))
 
 
-def test_a_concept_bundle_shows_one_feature_per_item_on_its_most_activating_point(tmp_path):
+def test_a_concept_bundle_shows_one_feature_per_item_on_a_seeded_random_datapoint_not_an_rg_example(tmp_path):
+    from viz_engine.bundles.precompute import random_datapoint
+    from viz_engine.methods.global_representation import top_activating
+
     plan = plan_bundle(tmp_path / "c", dataset="shapes_vqa", model="shapes_vqa_late", task="concept", n_items=2,
                        stages=["Rl", "Rg"])
     ctx = load_context(tmp_path / "c")
-    for entry in plan["items"]:
-        assert entry["index"] == int(np.argmax(ctx.features[:, entry["feature"]]))
+    for entry in plan["items"]:  # the paper's Rℓ example is a random datapoint, not Rg's first max example
+        top = top_activating(ctx.features, entry["feature"], k=3)
+        assert entry["index"] not in {*top["max_indices"].tolist(), *top["min_indices"].tolist()}
+        assert entry["index"] == random_datapoint(ctx.features, entry["feature"], k=3, seed=0)  # seeded
     features = [e["feature"] for e in plan["items"]]
     assert len(set(features)) == 2
     assert plan["c_specificity"] is None  # no C stage: nothing to measure

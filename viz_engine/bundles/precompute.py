@@ -20,7 +20,6 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .. import __version__
-from ..methods.attributions import attribution_names
 from ..methods.features import feature_matrix
 from ..methods.sparse_linear import accuracy_sparsity_curve, choose_path_point, fit_sparse_linear_path
 from .folder import item_done, progress, validate_bundle
@@ -38,6 +37,7 @@ from .format import (
 )
 from .dataset_source import check_source, is_protocol_source
 from .modality_stages import GENERIC_PARAMS
+from .recipes import recipe_record, resolve_params
 from .registry import get_stage
 from .registry import stages as registered_stages
 from .selection import TASKS, select_features, select_items
@@ -46,7 +46,7 @@ from .stages import BundleContext, compute_item, sparse_model_summary
 
 __all__ = ["DEFAULT_PARAMS", "plan_bundle", "load_context", "compute_chunk", "progress", "finalize",
            "validate_bundle", "chunks", "model_fingerprint", "build_bundle", "missing_items", "default_bundle_dir",
-           "p_points"]
+           "p_points", "random_datapoint"]
 
 # the built-in stages' defaults as registered (.registry is the source; planning asks it)
 DEFAULT_PARAMS = {spec.name: dict(spec.params) for spec in registered_stages()}
@@ -149,12 +149,15 @@ def _refuse_overlap(items: list[dict], items_feats: np.ndarray, p_feats: np.ndar
 def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_items: int = 20,
                 seed: int = 0, stages=MULTIVIZ_STAGES, split: str = "test", p_split: str | None = None,
                 exclude_yes_no: bool = True,
-                min_answer_count: int = 20, params: dict | None = None,
+                min_answer_count: int = 20, params: dict | None = None, recipe: str = "default",
                 log: Callable[[str], None] = lambda _m: None) -> dict:
     """Check the request, choose the items, fit P, and write ``plan.json`` (returns the plan).
 
     P is fitted on ``p_split`` (default: the dataset's ``"train"`` split), never on the
     datapoints the items come from; the plan's ``p_fit`` says on what and how well it did.
+
+    Each stage's methods come from ``recipe`` (``recipes.RECIPES``), then ``params`` (per-stage
+    overrides); the plan's ``recipe`` names them and ``stages`` holds every parameter.
 
     Every check (names, stages, folder, model loading, enough items) runs before anything
     is written; an existing identical plan is returned as it is (resume).
@@ -172,21 +175,21 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
     if generic:
         check_source(source)
     p_split = _p_split(source, p_split, split)
-    # a protocol source's U and C take other parameters than the image + question defaults
-    defaults = {s: {**get_stage(s).params, **(GENERIC_PARAMS.get(s, {}) if generic else {})} for s in stages}
-    params = {s: {**defaults[s], **(params or {}).get(s, {})} for s in stages}
-    for s in stages:  # the attribution methods a stage is asked to use must be registered
-        for key in get_stage(s).method_params:
-            if key in params[s] and params[s][key] not in attribution_names():
-                raise BundleError(f"{s}.{key}: {params[s].get(key)!r} is not an attribution method; "
-                                  f"methods: {', '.join(attribution_names())}")
-    points = params.get("P", get_stage("P").params)["points"]
+    # each stage's defaults as registered (.registry), a protocol source's U and C its own,
+    # then the recipe, then the overrides (.recipes checks every method named)
+    overrides = params or {}
+    defaults = {s.name: {**s.params, **(GENERIC_PARAMS.get(s.name, {}) if generic else {})}
+                for s in registered_stages()}
+    params = resolve_params(defaults, stages, recipe, overrides)
+    points = {**defaults["P"], **overrides.get("P", {}), **params.get("P", {})}["points"]
     if points is not None and (isinstance(points, bool) or not isinstance(points, int) or points < 8):
         raise BundleError(f"P.points: the number of datapoints P is fitted on must be an integer ≥ 8 or null "
                           f"(all of p_split); got {points!r}")
     request = {"dataset": dataset, "model": model, "task": task, "n_items": n_items, "seed": seed,
                "stages": list(stages), "split": split, "p_split": p_split, "exclude_yes_no": exclude_yes_no,
                "min_answer_count": min_answer_count, "params": params}
+    if recipe != "default":  # the default's requests stay those of bundles planned before recipes
+        request["recipe"] = recipe
     plan_path = out / "plan.json"
     if plan_path.exists():
         existing = read_json(plan_path)
@@ -216,13 +219,17 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
     labels = [source.label(e) for e in examples]
 
     log(f"fitting the sparse linear model (P) on the {p_split} split …")
-    p = {**get_stage("P").params, **params.get("P", {})}
+    p = {**get_stage("P").params, **overrides.get("P", {}), **params.get("P", {})}
     sparse, p_fit, p_feats = _fit_p(source, adapter, out, p_split=p_split, p=p, seed=seed, class_names=class_names,
                                     items_feats=feats, items_probs=probs, split=split)
 
     if task == "concept":
         picks = select_features(sparse["weights"], feats, n=n_items)
-        items = [{"id": f"{split}-{i:05d}-f{j}", "index": i, "feature": j} for j, i in picks]
+        k = params.get("Rg", DEFAULT_PARAMS["Rg"])["k"]
+        items = []
+        for j, _most in picks:  # Rℓ on a random datapoint (the paper's), not on Rg's first max example
+            i = random_datapoint(feats, j, k=k, seed=seed)
+            items.append({"id": f"{split}-{i:05d}-f{j}", "index": i, "feature": j})
     else:
         chosen = select_items(labels, preds, [bool(getattr(source, "is_yes_no", lambda _e: False)(e)) for e in examples], task=task, n=n_items,
                               seed=seed, exclude_yes_no=exclude_yes_no, min_answer_count=min_answer_count)
@@ -254,12 +261,25 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
         "selection": {"split": split, "seed": seed, "n_items": n_items, "exclude_yes_no": exclude_yes_no,
                       "min_answer_count": min_answer_count, "misclassified_only": task == "error"},
         "stages": params,
+        "recipe": recipe_record(recipe, overrides, params),
         "p_fit": p_fit,
         "c_specificity": c_check,
         "items": items,
     }
     write_json(plan_path, plan)  # last: a plan exists only once its shared parts do
     return plan
+
+
+def random_datapoint(feats: np.ndarray, feature: int, *, k: int, seed: int) -> int:
+    """A concept item's datapoint: drawn at random from the split (seeded by the bundle's
+    seed and the feature), never one of the feature's ``k`` most or least activating
+    datapoints that Rg shows beside it."""
+    from ..methods.global_representation import top_activating
+
+    top = top_activating(feats, feature, k=min(k, len(feats)))
+    shown = {int(i) for i in top["max_indices"]} | {int(i) for i in top["min_indices"]}
+    pool = [i for i in range(len(feats)) if i not in shown] or list(range(len(feats)))
+    return int(np.random.default_rng([seed, feature]).choice(pool))
 
 
 def _answer_types(source, class_names) -> dict[str, list[str]]:

@@ -114,7 +114,8 @@ register_stage(StageSpec(
     params={"features": 3, "method": "gradient_x_input"},
     writer=f"{_WRITERS}:write_local", method_params=("method",), default=True, description="local representation: what drives a feature here"))
 register_stage(StageSpec(
-    "Rg", "Rg", methods=("global_representation",), params={"k": 3},
+    "Rg", "Rg", methods=("global_representation",), params={"k": 3, "method": "gradient_x_input"},
+    method_params=("method",),
     writer=f"{_WRITERS}:write_global", default=True, description="global representation: datapoints that activate a feature"))
 register_stage(StageSpec(
     "P", "P", methods=("sparse_linear",),

@@ -18,15 +18,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..adapters import Feature, atoms_per_patch
+from ..adapters import atoms_per_patch
 from ..methods.global_representation import top_activating
-from ..methods.gradient_x_input import gradient_x_input
-from ..methods.attributions import attribute
+from ..methods.attributions import get_attribution
 from ..methods.second_order_gradient import second_order_gradient, second_order_gradient_per_atom
 from ..render import heatmap_overlay_png, token_highlights, top_regions
 from . import modality_stages as generic
 from .dataset_source import is_protocol_source
 from .format import BundleError, item_dir, read_json, section_path, write_bytes, write_json
+from .recipes import c_methods, perturbs
 from .registry import section_writer
 
 __all__ = ["BundleContext", "compute_item", "sparse_model_summary", "live_second_order_gradient", "item_feature_ids"]
@@ -114,6 +114,65 @@ def item_feature_ids(ctx: BundleContext, entry: dict) -> list[int]:
     return [j for j, _ in class_top_features(ctx, pred, k)]
 
 
+# -- what computes a section: the engine's methods, called as they are ------------------------
+def _unimodal_fn(method: str):
+    """The attribution method registered under ``method`` (``methods.attributions``)."""
+    return get_attribution(method).load()
+
+
+def _method_kwargs(method: str, p: dict) -> dict:
+    """What a stage's parameters pass to its method: the options its registration names
+    (LIME's and KernelSHAP's sample count and seed: 500 and 0 unless the stage says)."""
+    defaults = {"n_samples": 500, "seed": 0}
+    options = get_attribution(method).options
+    return {k: p.get(k, defaults.get(k)) for k in options if k in p or k in defaults}
+
+
+def _for_method(ctx, batch, modality: str, method: str):
+    """The batch as ``method`` explains ``modality``: an image over patches for the
+    perturbation methods (LIME, KernelSHAP), over pixels for the gradient methods."""
+    src = ctx.source
+    if modality != src.image_modality or not perturbs(method):
+        return batch
+    patch = ctx.params.get("U", {}).get("patch", 8)
+    return replace(batch, atoms={**batch.atoms, modality: atoms_per_patch(batch.inputs[modality], patch)})
+
+
+def _grid(scores: np.ndarray) -> np.ndarray:
+    s = np.asarray(scores, dtype=np.float64)
+    side = int(round(np.sqrt(s.size)))
+    if side * side != s.size:
+        raise BundleError(f"an image attribution of {s.size} atoms is not a square grid")
+    return s.reshape(side, side)
+
+
+def _image_view(ctx, title: str, method: str, grid: np.ndarray, asset: str, *, signed: bool, **extra) -> dict:
+    return {"modality": ctx.source.image_modality, "title": title, "method": method,
+            "scores": {"grid": _r(grid, 4)}, "asset": asset, "signed": signed, **extra}
+
+
+def _text_view(ctx, title: str, method: str, scores, n_tokens: int, **extra) -> dict:
+    return {"modality": ctx.source.text_modality, "title": title, "method": method,
+            "scores": _r(np.asarray(scores, dtype=np.float64)[:n_tokens], 4), "signed": True, **extra}
+
+
+def _modalities(ctx, ex, image_asset: str, scale: int) -> list[dict]:
+    """``item.json``'s (and an Rg datapoint's) modalities in display order: the image with
+    its objects' boxes (unlabelled: a label could say the answer) and the words."""
+    src = ctx.source
+    h, w = src.image_size()
+    image = {"name": src.image_modality, "kind": "image", "asset": image_asset, "width": w * scale, "height": h * scale}
+    if hasattr(src, "boxes"):
+        image["boxes"] = [{"box": [int(v) * scale for v in b], "label": None} for b in src.boxes(ex)]
+    return [image, {"name": src.text_modality, "kind": "text", "tokens": list(ex.tokens)}]
+
+
+def _box_scores(heat: np.ndarray, boxes) -> list:
+    """Mean |score| per pixel inside each box (what :func:`top_regions` ranks by)."""
+    s = np.abs(np.nan_to_num(heat))
+    return [_r(s[y0:y1, x0:x1].mean() if s[y0:y1, x0:x1].size else 0.0, 4) for x0, y0, x1, y1 in boxes]
+
+
 # -- sections ---------------------------------------------------------------------------------
 def _item_record(ctx, entry, ex) -> dict:
     probs = ctx.probs[entry["index"]]
@@ -127,6 +186,7 @@ def _item_record(ctx, entry, ex) -> dict:
         "split": ctx.plan["selection"]["split"],
         "index": entry["index"],
         "datapoint": {**ctx.source.describe(ex), "image": f"{base}/assets/image.png"},
+        "modalities": _modalities(ctx, ex, f"{base}/assets/image.png", ctx.source.image_scale),
         "label": label,
         "prediction": pred,
         "correct": pred == label,
@@ -136,50 +196,149 @@ def _item_record(ctx, entry, ex) -> dict:
 
 
 def _unimodal(ctx, entry, ex, batch, pred) -> dict:
-    """U with the attribution methods the plan names per modality (``methods.attributions``):
-    over the image's patches (LIME by default) and over the words (gradient × input)."""
+    """U: the recipe's method per modality (``U.image``, ``U.text``) toward the predicted class."""
     p = ctx.params["U"]
     src = ctx.source
-    patch = p.get("patch", 8)
-    patched = replace(batch, atoms={**batch.atoms, src.image_modality: atoms_per_patch(batch.inputs[src.image_modality], patch)})
-    image_method, text_method = p.get("image", "lime"), p.get("text", "gradient_x_input")
-    img, image_options = attribute(image_method, ctx.adapter, patched, pred, src.image_modality, p)
-    img = img[0]
-    side = int(round(np.sqrt(img.size)))
-    words, text_options = attribute(text_method, ctx.adapter, batch, pred, src.text_modality, p)
+    m_img, m_txt = p.get("image", "lime"), p.get("text", "gradient_x_input")
+    img = _unimodal_fn(m_img)(ctx.adapter, _for_method(ctx, batch, src.image_modality, m_img), pred,
+                              src.image_modality, **_method_kwargs(m_img, p))[0]
+    words = _unimodal_fn(m_txt)(ctx.adapter, _for_method(ctx, batch, src.text_modality, m_txt), pred,
+                                src.text_modality, **_method_kwargs(m_txt, p))[0]
+    grid = _grid(img)
+    signed = perturbs(m_img)  # a pixel gradient's sign is noise: its magnitude is drawn
     name = f"items/{entry['id']}/assets/U-image.png"
-    write_bytes(ctx.root / name, heatmap_overlay_png(ex.image, img.reshape(side, side), src.image_scale, signed=True))
+    write_bytes(ctx.root / name, heatmap_overlay_png(ex.image, grid if signed else np.abs(grid), src.image_scale,
+                                                     signed=signed))
+    image = {"method": m_img, "grid": list(grid.shape), "scores": _r(img), "overlay": name}
+    if perturbs(m_img):
+        image["n_samples"] = p.get("n_samples", 500)
     return {
         "target": "predicted class",
-        "image": {"method": image_method, **image_options, "grid": [side, side], "scores": _r(img), "overlay": name},
-        "text": {"method": text_method, **text_options, "highlights": token_highlights(list(ex.tokens), words[0])},
+        "image": image,
+        "text": {"method": m_txt, "highlights": token_highlights(list(ex.tokens), words)},
+        "views": [_image_view(ctx, "U · parts of the image that matter", m_img, grid, name, signed=signed),
+                  _text_view(ctx, "U · words that matter", m_txt, words, len(ex.tokens))],
     }
 
 
-def _cross(ctx, entry, ex, batch, pred) -> dict:
-    src = ctx.source
+def _reference_sample(ctx, exclude: int) -> list:
+    """DIME's and EMAP's reference datapoints: ``C.reference`` of the bundle's split, drawn
+    once per bundle (seeded), without the item itself."""
+    n = ctx.params["C"].get("reference", 50)
+    rng = np.random.default_rng(ctx.plan["selection"]["seed"])
+    picks = rng.choice(len(ctx.examples), size=min(n + 1, len(ctx.examples)), replace=False)
+    return [ctx.examples[int(i)] for i in [i for i in picks if int(i) != exclude][:n]]
+
+
+def _dime_views(ctx, entry, ex, batch, pred) -> tuple[dict, list]:
+    """DIME (the engine's ``dime``): the unimodal (UC) and multimodal (MI) parts of the
+    predicted class's score, each explained with LIME over one modality, for both."""
+    from ..methods.dime import dime
+
+    p, src = ctx.params["C"], ctx.source
+    reference = src.make_batch(ctx.adapter, _reference_sample(ctx, entry["index"]))
+    out, views = {}, []
+    for modality in (src.image_modality, src.text_modality):
+        exp = dime(ctx.adapter, _for_method(ctx, batch, modality, "lime"), reference, pred, modality,
+                   n_samples=p.get("n_samples", 500), seed=p.get("seed", 0), cache_dir=ctx.root / "cache")
+        out[modality] = {"uc": _r(exp.uc), "mi": _r(exp.mi), "uc_value": _r(exp.uc_value), "mi_value": _r(exp.mi_value)}
+        for part, scores, title in (("uc", exp.uc, "unimodal part"), ("mi", exp.mi, "multimodal part")):
+            caption = ("what this modality does on its own" if part == "uc"
+                       else "what it does only together with the other modality")
+            if modality == src.image_modality:
+                name = f"items/{entry['id']}/assets/C-dime-{part}.png"
+                write_bytes(ctx.root / name, heatmap_overlay_png(ex.image, _grid(scores), src.image_scale, signed=True))
+                views.append(_image_view(ctx, f"C · DIME, {title}", "dime", _grid(scores), name, signed=True,
+                                         caption=caption, part=part))
+            else:
+                views.append(_text_view(ctx, f"C · DIME, {title}", "dime", scores, len(ex.tokens),
+                                        caption=caption, part=part))
+    return {"reference": reference.size, "n_samples": p.get("n_samples", 500), "parts": out}, views
+
+
+def _emap_view(ctx, entry, ex, pred) -> tuple[dict, list]:
+    """EMAP (the engine's ``emap``) over the reference sample plus this datapoint: its score
+    for the predicted class split into the additive projection and the interaction."""
+    from ..methods.emap import emap
+    from ..render import bars_png
+
+    sample = [*_reference_sample(ctx, entry["index"]), ex]
+    result = emap(ctx.adapter, ctx.source.make_batch(ctx.adapter, sample))
+    f, add, gap = (float(a[-1, pred]) for a in (result.logits, result.projection, result.interaction))
+    name = f"items/{entry['id']}/assets/C-emap.png"
+    write_bytes(ctx.root / name, bars_png([add, gap]))
+    view = {"modality": None, "title": "C · EMAP", "method": "emap", "asset": name,
+            "caption": "this example's score for the model's answer: the best additive part (upper bar) and "
+                       "the cross-modal interaction (lower bar); green above zero, magenta below"}
+    return {"value": _r(f), "additive": _r(add), "interaction": _r(gap), "reference": len(sample) - 1,
+            "interaction_share": _r(result.interaction_share)}, [view]
+
+
+def _sog_views(ctx, entry, ex, batch, pred) -> tuple[dict, list]:
+    """Second-order gradients (the engine's): of every word (or of the ``C.words`` words with
+    the largest first-order gradient) over the image; per word a heatmap with its top boxes,
+    plus the section's ``words`` and the referring ``phrase`` as bundles had them."""
+    from ..methods.gradient import gradient
+    from ..render import outline_boxes_png
+
+    p, src = ctx.params["C"], ctx.source
     h, w = src.image_size()
     boxes = src.boxes(ex)
+    k = p.get("top_boxes", 2)
     per_word = second_order_gradient_per_atom(ctx.adapter, batch, pred, src.text_modality, src.image_modality,
                                               magnitude=True)[0]
     words = []
     for pos, token in enumerate(ex.tokens):
         heat = per_word[pos].reshape(h, w)
         words.append({"position": pos, "token": token, "magnitude": _r(np.nansum(heat)),
-                      "top_boxes": top_regions(heat, boxes, k=2)})
+                      "top_boxes": top_regions(heat, boxes, k=k)})
+    positions = list(range(len(ex.tokens)))
+    ranked_by = None
+    if p.get("words"):
+        first = np.abs(np.nan_to_num(gradient(ctx.adapter, batch, pred, src.text_modality)[0][:len(ex.tokens)]))
+        positions = sorted(int(i) for i in np.argsort(-first, kind="stable")[: p["words"]])
+        ranked_by = "first-order gradient"
+    views = []
+    for pos in positions:
+        heat = per_word[pos].reshape(h, w)
+        top = top_regions(heat, boxes, k=k)
+        name = f"items/{entry['id']}/assets/C-word{pos}.png"
+        png = heatmap_overlay_png(ex.image, heat, src.image_scale)
+        write_bytes(ctx.root / name, outline_boxes_png(png, [boxes[i] for i in top], src.image_scale) if top else png)
+        views.append({"modality": src.image_modality, "title": f"C · where “{ex.tokens[pos]}” interacts with the image",
+                      "method": "second_order_gradient",
+                      "scores": {"boxes": _box_scores(heat, boxes)} if boxes else {"grid": _r(heat, 4)},
+                      "asset": name, "query": [pos], "query_modality": src.text_modality, "signed": False,
+                      # no digit in a caption: a count answer ("2") must not appear outside the choices
+                      "caption": "the objects it interacts with most are outlined" if boxes else ""})
     phrase = list(ex.references[0][0]) if getattr(ex, "references", None) else list(range(len(ex.tokens)))
     heat = second_order_gradient(ctx.adapter, batch, pred, src.text_modality, src.image_modality, phrase,
                                  aggregate="abs", magnitude=True)[0].reshape(h, w)
     name = f"items/{entry['id']}/assets/C-phrase.png"
     write_bytes(ctx.root / name, heatmap_overlay_png(ex.image, heat, src.image_scale))
-    return {
-        "target": "predicted class",
-        "method": "second_order_gradient",
-        "boxes": [list(b) for b in boxes],
-        "words": words,
-        "phrase": {"positions": phrase, "text": " ".join(ex.tokens[i] for i in phrase),
-                   "heatmap": name, "top_boxes": top_regions(heat, boxes, k=2)},
-    }
+    legacy = {"boxes": [list(b) for b in boxes], "words": words,
+              "phrase": {"positions": phrase, "text": " ".join(ex.tokens[i] for i in phrase),
+                         "heatmap": name, "top_boxes": top_regions(heat, boxes, k=k)},
+              "sog_positions": positions, "sog_ranked_by": ranked_by}
+    return legacy, views
+
+
+def _cross(ctx, entry, ex, batch, pred) -> dict:
+    """C: the recipe's methods (``C.method``, several joined by ``+``), each drawn as views."""
+    methods = c_methods(ctx.params["C"])
+    out = {"target": "predicted class", "method": "+".join(methods), "methods": methods}
+    views = []
+    for method in methods:
+        if method == "dime":
+            out["dime"], more = _dime_views(ctx, entry, ex, batch, pred)
+        elif method == "emap":
+            out["emap"], more = _emap_view(ctx, entry, ex, pred)
+        else:
+            legacy, more = _sog_views(ctx, entry, ex, batch, pred)
+            out.update(legacy)
+        views += more
+    out["views"] = views
+    return out
 
 
 def _prediction(ctx, entry) -> dict:
@@ -198,54 +357,78 @@ def _prediction(ctx, entry) -> dict:
             "features": feats}
 
 
-def _local(ctx, entry, ex, batch) -> dict:
+def _toward_feature(ctx, batch, j: int, method: str, p: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Rℓ's U toward feature j (the engine's ``local_representation``): ``(B, image atoms)``
+    and ``(B, words)``."""
+    from ..methods.local_representation import local_representation
+
     src = ctx.source
-    h, w = src.image_size()
+    return tuple(local_representation(ctx.adapter, _for_method(ctx, batch, m, method), j,
+                                      method=_unimodal_fn(method),
+                                      modalities=(m,), **_method_kwargs(method, p)).unimodal[m]
+                 for m in (src.image_modality, src.text_modality))
+
+
+def _local(ctx, entry, ex, batch) -> dict:
+    p, src = ctx.params["Rl"], ctx.source
+    method = p.get("method", "gradient_x_input")
+    signed = perturbs(method)
     out = []
     method = ctx.params["Rl"].get("method", "gradient_x_input")
     for j in item_feature_ids(ctx, entry):
-        words = attribute(method, ctx.adapter, batch, Feature(j), src.text_modality, ctx.params["Rl"])[0][0]
-        img = np.abs(attribute(method, ctx.adapter, batch, Feature(j), src.image_modality, ctx.params["Rl"])[0][0])
+        img, words = (a[0] for a in _toward_feature(ctx, batch, j, method, p))
+        grid = _grid(img)
         name = f"items/{entry['id']}/assets/Rl-f{j}.png"
-        write_bytes(ctx.root / name, heatmap_overlay_png(ex.image, img.reshape(h, w), src.image_scale))
+        write_bytes(ctx.root / name, heatmap_overlay_png(ex.image, grid if signed else np.abs(grid), src.image_scale,
+                                                         signed=signed))
         out.append({"feature": j, "activation": _r(ctx.features[entry["index"], j]),
-                    "text": token_highlights(list(ex.tokens), words), "image": name})
+                    "text": token_highlights(list(ex.tokens), words), "image": name,
+                    "views": [_image_view(ctx, "Rℓ · what drives the feature in the image", method, grid, name,
+                                          signed=signed),
+                              _text_view(ctx, "Rℓ · words that drive the feature", method, words, len(ex.tokens))]})
     return {"method": method, "features": out}
 
 
 def _feature_datapoints(ctx, j: int) -> dict:
     """``shared/Rg/f<j>.json``: the k most and least activating reference datapoints of
-    feature j, each as a plain thumbnail and with the feature's highlights."""
+    feature j, each as a plain thumbnail and with the feature's highlights (``Rg.method``)."""
     path = ctx.root / "shared" / "Rg" / f"f{j}.json"
     if path.exists():
         return read_json(path)
     src = ctx.source
-    h, w = src.image_size()
-    k = ctx.params["Rg"].get("k", 3)
+    p = ctx.params["Rg"]
+    method = p.get("method", "gradient_x_input")
+    signed = perturbs(method)
+    k = p.get("k", 3)
     top = top_activating(ctx.features, j, k=k)
-    result = {"feature": j}
+    result = {"feature": j, "method": method}
     for side in ("max", "min"):
         idx = [int(i) for i in top[f"{side}_indices"]]
         exs = [ctx.examples[i] for i in idx]
         batch = src.make_batch(ctx.adapter, exs)
-        heat = np.abs(gradient_x_input(ctx.adapter, batch, Feature(j), src.image_modality))
-        words = gradient_x_input(ctx.adapter, batch, Feature(j), src.text_modality)
+        heat, words = _toward_feature(ctx, batch, j, method, p)
         rows = []
         for r, (i, ex) in enumerate(zip(idx, exs)):
             plain = f"shared/Rg/f{j}-{side}{r}.png"
             lit = f"shared/Rg/f{j}-{side}{r}-highlights.png"
+            grid = _grid(heat[r])
             write_bytes(ctx.root / plain, src.thumbnail(ex))
-            write_bytes(ctx.root / lit, src.thumbnail(ex, heat[r].reshape(h, w)))
+            write_bytes(ctx.root / lit, heatmap_overlay_png(ex.image, grid if signed else np.abs(grid), 2, signed=signed))
             rows.append({"index": i, "value": _r(ctx.features[i, j]), **src.describe(ex),
                          "image": plain, "image_highlights": lit,
-                         "text_highlights": token_highlights(list(ex.tokens), words[r])})
+                         "text_highlights": token_highlights(list(ex.tokens), words[r]),
+                         "modalities": _modalities(ctx, ex, plain, 2),
+                         "views": [_image_view(ctx, "Rg · what drives the feature here", method, grid, lit,
+                                               signed=signed),
+                                   _text_view(ctx, "Rg · words that drive the feature", method, words[r],
+                                              len(ex.tokens))]})
         result[side] = rows
     write_json(path, result)
     return result
 
 
 def _global(ctx, entry) -> dict:
-    return {"method": "top_activating", "k": ctx.params["Rg"].get("k", 3),
+    return {"method": ctx.params["Rg"].get("method", "gradient_x_input"), "k": ctx.params["Rg"].get("k", 3),
             "features": [_feature_datapoints(ctx, j) for j in item_feature_ids(ctx, entry)]}
 
 

@@ -24,6 +24,7 @@ class AttributionMethod:
     name: str
     function: str | Callable  # "module:function" or the function itself
     options: tuple[str, ...] = ()  # stage parameters passed on as keyword arguments
+    perturbs: bool = False  # perturbs atoms (an image is explained over patches, not pixels)
 
     def load(self) -> Callable:
         if callable(self.function):
@@ -70,5 +71,6 @@ register_attribution(AttributionMethod("gradient", f"{_HERE}.gradient:gradient")
 register_attribution(AttributionMethod("gradient_x_input", f"{_HERE}.gradient_x_input:gradient_x_input"))
 register_attribution(AttributionMethod("integrated_gradients", f"{_HERE}.integrated_gradients:integrated_gradients",
                                        options=("n_steps",)))
-register_attribution(AttributionMethod("lime", f"{_HERE}.lime:lime", options=("n_samples", "seed")))
-register_attribution(AttributionMethod("kernel_shap", f"{_HERE}.kernel_shap:kernel_shap", options=("n_samples", "seed")))
+register_attribution(AttributionMethod("lime", f"{_HERE}.lime:lime", options=("n_samples", "seed"), perturbs=True))
+register_attribution(AttributionMethod("kernel_shap", f"{_HERE}.kernel_shap:kernel_shap", options=("n_samples", "seed"),
+                                       perturbs=True))

@@ -24,6 +24,7 @@ from viz_engine.bundles.precompute import (
     plan_bundle,
     progress,
 )
+from viz_engine.bundles.recipes import RECIPES, parse_method_overrides, parse_param_overrides
 from viz_engine.bundles.selection import TASKS
 
 from ...models import Bundle
@@ -31,6 +32,18 @@ from ...services import import_bundle
 from ...tasks import precompute_chunk
 from ...workers import in_process
 from .import_bundle import OWNER_HELP, bundle_owner
+
+
+def methods_line(recipe: dict) -> str:
+    """``recipe paper-vqa: U image lime, text lime · C dime + second_order_gradient · …``."""
+    parts = []
+    for stage, m in (recipe.get("methods") or {}).items():
+        if isinstance(m, dict):
+            m = ", ".join(f"{k} {v}" for k, v in m.items())
+        elif isinstance(m, list):
+            m = " + ".join(m)
+        parts.append(f"{stage} {m}")
+    return f"recipe {recipe.get('name', 'default')}: " + " · ".join(parts)
 
 
 class Command(BaseCommand):
@@ -48,6 +61,16 @@ class Command(BaseCommand):
         parser.add_argument("--params", type=json.loads, default=None,
                             help='stage parameters as JSON, over the defaults, e.g. \'{"U": {"text": '
                                  '"integrated_gradients"}}\' (any registered attribution method)')
+        parser.add_argument("--recipe", default="default", choices=list(RECIPES),
+                            help="each stage's methods: default, paper-vqa (LIME, DIME + per-word second-order "
+                                 "gradients, LIME toward features, top-5 P) or paper-fusion (first-order gradients, "
+                                 "second-order gradients of the 10 words with the largest gradient)")
+        parser.add_argument("--method", action="append", default=[], metavar="STAGE=METHOD",
+                            help="override a stage's method, e.g. U=gradient, U.text=lime, C=dime+emap, Rl=lime "
+                                 "(repeatable)")
+        parser.add_argument("--param", action="append", default=[], metavar="STAGE.KEY=VALUE",
+                            help="override a stage's parameter, e.g. U.n_samples=200, C.reference=30, Rl.features=5, "
+                                 "P.points=1000 (repeatable)")
         parser.add_argument("--split", default="test", help="the split the items come from")
         parser.add_argument("--p-split", help="the split P is fitted on, disjoint from the items' (default: train)")
         parser.add_argument("--keep-yes-no", action="store_true", help="do not leave out yes/no questions")
@@ -64,10 +87,20 @@ class Command(BaseCommand):
             raise CommandError("--owner names who owns the imported bundle: add --import")
         owner = bundle_owner(o["owner"])  # a typo is told before hours of computing
         out = o["out"] or default_bundle_dir(settings.DATA_DIR, o["dataset"], o["model"], o["task"], o["items"], o["seed"])
+        if not o["out"] and o["recipe"] != "default":  # beside the default recipe's bundle, not over it
+            out = out.with_name(f"{out.name}-{o['recipe']}")
         try:
+            # --params (JSON), then each --param and --method over it
+            overrides = {stage: dict(values) for stage, values in (o["params"] or {}).items()}
+            for stage, values in parse_param_overrides(o["param"]).items():
+                overrides.setdefault(stage, {}).update(values)
+            for stage, values in parse_method_overrides(o["method"]).items():
+                overrides.setdefault(stage, {}).update(values)
             plan = plan_bundle(out, dataset=o["dataset"], model=o["model"], task=o["task"], n_items=o["items"],
                                seed=o["seed"], stages=o["stages"], split=o["split"], p_split=o["p_split"],
-                               exclude_yes_no=not o["keep_yes_no"], params=o["params"], log=self.stdout.write)
+                               exclude_yes_no=not o["keep_yes_no"], params=overrides, recipe=o["recipe"],
+                               log=self.stdout.write)
+            self.stdout.write("methods: " + methods_line(plan.get("recipe") or {}))
             todo = missing_items(out)
             done, total = progress(out)
             self.stdout.write(f"bundle {out}: {done}/{total} items done, {len(todo)} to compute "
