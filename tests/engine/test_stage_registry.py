@@ -59,7 +59,7 @@ def test_an_unregistered_stage_is_refused_by_name():
 def test_planning_refuses_an_attribution_method_that_is_not_registered(tmp_path):
     from viz_engine.bundles.precompute import plan_bundle
 
-    with pytest.raises(BundleError, match="U.text: 'nope' is not an attribution method"):
+    with pytest.raises(BundleError, match="U.text: 'nope' is not a method of stage U; methods: gradient"):
         plan_bundle(tmp_path / "x", dataset="shapes_vqa", model="shapes_vqa_early", n_items=1, stages=["U"],
                     params={"U": {"text": "nope"}})
     assert not (tmp_path / "x").exists()
