@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from annotations.models import Response
 from annotations.services import plausible_seconds, submit_response
-from viz_engine.bundles.format import BundleError
+from viz_engine.bundles.format import ASSET_TYPES, BundleError, asset_suffix
 
 from .asset_keys import asset_key_opens, asset_signature, key_version
 from .models import CLOSING_QUESTIONS, Enrolment, Study
@@ -345,7 +345,8 @@ def asset(request, token, item_pk, path):
     if path not in paths:
         raise Http404("no such asset")
     # served under its opaque name: neither the URL nor the headers name the bundle's file
-    response = bundle_file_response(folder, paths[path], "image/png", filename=path)
+    response = bundle_file_response(folder, paths[path], ASSET_TYPES.get(asset_suffix(path), "image/png"),
+                                    filename=path, request=request)
     response["Cache-Control"] = "private, max-age=86400"  # fixed content: the browser need not ask again
     return response
 

@@ -343,15 +343,9 @@ def build_bundle(out, log: Callable[[str], None] = lambda _m: None, **plan_kwarg
 
 # -- validation (import) ----------------------------------------------------------------------------
 def _asset_refs(obj) -> Iterable[str]:
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if isinstance(v, str) and v.endswith(".png") and k in ("image", "overlay", "heatmap", "image_highlights"):
-                yield v
-            else:
-                yield from _asset_refs(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from _asset_refs(v)
+    from .format import asset_refs
+
+    return asset_refs(obj)
 
 
 def validate_bundle(out) -> dict:
