@@ -172,10 +172,11 @@ def _image(m: dict, scores, signed: bool, normalised: bool) -> dict:
             x0, y0, x1, y1 = (_finite(v) for v in b["box"])
             v = s[k] if k < len(s) else None
             ctx["boxes"].append({"x": _n(x0), "y": _n(y0), "w": _n(max(x1 - x0, 0)), "h": _n(max(y1 - y0, 0)),
-                                 "label": b.get("label") or "", "ty": _n(y0 + min(12.0, height * .06)),
+                                 "label": b.get("label") or "", "ty": _n(y0 + height * .09),
                                  "stroke": colour(v) if v is not None else "#ffffff",
                                  "scored": v is not None})
         ctx["viewbox"] = f"{_n(0)} {_n(0)} {_n(width)} {_n(height)}"
+        ctx["font"] = _n(max(height * .08, 1.0))  # labels a fixed share of the picture, at any size
     return ctx
 
 
@@ -235,10 +236,15 @@ def _over_time(rows_by_feature: list[list[float]], names: list[str], times: list
         width = x_heat + (0 if values_as_lines else heat_w) + 4
     height = 8.0 + max(n_f, len(heat_scaled or [])) * row_h + 22
     first, last = (times[0], times[-1]) if times else (0, n_t - 1 if n_t else 0)
-    axis = {"y": _n(height - 6), "first": str(first), "last": str(last), "x0": _n(x_heat), "x1": _n(x_heat + heat_w),
-            "line_x0": _n(label_w), "line_x1": _n(label_w + line_w)}
-    return {"rows": rows, "strips": strips, "viewbox": f"{_n(0)} {_n(0)} {_n(width)} {_n(height)}", "axis": axis,
-            "lines": values_as_lines, "line_label": line_label, "scored": heat_scaled is not None}
+    axes = []  # the first and last time under the lines, and under each heatmap
+    spans = [(label_w, label_w + line_w)] if values_as_lines else [(x_heat, x_heat + heat_w)]
+    if heat_scaled is not None:
+        spans.append((x_scores, x_scores + heat_w))
+    for x0, x1 in spans:
+        axes.append({"y": _n(height - 6), "first": str(first), "last": str(last), "x0": _n(x0), "x1": _n(x1)})
+    return {"rows": rows, "strips": strips, "viewbox": f"{_n(0)} {_n(0)} {_n(width)} {_n(height)}", "axes": axes,
+            "lines": values_as_lines, "line_label": line_label, "scored": heat_scaled is not None,
+            "narrow": width < 500}
 
 
 def _timeseries(m: dict, scores, signed, normalised) -> dict:

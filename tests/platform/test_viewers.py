@@ -2,6 +2,7 @@
 converted into the same form, hidden stages' assets never reachable, assets served with
 their real type and in byte ranges."""
 
+import json
 import re
 
 import pytest
@@ -143,3 +144,48 @@ def test_every_view_of_the_synthetic_bundle_draws_something():
     for stage in ("U", "C"):
         for view in SECTIONS[stage]["views"]:
             assert 'class="viewer' in draw_view(view, MODALITIES, stage), view["title"]
+
+
+def _write_new_form_bundle(root):
+    """The synthetic item as a finished bundle folder (item.json with modalities only)."""
+    import json
+
+    from viz_engine.bundles.format import FORMAT, FORMAT_VERSION, bundle_files, sha256_file
+
+    from .viewer_bundle import ALL_STAGES, CLASSES, write_assets
+
+    write_assets(root)
+    item = root / "items" / "v0"
+    (item / "item.json").write_text(json.dumps({"id": "v0", "label": "calm", "prediction": "tense", "correct": False,
+                                                "modalities": MODALITIES}))
+    for stage in ALL_STAGES:
+        (item / f"{stage}.json").write_text(json.dumps(SECTIONS[stage]))
+    plan = {"format": FORMAT, "format_version": FORMAT_VERSION, "dataset": {"name": "synthetic"},
+            "model": {"name": "none"}, "task": "simulation", "class_names": CLASSES, "stages": {},
+            "request": {"stages": ALL_STAGES}, "items": [{"id": "v0"}]}
+    manifest = {**plan, "files": {f: sha256_file(root / f) for f in bundle_files(root)}, "complete": True}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
+@pytest.mark.django_db
+def test_a_bundle_of_modalities_and_views_imports_and_a_missing_asset_is_refused(tmp_path):
+    from django.contrib.auth.models import User
+
+    from studies.services import create_study, import_bundle
+    from viz_engine.bundles.format import BundleError
+
+    owner = User.objects.create_user("ada")
+    bundle = import_bundle(_write_new_form_bundle(tmp_path / "new"), owner=owner)
+    study = create_study(owner, bundle, title="new form", practice=0, group_size=1, open_now=True,
+                         presets=["MultiViz (U+C+Rℓ+Rg+P)"])
+    e = start(enrol(study, pseudonym="p"))
+    html = Client().get(f"/a/{e.token}/").content.decode()
+    assert all(f"viewer-{kind}" in html for kind in VIEWERS)
+    broken = _write_new_form_bundle(tmp_path / "broken")
+    (broken / "items" / "v0" / "assets" / "clip.mp4").unlink()
+    manifest = json.loads((broken / "manifest.json").read_text())
+    del manifest["files"]["items/v0/assets/clip.mp4"]
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"clip\.mp4"):
+        import_bundle(broken, owner=owner)

@@ -57,9 +57,14 @@ MANIFEST = {
     },
 }
 
+MAX_MODALITIES = 32  # modalities of one datapoint
+MODALITY_KINDS = ("image", "text", "timeseries", "tabular", "audio", "video")
+
 ITEM_RECORD = {
     "type": "object",
-    "required": ["id", "label", "prediction", "correct", "datapoint"],
+    # a datapoint: the old image + question, or modalities of any kind (docs/bundles.md)
+    "required": ["id", "label", "prediction", "correct"],
+    "anyOf": [{"required": ["datapoint"]}, {"required": ["modalities"]}],
     "properties": {
         "id": {"type": "string"},
         "label": _NAME,
@@ -70,6 +75,11 @@ ITEM_RECORD = {
             "question": {"type": "string", "maxLength": MAX_QUESTION},
             "tokens": {"type": "array", "maxItems": MAX_TOKENS,
                        "items": {"type": "string", "maxLength": MAX_TOKEN, "pattern": _NO_NUL}}}},
+        "modalities": {"type": "array", "minItems": 1, "maxItems": MAX_MODALITIES, "items": {
+            "type": "object", "required": ["name", "kind"],
+            "properties": {"name": _NAME, "kind": {"enum": list(MODALITY_KINDS)},
+                           "tokens": {"type": "array", "maxItems": MAX_TOKENS,
+                                      "items": {"type": "string", "maxLength": MAX_TOKEN, "pattern": _NO_NUL}}}}},
         "probabilities": {"type": "array", "maxItems": MAX_CLASSES, "items": {
             "type": "array", "minItems": 2, "maxItems": 2, "prefixItems": [_NAME, {"type": "number"}]}},
     },
@@ -111,6 +121,8 @@ def _message(error) -> tuple[list, str]:
         return where, "has repeated entries"
     if kind == "enum":
         return where, f"{str(instance)[:60]!r} is not one of {', '.join(map(str, bound))}"
+    if kind == "anyOf" and bound == ITEM_RECORD["anyOf"]:
+        return where, "needs a datapoint or modalities"
     return where, error.message[:200]
 
 

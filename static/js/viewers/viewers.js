@@ -16,10 +16,11 @@
     }
     const toggle = controls.querySelector(".toggle-map");
     if (toggle && zoomable) {
+      const hide = toggle.textContent;
       toggle.addEventListener("click", () => {
         const off = zoomable.classList.toggle("map-off");
         toggle.setAttribute("aria-pressed", off ? "true" : "false");
-        toggle.textContent = off ? "Show the map" : "Hide the map";
+        toggle.textContent = off ? hide.replace("Hide", "Show") : hide;
       });
     }
   });
