@@ -116,3 +116,30 @@ def test_the_item_page_fits_a_390_px_phone(browser, live_server, tmp_path):  # n
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert page.locator("#overview .viewer-image .frame").first.bounding_box()["width"] >= 256
     _save(page.screenshot(full_page=False), "phone-390.png")
+
+
+def test_an_engine_bundle_draws_through_the_same_viewers(browser, live_server, built_bundle):  # noqa: F811
+    """An old-form bundle (image + question, U/C/Rl/Rg as the engine writes them): U's patches
+    drawn as a mask over the picture with a legend, C and Rℓ as their pictures, with legends."""
+    from django.contrib.auth.models import User
+    from playwright.sync_api import expect
+
+    from studies.services import create_study, import_bundle
+
+    researcher = User.objects.create_user("ada")
+    study = create_study(researcher, import_bundle(built_bundle, owner=researcher), title="Engine bundle", practice=0,
+                         group_size=1, open_now=True, presets=["MultiViz (U+C+Rℓ+Rg+P)"])
+    e = start(enrol(study, pseudonym="p"))
+    page = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
+    page.goto(f"{live_server.url}/a/{e.token}/")
+    u = page.locator("#overview .viewer-image").filter(has=page.locator("svg.overlay rect.score")).first
+    expect(u.locator(".legend")).to_contain_text("orange: pushes toward the model's answer, blue: against")
+    assert u.locator(".frame").bounding_box()["width"] >= 256
+    expect(page.get_by_alt_text("interaction heatmap")).to_be_visible()
+    pictures = page.locator("#overview .viewer-asset, #features .feature > .viewers > .viewer-asset").all()
+    assert len(pictures) >= 2  # C's, and one per feature's Rℓ
+    for picture in pictures:
+        expect(picture.locator(".legend")).to_have_count(1)
+    expect(page.locator("#features .feature > .legend").first).to_contain_text("raises the feature")  # Rg's examples
+    _save(page.locator("#overview").screenshot(), "engine-overview.png")
+    _save(page.locator("#features .feature").first.screenshot(), "engine-feature.png")
