@@ -134,7 +134,7 @@ def test_an_engine_bundle_draws_through_the_same_viewers(browser, live_server, b
     page.goto(f"{live_server.url}/a/{e.token}/")
     u = page.locator("#overview .viewer-image").filter(has=page.locator("svg.overlay rect.score")).first
     expect(u.locator(".legend")).to_contain_text("orange: pushes toward the model's answer, blue: against")
-    assert u.locator(".frame").bounding_box()["width"] >= 256
+    assert u.locator(".frame").first.bounding_box()["width"] >= 256
     expect(page.get_by_alt_text("interaction heatmap")).to_be_visible()
     pictures = page.locator("#overview .viewer-asset, #features .feature > .viewers > .viewer-asset").all()
     assert len(pictures) >= 2  # C's, and one per feature's Rℓ
