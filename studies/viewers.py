@@ -349,7 +349,7 @@ def draw_view(view: dict, modalities: list[dict], stage: str = "U", with_legend:
     if query:
         words = by_name.get(view.get("query_modality") or "", {}).get("tokens") or []
         query_words = [str(words[q]) for q in query if 0 <= q < len(words)]
-    context["query_words"] = " ".join(query_words)
+    context["query_words"] = " ".join(query_words) if " ".join(query_words) not in title else ""  # said once
     context["query_plural"] = "s" if len(query_words) > 1 else ""
     if m is not None and scores is not None:
         viewer = VIEWERS[m["kind"]]
