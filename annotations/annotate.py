@@ -34,7 +34,7 @@ from studies.services import (
 from studies.quality import answer_value, gate_status, is_right, known_answer
 from studies.throttle import live_sog_wait, seconds_to_wait, too_many_word_sets
 from studies.views import bundle_file_response
-from viz_engine.bundles.format import BundleError
+from viz_engine.bundles.format import ASSET_TYPES, BundleError, asset_suffix
 
 from .services import plausible_seconds, submit_response
 
@@ -355,7 +355,8 @@ def asset(request, token, item_pk, path):
     if path not in paths:
         raise Http404("no such asset")
     # served under its opaque name: neither the URL nor the headers name the bundle's file
-    response = bundle_file_response(folder, paths[path], "image/png", filename=path)
+    response = bundle_file_response(folder, paths[path], ASSET_TYPES.get(asset_suffix(path), "image/png"),
+                                    filename=path, request=request)
     response["Cache-Control"] = "private, max-age=86400"  # fixed content: the browser need not ask again
     return response
 

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 from rest_framework.fields import empty
 
+from viz_engine.bundles.format import ASSET_KEYS, asset_suffix
 from viz_engine.bundles.report_figures import SLICES, points
 
 from .models import Bundle, DebuggingReport, Enrolment, Study, StudyItem
 from .schemas import DebuggingParams
 from .stage_views import AnnotatorContext, filter_sections, pages_of, platform_stage_names, section_feature_ids
 from .task_registry import task_spec
+from .viewers import clean_modalities
 
 __all__ = ["annotator_view", "allowed_assets", "asset_name", "choices_shown", "feature_blocks", "item_asset_paths",
            "map_assets", "current_item", "enrolment_by_token", "accessible_studies", "accessible_bundles",
-           "feature_name"]
+           "feature_name", "modalities_and_views"]
 
-ASSET_KEYS = ("image", "overlay", "heatmap", "image_highlights", "asset")
+# the stages drawn as views on the datapoint (the Overview), and per feature (the Features page)
+OVERVIEW_STAGES = ("U", "C")
+FEATURE_STAGES = ("Rl", "Rg")
 
 
 def enrolment_by_token(token: str) -> Enrolment | None:
@@ -56,7 +60,8 @@ def asset_name(item_pk: int, path: str) -> str:
     has another name on another item."""
     from django.utils.crypto import salted_hmac
 
-    return salted_hmac("studies.asset-name", f"{item_pk}/{path}", algorithm="sha256").hexdigest()[:24] + ".png"
+    digest = salted_hmac("studies.asset-name", f"{item_pk}/{path}", algorithm="sha256").hexdigest()[:24]
+    return digest + (asset_suffix(path) or ".png")  # the real type (a video must play), nothing else of the path
 
 
 def _feature_labels(item: StudyItem, ids, global_ids: bool) -> dict[int, str]:
@@ -82,6 +87,115 @@ def feature_name(enrolment: Enrolment, item: StudyItem, names: dict[int, str], j
     return names.get(j) or _feature_labels(item, [j], enrolment.condition.global_feature_ids)[j]
 
 
+
+# -- modalities and views: every item in the shared contract's form (docs/bundles.md) ---------
+def _old_modalities(datapoint: dict, sections: dict) -> list[dict]:
+    """An old record's image + question as modalities: ``image`` and ``question``."""
+    out = []
+    if isinstance(datapoint.get("image"), str):
+        out.append({"name": "image", "kind": "image", "asset": datapoint["image"]})
+    tokens = list(datapoint.get("tokens") or [])
+    if not tokens and datapoint.get("question"):
+        tokens = str(datapoint["question"]).split()
+    if not tokens:  # a record without its words: those its U highlights name
+        tokens = [h.get("token", "") for h in sections.get("U", {}).get("text", {}).get("highlights", [])]
+    if tokens:
+        out.append({"name": "question", "kind": "text", "tokens": tokens})
+    return out
+
+
+def _highlight_view(highlights: list, title: str, method=None) -> dict:
+    """Old word highlights (token, score, weight in [-1, 1]) as a text view drawn as they are."""
+    return {"modality": "question", "title": title, "method": method,
+            "scores": [h.get("weight", 0) for h in highlights], "normalised": True}
+
+
+def _old_views(stage: str, section: dict) -> list[dict]:
+    """An old U or C section, or one feature of an old Rℓ, as views."""
+    views = []
+    if stage == "U":
+        image, text = section.get("image") or {}, section.get("text") or {}
+        if image:
+            view = {"modality": "image", "title": "U · parts of the image that matter", "method": image.get("method"),
+                    "alt": "image importance", "signed": True}
+            grid, scores = image.get("grid"), image.get("scores")
+            if grid and scores and len(grid) == 2 and grid[0] * grid[1] == len(scores):
+                view["scores"] = {"grid": [scores[r * grid[1]:(r + 1) * grid[1]] for r in range(grid[0])]}
+            if isinstance(image.get("overlay"), str):
+                view["asset"] = image["overlay"]
+            if "scores" in view or "asset" in view:
+                views.append(view)
+        if text.get("highlights"):
+            views.append(_highlight_view(text["highlights"], "U · words that matter", text.get("method")))
+    elif stage == "C":
+        phrase = section.get("phrase") or {}
+        if isinstance(phrase.get("heatmap"), str):
+            views.append({"modality": "image", "title": f"C · where “{phrase.get('text', '')}” interacts with the image",
+                          "method": section.get("method"), "asset": phrase["heatmap"], "alt": "interaction heatmap",
+                          "query": list(phrase.get("positions") or []), "query_modality": "question", "signed": False})
+    elif stage == "Rl":
+        if isinstance(section.get("image"), str):
+            views.append({"modality": "image", "title": "Rℓ · what drives the feature in this example",
+                          "asset": section["image"], "alt": "what drives the feature here", "signed": False})
+        if section.get("text"):
+            views.append(_highlight_view(section["text"], "Rℓ · words that drive the feature"))
+    return views
+
+
+def _old_datapoint(d: dict) -> dict:
+    """One old Rg datapoint (question, plain image, highlights) as modalities and views."""
+    tokens = [h.get("token", "") for h in d.get("text_highlights") or []] or str(d.get("question", "")).split()
+    modalities = ([{"name": "image", "kind": "image", "asset": d["image"]}] if isinstance(d.get("image"), str) else [])
+    modalities += [{"name": "question", "kind": "text", "tokens": tokens}] if tokens else []
+    views = []
+    if isinstance(d.get("image_highlights"), str):
+        views.append({"modality": "image", "title": "what drives the feature here", "asset": d["image_highlights"],
+                      "alt": "", "signed": False})
+    if d.get("text_highlights"):
+        views.append(_highlight_view(d["text_highlights"], "words that drive the feature"))
+    return {"modalities": modalities, "views": views}
+
+
+def modalities_and_views(record: dict, sections: dict) -> tuple[list[dict], dict]:
+    """An item's datapoint and sections in the shared contract's form: ``modalities`` and,
+    per stage, ``views`` (U, C: a list; Rl: features with views; Rg: features whose max/min
+    datapoints have modalities and views). A bundle that has them is read as it is; an old
+    one (an image + question record, U/C/Rl/Rg as the engine writes them) is converted here,
+    so every bundle is drawn by the same viewers. P and T are left as they are."""
+    modalities = (clean_modalities(record["modalities"]) if isinstance(record.get("modalities"), list)
+                  else _old_modalities(record.get("datapoint") or {}, sections))
+    views = {}
+    for stage in OVERVIEW_STAGES:
+        if stage in sections:
+            section = sections[stage]
+            views[stage] = list(section["views"]) if isinstance(section.get("views"), list) else _old_views(stage, section)
+    if "Rl" in sections:
+        views["Rl"] = [{"feature": f["feature"],
+                        "views": list(f["views"]) if isinstance(f.get("views"), list) else _old_views("Rl", f)}
+                       for f in sections["Rl"].get("features", [])]
+    if "Rg" in sections:
+        views["Rg"] = [{"feature": f["feature"], **{
+            side: [{"modalities": clean_modalities(d["modalities"]), "views": list(d.get("views") or [])}
+                   if isinstance(d.get("modalities"), list) else _old_datapoint(d) for d in f.get(side, [])]
+            for side in ("max", "min")}} for f in sections["Rg"].get("features", [])]
+    return modalities, views
+
+
+def _named_views(views: dict, names: dict, condition) -> dict:
+    """The views of the allowed stages with features by their per-item names (in the names'
+    order) and, unless the condition highlights them, Rg's datapoints without their views."""
+    out = {s: views[s] for s in OVERVIEW_STAGES if s in views}
+    order = lambda rows: sorted(rows, key=lambda r: (len(r["feature"]), r["feature"]))  # noqa: E731
+    if "Rl" in views:
+        out["Rl"] = order([{**f, "feature": names[f["feature"]]} for f in views["Rl"]])
+    if "Rg" in views:
+        lit = condition.rg_highlights
+        out["Rg"] = order([{"feature": names[f["feature"]],
+                            **{side: [{"modalities": d["modalities"], "views": d["views"] if lit else []}
+                                      for d in f[side]] for side in ("max", "min")}} for f in views["Rg"]])
+    return out
+
+
 def _view(enrolment: Enrolment, item: StudyItem) -> dict:
     """The annotator's view with bundle-relative asset paths (see :func:`annotator_view`)."""
     study, condition = enrolment.study, enrolment.condition
@@ -94,12 +208,13 @@ def _view(enrolment: Enrolment, item: StudyItem) -> dict:
                       "tokens": datapoint.get("tokens", [])},
         "sections": {},
     }
-    if "modalities" in record:  # the modality contract's datapoint (docs/bundles.md)
-        view["modalities"] = record["modalities"]
     allowed = {s: item.bundle_item.sections[s] for s in platform_stage_names()
                if condition.allows(s) and s in item.bundle_item.sections}
     names = _feature_labels(item, section_feature_ids(allowed), condition.global_feature_ids)
     view["sections"] = filter_sections(allowed, AnnotatorContext(condition, names))
+    modalities, views = modalities_and_views(record, allowed)
+    view["modalities"] = modalities
+    view["views"] = _named_views(views, names, condition)
     view.update(task_spec(study.task).annotator_fields(enrolment, item, names))
     view["pages"] = pages_of(view["sections"])
     view["instruction"] = item.instruction
@@ -111,7 +226,7 @@ def _view(enrolment: Enrolment, item: StudyItem) -> dict:
 def map_assets(obj, fn):
     """``obj`` (a view or a section) with every asset reference ``v`` replaced by ``fn(v)``."""
     if isinstance(obj, dict):
-        return {k: (fn(v) if k in ASSET_KEYS and isinstance(v, str) and v.endswith(".png") else map_assets(v, fn))
+        return {k: (fn(v) if k in ASSET_KEYS and isinstance(v, str) and asset_suffix(v) else map_assets(v, fn))
                 for k, v in obj.items()}
     if isinstance(obj, list):
         return [map_assets(v, fn) for v in obj]
@@ -127,11 +242,14 @@ def annotator_view(enrolment: Enrolment, item: StudyItem) -> dict:
 
 
 def feature_blocks(view: dict) -> list[dict]:
-    """The Features page of a view: one block per feature name, its Rℓ and Rg parts."""
-    local = {f["feature"]: f for f in view["sections"].get("Rl", {}).get("features", [])}
-    glob = {f["feature"]: f for f in view["sections"].get("Rg", {}).get("features", [])}
+    """The Features page of a view: one block per feature name, its Rℓ and Rg parts (as views)."""
+    local = {f["feature"]: f for f in view["views"].get("Rl", [])}
+    glob = {f["feature"]: f for f in view["views"].get("Rg", [])}
     names = sorted({*local, *glob}, key=lambda n: (len(n), n))
-    return [{"feature": n, "local": local.get(n), "global": glob.get(n)} for n in names]
+    return [{"feature": n, "local": local.get(n), "global": glob.get(n),
+             "lit": any(isinstance(v, dict) for side in ("max", "min")
+                        for d in (glob.get(n) or {}).get(side, []) for v in d["views"])}
+            for n in names]
 
 
 def _assets(obj) -> set[str]:

@@ -3,17 +3,19 @@ gradients, the model debugging report) and the researcher's list of studies; a s
 results pages read answers, so they live with them (``annotations/views.py``)."""
 
 import base64
-import mimetypes
+import os
+import re
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.utils.http import content_disposition_header
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
 
 from viz_engine.bundles.folder import progress
-from viz_engine.bundles.format import BundleError, open_inside
+from viz_engine.bundles.format import ASSET_TYPES, BundleError, asset_suffix, open_inside
 
 from .demo import load_engine_demo
 from .models import Bundle, BundleItem, DebuggingReport
@@ -62,20 +64,73 @@ def bundle_progress(request):
 def bundle_asset(request, pk: int, path: str):
     """A rendered asset of a bundle: only files its manifest lists."""
     bundle = get_object_or_404(accessible_bundles(request.user), pk=pk)
-    if path not in bundle.manifest.get("files", {}) or not path.endswith(".png"):
+    if path not in bundle.manifest.get("files", {}) or not asset_suffix(path):
         raise Http404("no such asset in this bundle")
-    return bundle_file_response(bundle.path, path, mimetypes.guess_type(path)[0] or "image/png")
+    return bundle_file_response(bundle.path, path, ASSET_TYPES[asset_suffix(path)], request=request)
 
 
-def bundle_file_response(folder: str, path: str, content_type: str, filename: str | None = None) -> FileResponse:
+RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+CHUNK = 64 * 1024
+
+
+def _byte_range(header: str, size: int) -> tuple[int, int] | None | bool:
+    """The one range ``header`` (``bytes=a-b``, ``bytes=a-``, ``bytes=-n``) asks for within
+    ``size`` bytes, as (first, last) inclusive; None for no usable header (several ranges,
+    another unit: the whole file is sent, as RFC 9110 allows); False when unsatisfiable."""
+    m = RANGE.match(header.strip())
+    if not m or (not m.group(1) and not m.group(2)):
+        return None
+    if not m.group(1):  # the last n bytes
+        n = int(m.group(2))
+        return (max(size - n, 0), size - 1) if n > 0 and size > 0 else False
+    first = int(m.group(1))
+    last = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+    if first >= size or (m.group(2) and int(m.group(2)) < first):
+        return False
+    return first, last
+
+
+def _chunks(file, length: int):
+    with file:
+        while length > 0:
+            block = file.read(min(CHUNK, length))
+            if not block:
+                return
+            length -= len(block)
+            yield block
+
+
+def bundle_file_response(folder: str, path: str, content_type: str, filename: str | None = None, request=None):
     """The file ``path`` of a bundle folder, opened without following a symbolic link at any
     step (a link put into the folder after import is not followed to, say, /etc/passwd);
-    ``filename`` (default: the file's own name) is the name its headers give."""
+    ``filename`` (default: the file's own name) is the name its headers give. With the
+    ``request``, a ``Range: bytes=…`` header gets its part (206; 416 when it lies outside the
+    file): browsers seek in a video that way, which FileResponse does not do."""
     try:
         file = open_inside(folder, path)
     except FileNotFoundError:
         raise Http404("the asset is missing on the server") from None
-    return FileResponse(file, content_type=content_type, filename=filename or Path(path).name)
+    name = filename or Path(path).name
+    header = request.headers.get("Range", "") if request is not None else ""
+    size = os.fstat(file.fileno()).st_size
+    wanted = _byte_range(header, size) if header else None
+    if wanted is None:
+        response = FileResponse(file, content_type=content_type, filename=name)
+        response["Accept-Ranges"] = "bytes"
+        return response
+    if wanted is False:
+        file.close()
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    first, last = wanted
+    file.seek(first)
+    response = StreamingHttpResponse(_chunks(file, last - first + 1), status=206, content_type=content_type)
+    response["Content-Range"] = f"bytes {first}-{last}/{size}"
+    response["Content-Length"] = str(last - first + 1)
+    response["Accept-Ranges"] = "bytes"
+    response["Content-Disposition"] = content_disposition_header(False, name)
+    return response
 
 
 @login_required

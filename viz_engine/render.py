@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from .adapters import AdapterError
+from .palette import BLUE, ORANGE
 
 __all__ = [
     "image_png",
@@ -60,11 +61,13 @@ def normalise_scores(scores: np.ndarray, signed: bool = False) -> np.ndarray:
     return s / peak if peak > 0 else np.zeros_like(s)
 
 
-def heatmap_overlay_png(image: np.ndarray, scores: np.ndarray, scale: int = 4, signed: bool = False) -> bytes:
-    """``scores`` (H×W, or fewer cells that tile the image) blended over the image as PNG.
 
-    Unsigned: yellow-red by magnitude. Signed: green for positive, magenta for negative.
-    The image is dimmed where scores are low, so the highlighted parts stand out.
+def heatmap_overlay_png(image: np.ndarray, scores: np.ndarray, scale: int = 4, signed: bool = False) -> bytes:
+    """``scores`` (H×W, or fewer cells that tile the image) drawn over the image as PNG.
+
+    The image keeps its own colours where the scores are high and is dimmed where they are
+    low (an alpha mask), and the places that matter most are outlined: in orange, or when
+    ``signed`` orange for positive and blue for negative scores. A blue triangle stays blue.
     """
     img = _as_rgb(image).astype(np.float64)
     h, w = img.shape[:2]
@@ -77,14 +80,22 @@ def heatmap_overlay_png(image: np.ndarray, scores: np.ndarray, scale: int = 4, s
     if h % s.shape[0] or w % s.shape[1]:
         raise AdapterError(f"scores grid {s.shape} does not tile an image of {h}×{w}")
     s = np.kron(normalise_scores(s, signed), np.ones((h // s.shape[0], w // s.shape[1])))
-    mag = np.abs(s)[..., None]
-    if signed:
-        colour = np.where(s[..., None] >= 0, [[[40, 200, 80]]], [[[220, 40, 200]]])
-    else:
-        colour = np.stack([np.full_like(s, 255), 220 * (1 - np.abs(s)), np.zeros_like(s)], -1)
-    base = img * (0.35 + 0.65 * mag)
-    out = base * (1 - 0.55 * mag) + colour * 0.55 * mag
-    return _png(np.clip(out, 0, 255).astype(np.uint8), scale)
+    mag = np.abs(s)
+    out = img * (0.3 + 0.7 * np.sqrt(mag))[..., None]  # dim what matters little; keep the colours
+    out = np.repeat(np.repeat(out, scale, 0), scale, 1)  # outline at the enlarged size: a thin line
+    s = np.repeat(np.repeat(s, scale, 0), scale, 1)
+    for sign, colour in ((1, ORANGE), (-1, BLUE)) if signed else ((1, ORANGE),):
+        strong = (s * sign if signed else np.abs(s)) >= 0.5
+        inner = strong.copy()
+        inner[1:, :] &= strong[:-1, :]
+        inner[:-1, :] &= strong[1:, :]
+        inner[:, 1:] &= strong[:, :-1]
+        inner[:, :-1] &= strong[:, 1:]
+        out[strong & ~inner] = colour
+    im = Image.fromarray(np.clip(out, 0, 255).astype(np.uint8))
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
 
 
 def token_highlights(tokens: list[str], scores: np.ndarray, signed: bool = True) -> list[dict]:

@@ -14,6 +14,9 @@
   // 1–9 pick the n-th choice of the first group of radios; Enter submits when valid.
   document.addEventListener("keydown", (event) => {
     const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(event.target.tagName) && event.target.type !== "radio";
+    // Enter on a page's own control (zoom, a word, a tab, a video) does what that control does
+    const control = event.target.closest && event.target.closest("button:not([type=submit]), summary, a, video, audio");
+    if (event.key === "Enter" && control && !form.contains(control)) return;
     if (event.key === "Enter" && !typing) {
       event.preventDefault();
       if (form.reportValidity()) form.requestSubmit();

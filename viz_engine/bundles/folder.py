@@ -11,6 +11,7 @@ from .format import (
     FORMAT,
     FORMAT_VERSION,
     BundleError,
+    asset_refs,
     bundle_files,
     item_dir,
     links_in,
@@ -39,17 +40,8 @@ def progress(out) -> tuple[int, int]:
 
 # -- validation (import) --------------------------------------------------------------------------
 def _asset_refs(obj) -> Iterable[str]:
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if isinstance(v, str) and v.endswith(".png") and k in ("image", "overlay", "heatmap", "image_highlights"):
-                yield v
-            elif isinstance(v, str) and k in ("asset", "poster"):  # modalities and views (any media type)
-                yield v
-            else:
-                yield from _asset_refs(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from _asset_refs(v)
+    """Every asset a record or section names (``format.asset_refs``: the one list of keys)."""
+    return asset_refs(obj)
 
 
 def validate_bundle(out) -> dict:

@@ -62,7 +62,40 @@ __all__ = [
     "section_path",
     "check_stages",
     "remove_stale_temporaries",
+    "ASSET_KEYS",
+    "ASSET_TYPES",
+    "asset_refs",
+    "asset_suffix",
 ]
+
+# The keys under which an item or a section names an asset (a bundle-relative path), and the
+# file types an asset may have with the content type it is served as (docs/bundles.md,
+# "Modalities and views"). One place: import checks these references, the platform maps
+# them to opaque names and serves them.
+ASSET_KEYS = ("image", "overlay", "heatmap", "image_highlights", "asset", "poster")
+ASSET_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+               ".mp4": "video/mp4", ".wav": "audio/wav"}
+
+
+def asset_suffix(path: str) -> str:
+    """The asset type of ``path`` (``.png``, ``.mp4`` …; ``.jpeg`` as ``.jpg``) or "" for none."""
+    dot = path.rfind(".")
+    suffix = path[dot:].lower() if dot >= 0 else ""
+    return (".jpg" if suffix == ".jpeg" else suffix) if suffix in ASSET_TYPES else ""
+
+
+def asset_refs(obj):
+    """Every asset path ``obj`` (an item record or a section) names, depth first."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if isinstance(v, str):
+                if k in ASSET_KEYS and asset_suffix(v):
+                    yield v
+            else:
+                yield from asset_refs(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from asset_refs(v)
 
 
 class BundleError(ValueError):
