@@ -6,6 +6,7 @@ app_name = "studies"
 
 urlpatterns = [
     path("", views.engine_demo, name="engine-demo"),
+    path("demo/progress.json", views.demo_progress, name="demo-progress"),
     path("studies/", views.study_list, name="study-list"),
     path("studies/<int:pk>/", views.study_detail, name="study-detail"),
     path("studies/<int:pk>/exclusions/", views.study_exclusion, name="study-exclusion"),
