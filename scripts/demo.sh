@@ -13,4 +13,5 @@ URL="http://127.0.0.1:${PORT:-8000}"
 python manage.py migrate --noinput
 python manage.py prepare_demo --background --base-url "$URL" &
 echo "==> serving on $URL/  (the demo's studies are being prepared: follow them there; Ctrl-C stops)"
-exec python manage.py runserver "127.0.0.1:${PORT:-8000}"
+# migrate ran the system checks; no reloader process: the first answer comes seconds sooner
+exec python manage.py runserver --noreload --skip-checks "127.0.0.1:${PORT:-8000}"
