@@ -4,6 +4,7 @@ while the server already answers)."""
 
 import contextlib
 import fcntl
+import ipaddress
 import json
 import os
 import time
@@ -133,3 +134,14 @@ def load_preparation() -> dict | None:
     state["ready"] = sum(s["status"] == "ready" for s in steps)
     state["total"] = len(steps)
     return state
+
+
+def is_the_demos_own_browser(request) -> bool:
+    """The browser of whoever started scripts/demo.sh: DEBUG on, a loopback connection, no
+    proxy in front (the same machine the join limit lets through in the demo)."""
+    if not settings.DEBUG or settings.MULTIVIZ_TRUSTED_PROXIES:
+        return False
+    try:
+        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        return False

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from viz_engine.bundles.format import BundleError, open_inside
 
-from .demo import engine_demo_path, load_engine_demo, load_preparation
+from .demo import engine_demo_path, is_the_demos_own_browser, load_engine_demo, load_preparation
 from .models import Bundle, BundleItem, Condition, Study
 from .selectors import accessible_bundles, accessible_studies
 from .services import LiveSOGThrottled, live_second_order_gradient
@@ -34,13 +34,11 @@ def demo_preparation(request) -> dict | None:
     """The demo's preparation (``load_preparation``) with the links of the studies it made:
     results for everyone (they ask for the login), invite links only for this machine's own
     browser in the demo (DEBUG), the console's audience."""
-    from .annotate import _is_loopback, client_address
-
     state = load_preparation()
     if state is None:
         return None
     made = {s.pk: s for s in Study.objects.filter(pk__in=[pk for step in state["steps"] for pk in step["studies"]])}
-    invites = settings.DEBUG and _is_loopback(client_address(request))
+    invites = is_the_demos_own_browser(request)
     for step in state["steps"]:
         step["links"] = [{"title": s.title, "results": reverse("studies:study-detail", args=[s.pk]),
                           "annotate": reverse("annotate:join", args=[s.invite_token]) if invites else None}
