@@ -26,6 +26,7 @@ from studies.management.commands import demo_study, prepare_demo
 from studies.models import Study
 
 from .study_helpers import make_study
+from .test_browser import browser  # noqa: F401  (the chromium fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -233,3 +234,39 @@ def _running_in_group(pgid: int) -> list[str]:
     ps = subprocess.run(["ps", "-eo", "pgid=,stat=,args="], capture_output=True, text=True).stdout
     return [line for line in ps.splitlines()
             if line.split()[0] == str(pgid) and not line.split()[1].startswith("Z")]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_in_chromium_the_home_page_follows_the_preparation_and_shows_each_studys_links_as_it_is_ready(
+        browser, live_server, settings, tmp_path):  # noqa: F811
+    from playwright.sync_api import expect
+
+    from studies.demo import Preparation
+
+    settings.DATA_DIR = tmp_path
+    settings.DEBUG = True  # the demo; the live server's browser is on this machine
+    steps = [Step("one", "The first study", lambda r: []), Step("two", "The second study", lambda r: [])]
+    prep = Preparation(steps)
+    prep.update(0, status="running", detail="planning: the model's features")
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto(f"{live_server.url}/")
+    card = page.locator("#demo-preparation")
+    expect(card.get_by_role("heading")).to_have_text("Preparing the demo: 0 of 2 ready")
+    expect(card).to_contain_text("planning: the model's features")
+    study = make_study(practice=0)
+    prep.update(0, status="ready", detail="", studies=[study.pk])  # no reload: the page follows by itself
+    expect(card.get_by_role("heading")).to_have_text("Preparing the demo: 1 of 2 ready", timeout=15000)
+    link = card.get_by_role("link", name="annotate (new annotator)")
+    expect(link).to_have_attribute("href", f"/join/{study.invite_token}/")
+    if os.environ.get("MULTIVIZ_SCREENSHOTS"):
+        page.screenshot(path=os.path.join(os.environ["MULTIVIZ_SCREENSHOTS"], "demo-preparing.png"))
+    prep.update(1, status="ready")
+    prep.finish()
+    expect(card.get_by_role("heading")).to_have_text("The demo's studies", timeout=15000)
+    link.click()
+    expect(page).to_have_url(re.compile(r"/a/[^/]+/"))
+    assert refused == []
