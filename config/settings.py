@@ -79,6 +79,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.request_log.RequestIdMiddleware",  # first: every log record of the request carries its id
+    # our 404/500 pages with DEBUG on too (the demo); early, so the others' process_exception go first
+    "config.error_pages.FriendlyErrorPagesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -26,3 +26,4 @@ urlpatterns = [
 
 # a server error's page (JSON under /api/) gives the request id its logged traceback carries
 handler500 = "config.request_log.server_error"
+handler404 = "config.error_pages.not_found"

@@ -9,6 +9,7 @@ app_name = "studies"
 
 urlpatterns = [
     path("", views.engine_demo, name="engine-demo"),
+    path("demo/progress.json", views.demo_progress, name="demo-progress"),
     path("studies/", views.study_list, name="study-list"),
     path("bundles/", views.bundle_list, name="bundles"),
     path("bundles/progress.json", views.bundle_progress, name="bundle-progress"),

@@ -12,21 +12,48 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from viz_engine.bundles.folder import progress
 from viz_engine.bundles.format import ASSET_TYPES, BundleError, asset_suffix, open_inside
 
-from .demo import load_engine_demo
-from .models import Bundle, BundleItem, DebuggingReport
+from .demo import engine_demo_path, is_the_demos_own_browser, load_engine_demo, load_preparation
+from .models import Bundle, BundleItem, DebuggingReport, Study
 from .selectors import accessible_bundles, accessible_studies, debugging_page, debugging_state
 from .services import LiveSOGThrottled, StudyError, live_second_order_gradient, start_debugging_report
 from .throttle import live_sog_wait, too_many_word_sets
 
 
 def engine_demo(request):
+    """The home page: the engine demo, and while scripts/demo.sh prepares the demo in the
+    background, what is being prepared, with each study's links as soon as it is ready."""
     demo = load_engine_demo()
-    return render(request, "studies/engine_demo.html", {"demo": demo}, status=200 if demo else 503)
+    preparation = demo_preparation(request)
+    return render(request, "studies/engine_demo.html", {"demo": demo, "preparation": preparation},
+                  status=200 if demo or preparation else 503)
+
+
+def demo_preparation(request) -> dict | None:
+    """The demo's preparation (``load_preparation``) with the links of the studies it made:
+    results for everyone (they ask for the login), invite links only for this machine's own
+    browser in the demo (DEBUG), the console's audience."""
+    state = load_preparation()
+    if state is None:
+        return None
+    made = {s.pk: s for s in Study.objects.filter(pk__in=[pk for step in state["steps"] for pk in step["studies"]])}
+    invites = is_the_demos_own_browser(request)
+    for step in state["steps"]:
+        step["links"] = [{"title": s.title, "results": reverse("studies:study-detail", args=[s.pk]),
+                          "annotate": reverse("annotate:join", args=[s.invite_token]) if invites else None}
+                         for pk in step["studies"] if (s := made.get(pk))]
+    return state
+
+
+@require_GET
+def demo_progress(request):
+    """The home page's card, refreshed while the demo is prepared (static/js/demo_progress.js)."""
+    return JsonResponse({"preparation": demo_preparation(request), "engine_demo": engine_demo_path().exists()})
 
 
 def bundle_folders(user) -> list[dict]:

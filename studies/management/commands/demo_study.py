@@ -13,9 +13,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
 from viz_engine.bundles.format import MULTIVIZ_STAGES, BundleError, read_json, sha256_file
-from viz_engine.bundles.precompute import build_bundle, default_bundle_dir
+from viz_engine.bundles.precompute import build_bundle, default_bundle_dir, progress
 from viz_engine.bundles.sources import MODELS
 
+from ...demo import Step
 from ...models import Bundle, Study
 from ...services import create_study, import_bundle, import_multiviz, multiviz_results_dir
 
@@ -61,18 +62,37 @@ class Command(BaseCommand):
     def handle(self, *args, base_url, **options):
         researcher, password = self._researcher()
         studies = []
-        for task, model, counted, practice, title, instructions in DEMO:
-            with_t = (task, model) == ("simulation", "shapes_vqa_early")
-            bundle = self._bundle(task, model, counted + practice, researcher, with_t)
-            study = Study.objects.filter(title=title, owner=researcher).first()
-            if study is None:
-                study = create_study(researcher, bundle, title=title, task=task, practice=practice,
-                                     custom=[TRANSFORMER_CONDITION] if with_t else None,
-                                     instructions=instructions, open_now=True)
-                study.completion_code = f"DEMO-{task.upper()}"
-                study.save(update_fields=["completion_code"])
-            studies.append(study)
-        studies += self._multiviz_studies(researcher)
+        for step in self.study_steps(researcher):
+            studies += step.run(lambda _text: None)
+        self.print_links(studies, researcher, password, base_url)
+
+    def study_steps(self, researcher) -> list[Step]:
+        """One step per demo study, the quick ones first (MultiViz's own samples are only
+        imported; each shapes-VQA bundle fits P and measures C for a minute or more)."""
+        steps = []
+        for folder, title, classes in MULTIVIZ_DEMO:
+            if self._multiviz_source(folder) is None:
+                self.stdout.write(f"(MultiViz sample {folder} is not here: no study over it; set MULTIVIZ_RESULTS_DIR)")
+                continue
+            steps.append(Step(f"multiviz-{folder}", title, lambda report, entry=(folder, title, classes):
+                              self._multiviz_study(researcher, *entry)))
+        steps += [Step(f"{entry[0]}-{entry[1]}", entry[4], lambda report, entry=entry:
+                       [self._demo_study(researcher, *entry, report=report)]) for entry in DEMO]
+        return steps
+
+    def _demo_study(self, researcher, task, model, counted, practice, title, instructions, report=None) -> Study:
+        with_t = (task, model) == ("simulation", "shapes_vqa_early")
+        bundle = self._bundle(task, model, counted + practice, researcher, with_t, report=report)
+        study = Study.objects.filter(title=title, owner=researcher).first()
+        if study is None:
+            study = create_study(researcher, bundle, title=title, task=task, practice=practice,
+                                 custom=[TRANSFORMER_CONDITION] if with_t else None,
+                                 instructions=instructions, open_now=True)
+            study.completion_code = f"DEMO-{task.upper()}"
+            study.save(update_fields=["completion_code"])
+        return study
+
+    def print_links(self, studies, researcher, password, base_url) -> None:
         self.stdout.write(self.style.SUCCESS("\nThe demo is ready."))
         self.stdout.write(f"Researcher: {base_url}/studies/  (user {researcher.username!r}, password {password!r})")
         for study in studies:
@@ -84,31 +104,37 @@ class Command(BaseCommand):
 
     def _multiviz_studies(self, researcher) -> list[Study]:
         """One simulation study per MultiViz sample that is here (importing only copies files)."""
-        studies = []
-        for folder, title, classes in MULTIVIZ_DEMO:
-            source = Path(settings.BASE_DIR) / "fixtures" / "multiviz" / folder
-            if not source.is_dir():
-                source = multiviz_results_dir() / folder
-            if not source.is_dir():
-                self.stdout.write(f"(MultiViz sample {folder} is not here: no study over it; set MULTIVIZ_RESULTS_DIR)")
-                continue
-            study = Study.objects.filter(title=title, owner=researcher).first()
-            if study is None:
-                try:
-                    bundle = Bundle.objects.filter(name=f"multiviz-{folder}").first() or import_multiviz(
-                        [source], f"multiviz-{folder}", researcher, class_names=[c for c in classes.split(",") if c],
-                        allow_missing=True)
-                except BundleError as exc:  # a sample changed: the rest of the demo still runs
-                    self.stdout.write(self.style.WARNING(f"MultiViz sample {folder} not imported: {exc}"))
-                    continue
-                if bundle.owner != researcher:
-                    bundle.shared_with.add(researcher)
-                study = create_study(researcher, bundle, title=title, task="simulation", practice=0,
-                                     instructions=MULTIVIZ_INSTRUCTIONS, open_now=True)
-                study.completion_code = f"DEMO-MULTIVIZ-{folder.upper()}"
-                study.save(update_fields=["completion_code"])
-            studies.append(study)
-        return studies
+        return [s for entry in MULTIVIZ_DEMO for s in self._multiviz_study(researcher, *entry)]
+
+    def _multiviz_study(self, researcher, folder, title, classes) -> list[Study]:
+        """The study over MultiViz's sample ``folder``, or none when the sample is not here."""
+        source = self._multiviz_source(folder)
+        if source is None:
+            self.stdout.write(f"(MultiViz sample {folder} is not here: no study over it; set MULTIVIZ_RESULTS_DIR)")
+            return []
+        study = Study.objects.filter(title=title, owner=researcher).first()
+        if study is None:
+            try:
+                bundle = Bundle.objects.filter(name=f"multiviz-{folder}").first() or import_multiviz(
+                    [source], f"multiviz-{folder}", researcher, class_names=[c for c in classes.split(",") if c],
+                    allow_missing=True)
+            except BundleError as exc:  # a sample changed: the rest of the demo still runs
+                self.stdout.write(self.style.WARNING(f"MultiViz sample {folder} not imported: {exc}"))
+                return []
+            if bundle.owner != researcher:
+                bundle.shared_with.add(researcher)
+            study = create_study(researcher, bundle, title=title, task="simulation", practice=0,
+                                 instructions=MULTIVIZ_INSTRUCTIONS, open_now=True)
+            study.completion_code = f"DEMO-MULTIVIZ-{folder.upper()}"
+            study.save(update_fields=["completion_code"])
+        return [study]
+
+    @staticmethod
+    def _multiviz_source(folder) -> Path | None:
+        for source in (Path(settings.BASE_DIR) / "fixtures" / "multiviz" / folder, multiviz_results_dir() / folder):
+            if source.is_dir():
+                return source
+        return None
 
     def _researcher(self):
         cred = Path(settings.DATA_DIR) / "demo" / "researcher-password.txt"
@@ -123,8 +149,9 @@ class Command(BaseCommand):
         cred.write_text(password + "\n")
         return user, password
 
-    def _bundle(self, task, model, n_items, researcher, with_t=False) -> Bundle:
-        """The demo's bundle for ``task``, the demo researcher's (or shared with them)."""
+    def _bundle(self, task, model, n_items, researcher, with_t=False, report=None) -> Bundle:
+        """The demo's bundle for ``task``, the demo researcher's (or shared with them);
+        ``report(text)`` hears how far its precompute is."""
         dataset = MODELS[model][0]
         out = default_bundle_dir(settings.DATA_DIR, dataset, model, task, n_items, 0)
         stages = [*MULTIVIZ_STAGES, "T"] if with_t else list(MULTIVIZ_STAGES)
@@ -136,7 +163,14 @@ class Command(BaseCommand):
         try:
             if not (out / "manifest.json").exists():
                 self.stdout.write(f"precomputing the {task} bundle ({n_items} items, {model}) …")
-                build_bundle(out, dataset=dataset, model=model, task=task, n_items=n_items, seed=0,
+                report = report or (lambda _text: None)
+
+                def log(message):  # the plan's steps (P, C's specificity), then items done of all
+                    done, total = progress(out)
+                    report(f"{done} of {total} items computed" if total else message)
+
+                report("planning: the model's features, P's sparse linear model, C's specificity")
+                build_bundle(out, log=log, dataset=dataset, model=model, task=task, n_items=n_items, seed=0,
                              stages=stages)
             existing = Bundle.objects.filter(manifest_sha256=sha256_file(out / "manifest.json")).first()
             if existing is None:
