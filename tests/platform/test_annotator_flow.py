@@ -109,7 +109,7 @@ def test_what_a_u_only_annotator_receives_holds_no_other_stage_and_no_prediction
 def test_the_full_condition_shows_every_page(client, study):
     study.conditions.filter(name="U").update(paused=True)
     html = to_first_item(client, join(client, study)).content.decode()
-    for shown in ("interaction heatmap", "what drives the feature here", "most", "Prediction", 'name="choice"'):
+    for shown in ("C · where the parts act together", "what drives the feature", "most", "Prediction", 'name="choice"'):
         assert shown in html, shown
     assert re.search(r"Feature [A-E]</h3>", html)
 

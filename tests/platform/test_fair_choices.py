@@ -141,7 +141,11 @@ def test_features_reach_the_annotator_by_per_item_letters_only(client, full_stud
     assert len(p_names) == 5 and sorted(p_names) == ["A", "B", "C", "D", "E"]
     assert {f["feature"] for f in view["sections"]["Rl"]["features"]} <= set(p_names)
     rows = [d for f in view["sections"]["Rg"]["features"] for side in ("max", "min") for d in f[side]]
-    assert rows and all(set(d) <= {"question", "image", "image_highlights", "text_highlights"} for d in rows)
+    # an Rg datapoint as the page draws it: its question, pictures, highlights, and the same as
+    # modalities and views; never its dataset index or activation value
+    assert rows and all(set(d) <= {"question", "image", "image_highlights", "text_highlights", "modalities", "views"}
+                        for d in rows)
+    assert not re.search(r'"(index|value|activation)"', json.dumps(rows))
     assert ids and all(isinstance(f["feature"], str) for f in view["sections"]["Rl"]["features"])
     for src in re.findall(r'src="(/a/[^"]+)"', html):  # every asset by an opaque name that loads
         assert re.search(r"/assets/[0-9a-f]{24}\.png\?key=", src) and client.get(src).status_code == 200
