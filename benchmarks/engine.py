@@ -309,12 +309,12 @@ def bench_faithfulness_settings(examples, max_pairs: int) -> dict:
     return _per_model("faithfulness_settings", setting_sweep, format_sweep, examples, max_pairs, kinds=("early",))
 
 
-def run(sections=SECTIONS, quick: bool = False, n_threads: int = 1) -> dict:
+def run(sections=SECTIONS, quick: bool = False, n_threads: int = 1, emap_n: int = 100) -> dict:
     with threads(n_threads):
-        return _run(sections, quick, n_threads)
+        return _run(sections, quick, n_threads, emap_n)
 
 
-def _run(sections, quick: bool, n_threads: int) -> dict:
+def _run(sections, quick: bool, n_threads: int, emap_n: int = 100) -> dict:
     torch.manual_seed(0)
     test = vqa_data.load_split("test")
     early = vqa_models.load_pretrained("early")
@@ -330,7 +330,7 @@ def _run(sections, quick: bool, n_threads: int) -> dict:
     plan = {
         "sog": lambda: bench_sog(early, question, repeat=2 if quick else 5),
         "emap": lambda: bench_emap({"early": early, "late": vqa_models.load_pretrained("late")},
-                                   test[: 20 if quick else 100], repeat=2 if quick else 3),
+                                   test[: 20 if quick else emap_n], repeat=2 if quick else 3),
         "lime": lambda: bench_lime(early, question, 200 if quick else 1000, repeat=2 if quick else 3),
         "slm": lambda: bench_slm(quick),
         "faithfulness": lambda: bench_faithfulness(test[: 100 if quick else 1000], 50 if quick else None),
@@ -360,9 +360,10 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path, help="write the figures to this JSON file")
     p.add_argument("--quick", action="store_true", help="small sizes (a smoke run, not the figures)")
     p.add_argument("--threads", type=int, default=1, help="torch and BLAS threads, the same on both sides")
+    p.add_argument("--emap-n", type=int, default=100, help="N of the EMAP matrix (N² pairs)")
     p.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="run these sections")
     args = p.parse_args(argv)
-    report = run(args.only, quick=args.quick, n_threads=args.threads)
+    report = run(args.only, quick=args.quick, n_threads=args.threads, emap_n=args.emap_n)
     print("\n== targets")
     for key, target in TARGETS.items():
         if key in report:

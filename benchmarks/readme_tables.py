@@ -40,12 +40,12 @@ def _x(r: float) -> str:
     return f"{r:.1f}×" if r >= 10 else f"{r:.2f}×"
 
 
-def _caption(r: dict) -> str:
+def _caption(r: dict, timing: str = "warm-up, then best of N on both sides") -> str:
     la = r.get("load_average", ["?"])[0]
     end = r.get("load_average_end", ["?"])[0]
     return (f"*{r['date'][:10]}, {r['machine']['cpus']} CPU cores shared with other work (load average "
             f"{la} at the start, {end} at the end), {r['threads']} thread(s) on both sides, "
-            f"torch {r['versions']['torch']}; warm-up, then best of N on both sides; "
+            f"torch {r['versions']['torch']}; {timing}; "
             f"both sides checked to agree before each ratio.*")
 
 
@@ -91,8 +91,9 @@ def sparse_linear_table(r: dict) -> str:
             f"{100 * r['heldout_acc_gap_sparse_end']:+.2f} / {100 * r['heldout_acc_gap_dense_end']:+.2f} points | |"]
     size = (f"*Size: {r['n']:,} training points × {r['d']} standardised features × {r['c']} classes "
             f"(planted sparse multinomial), {r['n_val']:,} held out; tolerance {r['tol']:g} (ours) and "
-            f"{r['sklearn_tol']:g} (saga), chosen so the run finishes in minutes here.*")
-    return "\n".join([*rows, "", size, _caption(r)])
+            f"{r['sklearn_tol']:g} (saga); the run takes {(r['ours_seconds'] + r['sklearn_seconds']) / 60:.0f} "
+            f"minutes here.*")
+    return "\n".join([*rows, "", size, _caption(r, "one run of each side (a whole path fit)")])
 
 
 def real_size_table(r: dict) -> str:
