@@ -123,8 +123,10 @@ def real_size_table(r: dict) -> str:
              f"{st['samples_measured']} LIME samples and {st['sog_words_measured']} words on both sides (agreement "
              f"checked), extrapolated linearly (each sample / word is the same independent work). ‡ DIME not run at "
              f"size: samples × (N + 1) forwards × the measured per-row forward cost. Rg and P are per bundle, not "
-             f"per item.*")
-    return "\n".join([*rows, "", notes, _caption(r)])
+             f"per item. Wall times on a machine loaded several times over its cores (each process at nice 10): the "
+             f"absolute seconds are inflated, not the cost of a real study on a free machine; the ratios compare both "
+             f"recipes under the same load.*")
+    return "\n".join([*rows, "", notes, _caption(r, "warm-up, then one timed run of each side")])
 
 
 def bundle_table(r: dict) -> str:
