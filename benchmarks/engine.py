@@ -3,13 +3,18 @@
     python -m benchmarks.engine --json bench-results/engine.json          # full run
     python -m benchmarks.engine --quick --json /tmp/b.json                # small sizes
 
-Prints and writes (keys as named in the engine issue):
+Prints and writes (keys as named in the engine issue; every ratio against the strongest
+baseline, issue 18):
 * ``sog_speedup`` — second-order gradients of every word of a question in one call vs a
-  per-word loop (forward, gradient, second gradient per word, as the reference code does);
-* ``emap_speedup`` — the N×N matrix for EMAP/DIME (N = 100) batched vs one forward per pair,
-  on the early-fusion transformer (``emap_speedup_late_fusion``: the late-fusion model);
-* ``lime_speedup`` — LIME with 1000 samples over image patches, batched vs one model call per
-  sample (``lime_speedup_words``: over the question's words);
+  per-word loop that shares the forward and first backward (``retain_graph``);
+  ``sog_speedup_vs_recompute_loop``: vs a forward per word, as the seeds ran it;
+* ``emap_speedup`` — the N×N matrix for EMAP/DIME batched with encoder reuse vs the engine's
+  batched path without it (``use_late_fusion=False``); ``emap_speedup_vs_one_forward_per_pair``;
+  ``_late_fusion`` suffix: the late-fusion model;
+* ``lime_speedup`` — LIME with 1000 samples over image patches vs the fastest of
+  ``lime_image.LimeImageExplainer`` (default and tuned ``batch_size``) and Captum's ``Lime``
+  (tuned ``perturbations_per_eval``), all on the same keep-vectors and kernel;
+  ``lime_speedup_words`` over the question's words vs Captum's;
 * ``slm_speedup_vs_sklearn`` and ``slm_heldout_acc_gap`` — the P solver vs scikit-learn's
   saga on N = 20,000 × d = 768 × C = 300 standardised features, same λ values and tolerance;
 * ``faithfulness`` — {model: {top1, top2, chance_top1, chance_top2, n}} (Table 5's form);
@@ -22,8 +27,9 @@ Prints and writes (keys as named in the engine issue):
   ignores the word (``benchmarks/results/faithfulness_settings.json``);
 * ``wall_seconds`` and ``peak_rss_mb`` per section.
 
-Both sides of each ratio run in the same process, one after the other, on the same inputs,
-and the benchmark checks that they agree before it reports a speed-up.
+Both sides of each ratio run in the same process, with the same thread count (``--threads``,
+torch and BLAS), warm-up and best of N on both sides (``benchmarks._harness.compare``); the
+outputs must agree or the run raises before a ratio exists.
 """
 
 from __future__ import annotations
