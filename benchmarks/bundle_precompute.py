@@ -1,12 +1,15 @@
-"""Benchmark: the full five-stage bundle of 100 shapes-VQA items (early fusion).
+"""Benchmark: the full five-stage bundle of 60 shapes-VQA items (early fusion).
 
-    python -m benchmarks.bundle_precompute [--items 100] [--json PATH]
+    nice python -m benchmarks.bundle_precompute [--items 60] [--json benchmarks/results/bundle_precompute.json]
 
 Plans once, then computes every item twice from the same plan, in one run: in 1 worker
 process, then in 2 (each loads the model once and takes items from a shared queue, as
 Celery workers do). Prints the time per stage, each run's start-up (spawn, load the model
 and the split) and item phase (from the moment every worker is ready), and the speed-up
-of 2 processes over 1 on the item phase. Each process uses one torch thread.
+of 2 processes over 1 on the item phase. Each process uses one torch thread. The two bundles
+must be byte-identical (their manifests list every file's digest): if they differ the run
+raises :class:`~benchmarks._harness.Disagreement` and no speed-up is reported. The load
+average before and after is recorded beside the figure (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from pathlib import Path
 
 import torch
 from threadpoolctl import threadpool_limits
+
+from benchmarks._harness import RESULTS, Disagreement, environment, write_json
 
 from viz_engine.bundles.format import MULTIVIZ_STAGES as STAGES
 from viz_engine.bundles.precompute import finalize, load_context, missing_items, plan_bundle, validate_bundle
@@ -63,7 +68,16 @@ def _run(root: Path, processes: int) -> dict:
             "stage_seconds": {k: round(v, 2) for k, v in per_stage.items()}}
 
 
-def run(n_items: int = 100, workdir: Path | None = None) -> dict:
+def check_identical(a: dict, b: dict) -> bool:
+    """True if two manifests' ``files`` (name → sha256) are equal; else :class:`Disagreement`."""
+    if a != b:
+        differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        raise Disagreement(f"1 and 2 worker processes wrote different bundles ({len(differ)} files differ, "
+                           f"e.g. {differ[:3]}); no speed-up is reported")
+    return True
+
+
+def run(n_items: int = 60, workdir: Path | None = None) -> dict:
     base = Path(workdir or tempfile.mkdtemp(prefix="bundle-bench-"))
     one, two = base / "one", base / "two"
     for d in (one, two):
@@ -73,7 +87,7 @@ def run(n_items: int = 100, workdir: Path | None = None) -> dict:
     plan_bundle(one, dataset="shapes_vqa", model="shapes_vqa_early", n_items=n_items, seed=0, stages=STAGES)
     plan_seconds = time.perf_counter() - t0
     shutil.copytree(one, two)  # the same plan, P and feature cache
-    report = {"items": n_items, "model": "shapes_vqa_early", "stages": list(STAGES),
+    report = {"benchmark": "bundle_precompute", **environment(1), "items": n_items, "model": "shapes_vqa_early", "stages": list(STAGES),
               "plan_seconds": round(plan_seconds, 2)}
     for name, root, procs in (("1_process", one, 1), ("2_processes", two, 2)):
         print(f"== {procs} worker process(es) …", flush=True)
@@ -84,7 +98,10 @@ def run(n_items: int = 100, workdir: Path | None = None) -> dict:
         report[name]["finalize_seconds"] = round(time.perf_counter() - t1, 2)
     a = json.loads((one / "manifest.json").read_text())["files"]
     b = json.loads((two / "manifest.json").read_text())["files"]
-    report["identical_bundles"] = a == b
+    try:
+        report["identical_bundles"] = check_identical(a, b)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
     report["speedup_2_over_1"] = round(report["1_process"]["items_seconds"] / report["2_processes"]["items_seconds"], 2)
     shutil.rmtree(base, ignore_errors=True)
     return report
@@ -103,20 +120,19 @@ def format_report(r: dict) -> str:
         lines.append(f"  {label}: start-up {x['startup_seconds']:.1f} s, items {x['items_seconds']:.1f} s, "
                      f"finalize {x['finalize_seconds']:.1f} s")
     lines.append(f"  speed-up of 2 over 1 (items): {r['speedup_2_over_1']:.2f}×   "
-                 f"(bundles identical: {r['identical_bundles']})")
+                 f"(bundles identical: {r['identical_bundles']}; load average {r['load_average']})")
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.bundle_precompute", description=__doc__.split("\n\n")[0])
-    p.add_argument("--items", type=int, default=100)
-    p.add_argument("--json", type=Path)
+    p.add_argument("--items", type=int, default=60)
+    p.add_argument("--json", type=Path, default=RESULTS / "bundle_precompute.json")
     args = p.parse_args(argv)
     report = run(args.items)
     print(format_report(report))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
+        write_json(args.json, report)
     return 0
 
 
