@@ -317,15 +317,21 @@ def group_legend() -> dict:
 
 
 def c_choices(view: dict) -> dict:
-    """The C views of a page with the words each one is of; ``picker`` when several have
-    words (one map per word or phrase): the page then shows one at a time."""
+    """The C views of a page: ``fixed``, those of no word (DIME's parts, EMAP), always shown;
+    ``views``, those of a word or phrase, each with its words; ``picker`` when there are
+    several of the latter (one map per word): the page then shows one at a time."""
     by_name = {m["name"]: m for m in view.get("modalities") or []}
-    out = []
+    fixed, out = [], []
     for v in view.get("views", {}).get("C") or []:
-        words = by_name.get(v.get("query_modality") or "", {}).get("tokens") or [] if isinstance(v, dict) else []
-        query = [q for q in (v.get("query") or []) if isinstance(q, int) and 0 <= q < len(words)] if words else []
+        if not isinstance(v, dict):
+            continue
+        if not v.get("query"):
+            fixed.append(v)
+            continue
+        words = by_name.get(v.get("query_modality") or "", {}).get("tokens") or []
+        query = [q for q in v["query"] if isinstance(q, int) and 0 <= q < len(words)]
         out.append({"view": v, "words": " ".join(str(words[q]) for q in query) or (v.get("title") or "")})
-    return {"views": out, "picker": sum(1 for c in out if c["view"].get("query")) > 1}
+    return {"fixed": fixed, "views": out, "picker": len(out) > 1}
 
 
 def draw_view(view: dict, modalities: list[dict], stage: str = "U", with_legend: bool = True) -> str:

@@ -77,7 +77,7 @@ def test_the_monitor_tells_active_completed_and_dropped_out_annotators_apart():
     Enrolment.objects.filter(pk=gone.pk).update(last_seen_at=timezone.now() - timedelta(hours=2))
     m = monitor(study)
     assert m["conditions"][0] == {"condition": "U", "target": 5, "paused": False, "enrolled": 3, "active": 1,
-                                "completed": 1, "dropped": 1, "declined": 0}
+                                "completed": 1, "dropped": 1, "declined": 0, "screened_out": 0}
     by_name = {a["annotator"]: a for a in m["annotators"]}
     assert by_name["done"]["done"] == 2 and by_name["done"]["of"] == 2  # practice not counted
     assert by_name["done"]["median_seconds_per_item"] == 4.0
