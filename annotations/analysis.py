@@ -468,16 +468,21 @@ def plan_annotators(accuracies: Sequence[float], *, annotator_sd_points: float =
 def annotator_quality(study) -> list[dict]:
     """Per enrolment of ``study`` (excluded ones too, so the researcher can decide): counted
     answers, median and fastest seconds per item, accuracy against the model (simulation),
-    mean confidence, whether they finished and whether they are excluded."""
+    mean confidence, attention checks right of answered, rounds of practice taken, whether
+    they finished and whether they are excluded."""
     from studies.models import Study
+    from studies.quality import is_right
 
     from .models import Response
 
     rows: dict[int, list] = {}
     for enrolment_id, seconds, choice, prediction, confidence in (
-            Response.objects.filter(enrolment__study=study, is_practice=False)
+            Response.objects.filter(enrolment__study=study, is_practice=False, item__attention_check=False)
             .values_list("enrolment_id", "seconds_on_item", "choice", "item__bundle_item__prediction", "confidence")):
         rows.setdefault(enrolment_id, []).append((seconds, choice, prediction, confidence))
+    checks: dict[int, list[bool]] = {}
+    for r in Response.objects.filter(enrolment__study=study, item__attention_check=True).select_related("item"):
+        checks.setdefault(r.enrolment_id, []).append(bool(is_right(r.item, r, study.task)))
     out = []
     for e in study.enrolments.select_related("condition").order_by("condition_id", "pseudonym"):
         answers = rows.get(e.pk, [])
@@ -490,6 +495,8 @@ def annotator_quality(study) -> list[dict]:
             "accuracy": (sum(c == p for _, c, p, _ in answers) / len(answers)
                          if answers and study.task == Study.Task.SIMULATION else None),
             "mean_confidence": float(np.mean(confidence)) if confidence else None,
+            "attention_right": sum(checks.get(e.pk, [])), "attention_checks": len(checks.get(e.pk, [])),
+            "practice_rounds": len(e.practice_rounds),
             "completed": e.completed_at is not None, "excluded": e.excluded,
         })
     return out

@@ -8,6 +8,7 @@ from django.contrib.auth.models import User
 
 from studies.selectors import annotator_view
 from studies.services import create_study, enrol, import_bundle
+from tests.platform.test_browser import browser  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]  # builds a small fusion bundle (~10 s)
 
@@ -74,3 +75,47 @@ def test_an_annotator_answers_every_item_of_a_fusion_study_over_http(fusion_bund
         client.post(url, fields)
     e = Enrolment.objects.get(study=study)
     assert Response.objects.filter(enrolment=e).count() == study.items.count()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_an_annotator_completes_a_fusion_study_in_chromium_seeing_the_series_and_fields_drawn(fusion_bundle_dir,
+                                                                                            browser, live_server):
+    """The fusion dataset's study end to end in chromium: every item's time series and fields
+    drawn (with U and C over them and a legend), the practice feedback, the completion code."""
+    from playwright.sync_api import expect
+
+    from annotations.models import Response
+    from studies.models import Enrolment
+
+    owner = User.objects.create_user("fusion-browser")
+    bundle = import_bundle(fusion_bundle_dir, name="fusion-browser", owner=owner)
+    study = create_study(owner, bundle, title="Fusion in chromium", presets=["MultiViz (U+C+Rℓ+Rg+P)"], practice=1,
+                         open_now=True)
+    study.completion_code = "THANKS-FUSION"
+    study.save()
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(f"{live_server.url}/join/{study.invite_token}/")
+    page.get_by_role("button", name="I agree to take part").click()
+    page.get_by_role("button", name="Start").click()
+    for _ in range(study.items.count()):
+        expect(page.locator("#answer")).to_be_visible()
+        overview = page.locator("#overview")
+        expect(overview.locator(".viewer-timeseries").first).to_be_visible()  # the series, and U and C over it
+        expect(overview.locator(".viewer-tabular").first).to_be_visible()  # the fields
+        assert overview.locator(".viewer-timeseries").count() >= 2
+        expect(overview.locator(".legend").first).to_be_visible()
+        page.locator("input[name=choice]").first.check()
+        helpful = page.locator("input[name=helpful_page][value=features]")
+        if helpful.count():
+            helpful.check()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Submit").click()
+        if "/practice/" in page.url:
+            expect(page.get_by_text("The model predicted")).to_be_visible()
+            with page.expect_navigation():
+                page.get_by_role("link", name="Continue").click()
+    page.get_by_role("button", name="Finish").click()
+    expect(page.locator("#completion-code")).to_have_text("THANKS-FUSION")
+    e = Enrolment.objects.get(study=study)
+    assert e.step == "done" and Response.objects.filter(enrolment=e).count() == study.items.count()

@@ -169,3 +169,16 @@ def test_a_study_with_attention_checks_and_gate_rounds_travels_whole_in_its_docu
     e = moved.enrolments.get()
     assert [(r["right"], r["of"], r["passed"]) for r in e.practice_rounds] == [(0, 2, False)]
     assert gate_status(e) == "retry"
+
+
+def test_the_dashboards_quality_table_counts_attention_checks_apart_from_the_counted_answers():
+    from annotations.analysis import annotator_quality
+
+    study = checked_study(n_items=4, practice=1, checks=2)
+    e = start(enrol(study, pseudonym="p"))
+    for pk in e.item_order:
+        item = StudyItem.objects.get(pk=pk)
+        submit_response(e, pk, {"choice": "red" if item.attention_check else item.bundle_item.prediction})
+    row = annotator_quality(study)[0]
+    assert (row["answers"], row["accuracy"]) == (2, 1.0)  # the two counted items, both right
+    assert (row["attention_right"], row["attention_checks"]) == (0, 2)
