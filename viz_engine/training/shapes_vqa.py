@@ -1,6 +1,10 @@
 """Retrain the Shapes-VQA reference models from scratch and write the shipped weights.
 
-    python -m viz_engine.training.shapes_vqa [early|late|all] [--seed 0] [--threads 1]
+    python -m viz_engine.training.shapes_vqa [early|late|grounded|all] [--seed 0] [--threads 1]
+
+``grounded`` is the early-fusion transformer trained on the version-2 questions
+(:mod:`viz_engine.data.shapes_vqa`: position questions about two objects, scenes whose
+objects share attributes); ``all`` is ``early`` and ``late``.
 
 Writes ``viz_engine/weights/shapes_vqa_<kind>.pt`` (a state_dict) and
 ``viz_engine/weights/shapes_vqa_<kind>.json`` (test accuracy, parameter count, train wall
@@ -25,6 +29,7 @@ from torch import Tensor
 
 from viz_engine.data import shapes_vqa as data
 from viz_engine.models.shapes_vqa import (
+    DATA_VERSION,
     EARLY_CONFIG,
     LATE_CONFIG,
     MAX_TOKENS,
@@ -63,6 +68,7 @@ def _encode_split(examples: Sequence[data.Example]) -> tuple[Tensor, Tensor, Ten
 TRAIN_SETTINGS = {
     "early": dict(epochs=28, lr=2e-3, batch_size=128, weight_decay=0.01),
     "late": dict(epochs=20, lr=2e-3, batch_size=128, weight_decay=0.01),
+    "grounded": dict(epochs=24, lr=2e-3, batch_size=128, weight_decay=0.01),
 }
 
 
@@ -81,9 +87,10 @@ def train(kind: str, seed: int = 0, n_train: int | None = None, epochs: int | No
     torch.manual_seed(seed)
     np.random.seed(seed)
     start = time.perf_counter()
-    train_ex = data.load_split("train", n_train)
+    version = DATA_VERSION[kind]
+    train_ex = data.load_split("train", n_train, version=version)
     images, ids, mask, labels = _encode_split(train_ex)
-    val_ex, test_ex = data.load_split("val"), data.load_split("test")
+    val_ex, test_ex = data.load_split("val", version=version), data.load_split("test", version=version)
     adapter = build_adapter(kind)
     model = adapter.module
     n_params = sum(p.numel() for p in model.parameters())
@@ -123,7 +130,7 @@ def train(kind: str, seed: int = 0, n_train: int | None = None, epochs: int | No
     model.eval()
     test_acc = evaluate(adapter, test_ex)
     per_type = {}
-    for qt in data.QUESTION_TYPES:
+    for qt in dict.fromkeys(e.question_type for e in test_ex):
         sub = [e for e in test_ex if e.question_type == qt]
         per_type[qt] = evaluate(adapter, sub)
     metrics = {
@@ -139,8 +146,9 @@ def train(kind: str, seed: int = 0, n_train: int | None = None, epochs: int | No
         "cpu_count": os.cpu_count(),
         "seed": seed,
         "n_train": len(train_ex),
+        "data_version": version,
         "settings": settings,
-        "config": EARLY_CONFIG if kind == "early" else LATE_CONFIG,
+        "config": LATE_CONFIG if kind == "late" else EARLY_CONFIG,
         "history": history,
         "torch_version": torch.__version__,
     }
@@ -152,7 +160,7 @@ def train(kind: str, seed: int = 0, n_train: int | None = None, epochs: int | No
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m viz_engine.training.shapes_vqa", description=__doc__.splitlines()[0])
-    parser.add_argument("kind", nargs="?", default="all", choices=("early", "late", "all"))
+    parser.add_argument("kind", nargs="?", default="all", choices=("early", "late", "grounded", "all"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: on a shared machine more threads thrash)")
     parser.add_argument("--epochs", type=int, default=None, help="override the default epochs")
