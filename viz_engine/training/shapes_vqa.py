@@ -86,7 +86,7 @@ def train(kind: str, seed: int = 0, n_train: int | None = None, epochs: int | No
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
     np.random.seed(seed)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     version = DATA_VERSION[kind]
     train_ex = data.load_split("train", n_train, version=version)
     images, ids, mask, labels = _encode_split(train_ex)
