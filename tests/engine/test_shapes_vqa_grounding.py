@@ -110,13 +110,17 @@ def test_grounded_model_reaches_its_recorded_accuracy():
 
 
 @pytest.mark.slow
-def test_grounded_model_c_map_follows_the_word_on_a_small_sample(capsys):
+def test_grounded_model_c_map_moves_with_the_word_but_not_past_the_map_with_no_word(capsys):
     adapter = models.load_pretrained("grounded")
-    r = control_table(adapter, data.load_split("test", 60, version=2), max_pairs=60, n_boot=1000,
+    r = control_table(adapter, data.load_split("test", 160, version=2), max_pairs=120, n_boot=1000,
                       methods=("phrase", "other_phrase", "first_order"))
     with capsys.disabled():
         print("\n" + format_controls({"shapes_vqa_grounded": r}))
-    assert r["n"] == 60
-    # the sign measured on the full table (benchmarks/results/faithfulness_grounded.json)
+    assert r["n"] >= 115  # a pair without another describable object has no control
+    # Signs measured on this seeded sample (+9.5 [1.7, 18.1] and +0.9 [−6.9, 8.6]), as on the
+    # full table (benchmarks/results/faithfulness_grounded.json: specificity +8.8 [3.4, 14.2],
+    # phrase − first-order +0.3 [−4.7, 5.4]): the map moves when another object's phrase is
+    # queried, but it does not beat the first-order gradient — issue 20's target is not met
+    # by this model (it answers position questions at chance).
     assert r["specificity"]["top1"]["lo"] > 0
-    assert r["phrase_vs_first_order"]["top1"]["value"] > 0
+    assert r["phrase_vs_first_order"]["top1"]["lo"] < 0 < r["phrase_vs_first_order"]["top1"]["hi"]
