@@ -18,7 +18,7 @@ Prints and writes (keys as named in the engine issue):
   table, kept in ``benchmarks/results/faithfulness.json``, comes from
   ``python -m benchmarks.engine --only faithfulness_controls --json benchmarks/results/faithfulness.json``;
 * ``faithfulness_grounded`` — {"shapes_vqa_grounded", "shapes_vqa_early@v2": the control
-  table on the first 240 version-2 test questions (position questions naming two objects,
+  table on the first 1000 version-2 test questions (position questions naming two objects,
   objects sharing attributes)}: the early-fusion transformer trained on those questions, and
   the shipped early model on the same questions, its before
   (``python -m benchmarks.engine --only faithfulness_grounded --json
@@ -55,8 +55,8 @@ from viz_engine.models import shapes_vqa as vqa_models
 
 SECTIONS = ("sog", "emap", "lime", "slm", "faithfulness", "faithfulness_controls", "faithfulness_grounded",
             "faithfulness_settings")
-# version-2 test questions the grounded model's control table is measured on (≈ 1.3 pairs each; the control table costs ≈ 1 s of CPU per pair and model)
-GROUNDED_EXAMPLES = 240
+# version-2 test questions the grounded model's control table is measured on (≈ 1.2 pairs each)
+GROUNDED_EXAMPLES = 1000
 
 
 def _peak_rss_mb() -> float:
