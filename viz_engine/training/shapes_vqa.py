@@ -68,7 +68,7 @@ def _encode_split(examples: Sequence[data.Example]) -> tuple[Tensor, Tensor, Ten
 TRAIN_SETTINGS = {
     "early": dict(epochs=28, lr=2e-3, batch_size=128, weight_decay=0.01),
     "late": dict(epochs=20, lr=2e-3, batch_size=128, weight_decay=0.01),
-    "grounded": dict(epochs=12, lr=2e-3, batch_size=128, weight_decay=0.01),
+    "grounded": dict(epochs=24, lr=2e-3, batch_size=128, weight_decay=0.01),
 }
 
 
