@@ -22,6 +22,12 @@ baseline, issue 18):
   :mod:`viz_engine.faithfulness_controls`} (does the C map move with the word?); the full
   table, kept in ``benchmarks/results/faithfulness.json``, comes from
   ``python -m benchmarks.engine --only faithfulness_controls --json benchmarks/results/faithfulness.json``;
+* ``faithfulness_grounded`` — {"shapes_vqa_grounded", "shapes_vqa_early@v2": the control
+  table on the first 1000 version-2 test questions (position questions naming two objects,
+  objects sharing attributes)}: the early-fusion transformer trained on those questions, and
+  the shipped early model on the same questions, its before
+  (``python -m benchmarks.engine --only faithfulness_grounded --json
+  benchmarks/results/faithfulness_grounded.json``);
 * ``faithfulness_settings`` — {"shapes_vqa_early": [the control table under each method
   setting]} on 200 pairs (target, aggregation, query set, object score): why the map
   ignores the word (``benchmarks/results/faithfulness_settings.json``);
@@ -56,7 +62,10 @@ from viz_engine.adapters import Batch, LogitSum, atoms_per_patch
 from viz_engine.data import shapes_vqa as vqa_data
 from viz_engine.models import shapes_vqa as vqa_models
 
-SECTIONS = ("sog", "emap", "lime", "slm", "faithfulness", "faithfulness_controls", "faithfulness_settings")
+SECTIONS = ("sog", "emap", "lime", "slm", "faithfulness", "faithfulness_controls", "faithfulness_grounded",
+            "faithfulness_settings")
+# version-2 test questions the grounded model's control table is measured on (≈ 1.2 pairs each)
+GROUNDED_EXAMPLES = 1000
 
 
 def _peak_rss_mb() -> float:
@@ -309,6 +318,18 @@ def bench_faithfulness_controls(examples, max_pairs: int | None) -> dict:
     return _per_model("faithfulness_controls", control_table, format_controls, examples, max_pairs)
 
 
+def bench_faithfulness_grounded(examples, max_pairs: int | None) -> dict:
+    """The control table on version-2 test questions (which need each phrase grounded) of
+    ``shapes_vqa_grounded`` (the early-fusion transformer trained on them) and of the shipped
+    early-fusion model (``shapes_vqa_early@v2``, its before on the same questions)."""
+    from viz_engine.faithfulness_controls import control_table, format_controls
+
+    results = {name: control_table(vqa_models.load_pretrained(kind), examples, max_pairs=max_pairs)
+               for name, kind in (("shapes_vqa_grounded", "grounded"), ("shapes_vqa_early@v2", "early"))}
+    print(format_controls(results))
+    return {"faithfulness_grounded": results}
+
+
 def bench_faithfulness_settings(examples, max_pairs: int) -> dict:
     from viz_engine.faithfulness_controls import format_sweep, setting_sweep
 
@@ -342,6 +363,8 @@ def _run(sections, quick: bool, n_threads: int, emap_n: int = 100) -> dict:
         "faithfulness": lambda: bench_faithfulness(test[: 100 if quick else 1000], 50 if quick else None),
         "faithfulness_controls": lambda: bench_faithfulness_controls(test[: 100 if quick else 1000],
                                                                      50 if quick else None),
+        "faithfulness_grounded": lambda: bench_faithfulness_grounded(
+            vqa_data.load_split("test", 60 if quick else GROUNDED_EXAMPLES, version=2), 50 if quick else None),
         "faithfulness_settings": lambda: bench_faithfulness_settings(test[: 100 if quick else 1000],
                                                                      40 if quick else 200),
     }

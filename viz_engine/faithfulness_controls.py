@@ -306,17 +306,18 @@ def format_controls(results: dict[str, dict]) -> str:
     def cell(c):
         return "—" if c is None else f"{100 * c['value']:5.1f} [{100 * c['lo']:5.1f}, {100 * c['hi']:5.1f}]"
 
-    lines = [f"{'model':<18}{'method':<18}{'top-1':>22}{'top-2':>22}{'pixel':>22}"]
+    w = max([18, *(len(m) + 2 for m in results)])
+    lines = [f"{'model':<{w}}{'method':<18}{'top-1':>22}{'top-2':>22}{'pixel':>22}"]
     for model, r in results.items():
         for m, games in r["methods"].items():
             games = games or {}
-            lines.append(f"{model:<18}{m:<18}" + "".join(f"{cell(games.get(g)):>22}" for g in ("top1", "top2", "pixel")))
+            lines.append(f"{model:<{w}}{m:<18}" + "".join(f"{cell(games.get(g)):>22}" for g in ("top1", "top2", "pixel")))
         for key, label in (("specificity", "specificity"), ("specificity_vs_non_referring", "phrase − \"?\""),
                            ("phrase_vs_first_order", "phrase − FOG"), ("first_order_specificity", "FOG − FOG other")):
             if key in r:
-                lines.append(f"{model:<18}{label:<18}" + "".join(f"{cell(r[key][g]):>22}" for g in ("top1", "top2", "pixel")))
+                lines.append(f"{model:<{w}}{label:<18}" + "".join(f"{cell(r[key][g]):>22}" for g in ("top1", "top2", "pixel")))
         ch = r["chance"]
-        lines.append(f"{model:<18}{'chance':<18}{100 * ch['top1']:>22.1f}{100 * ch['top2']:>22.1f}{100 * ch['pixel']:>22.1f}")
+        lines.append(f"{model:<{w}}{'chance':<18}{100 * ch['top1']:>22.1f}{100 * ch['top2']:>22.1f}{100 * ch['pixel']:>22.1f}")
     return "\n".join(lines)
 
 

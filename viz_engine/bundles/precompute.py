@@ -241,7 +241,7 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
         write_json(out / "shared" / "T.json", _layer_projections(adapter, source, examples, params["T"]))
     write_json(out / "shared" / "P.json", sparse)
     c_check = None
-    if "C" in stages and getattr(source, "name", None) == "shapes_vqa":
+    if "C" in stages and getattr(source, "name", None) in ("shapes_vqa", "shapes_vqa_grounded"):
         from ..faithfulness_controls import c_specificity
 
         log("measuring how far C maps move with the word …")

@@ -1,7 +1,9 @@
 """What a bundle is computed from: a dataset source and a model, named in the manifest.
 
-Built-in names: datasets ``shapes_vqa``, ``fusion``; models ``shapes_vqa_early``,
-``shapes_vqa_late`` (on shapes-VQA), ``fusion_late``, ``fusion_interaction`` (on fusion).
+Built-in names: datasets ``shapes_vqa``, ``shapes_vqa_grounded`` (its version-2 questions,
+which need each phrase grounded in its own object), ``fusion``; models ``shapes_vqa_early``,
+``shapes_vqa_late`` (on shapes-VQA), ``shapes_vqa_grounded`` (on its version-2 questions),
+``fusion_late``, ``fusion_interaction`` (on fusion).
 Your own: ``"package.module:callable"`` for either. A model callable returns a
 :class:`~viz_engine.adapters.MultimodalClassifier`; a dataset callable returns a
 :class:`~viz_engine.bundles.dataset_source.DatasetSource` (its docstring and
@@ -27,7 +29,7 @@ from ..render import image_png
 from .dataset_source import SourceModality
 from .format import BundleError
 
-__all__ = ["ShapesVQASource", "FusionSource", "DATASETS", "MODELS", "load_dataset", "load_model", "resolve_callable"]
+__all__ = ["ShapesVQASource", "ShapesVQAGroundedSource", "FusionSource", "DATASETS", "MODELS", "load_dataset", "load_model", "resolve_callable"]
 
 
 class ShapesVQASource:
@@ -38,6 +40,7 @@ class ShapesVQASource:
     text_modality = "question"
     image_modality = "image"
     image_scale = 4  # the 48×48 scene is shown at 192×192
+    version = 1  # the question set (viz_engine.data.shapes_vqa, VERSIONS)
 
     def examples(self, split: str, n: int | None = None) -> list:
         """The split, or its first ``n`` datapoints: each is drawn independently, so they are
@@ -45,7 +48,7 @@ class ShapesVQASource:
         if split not in self.splits:
             raise BundleError(f"split {split!r} is unknown for {self.name}; splits: {', '.join(self.splits)}")
         size = vqa_data.SPLIT_SIZES[split]
-        return vqa_data.load_split(split, size if n is None else min(n, size))
+        return vqa_data.load_split(split, size if n is None else min(n, size), version=self.version)
 
     def make_batch(self, adapter: MultimodalClassifier, examples):
         return adapter.make_batch(examples)
@@ -81,6 +84,14 @@ class ShapesVQASource:
         if scores is None:
             return image_png(example.image, 2)
         return heatmap_overlay_png(example.image, scores, 2)
+
+
+class ShapesVQAGroundedSource(ShapesVQASource):
+    """shapes-VQA's version-2 questions (position questions naming two objects, scenes whose
+    objects share attributes): the data ``shapes_vqa_grounded`` was trained on."""
+
+    name = "shapes_vqa_grounded"
+    version = 2
 
 
 class FusionSource:
@@ -148,10 +159,12 @@ def _shapes_model(kind: str) -> Callable[[], MultimodalClassifier]:
     return load
 
 
-DATASETS: dict[str, Callable[[], object]] = {"shapes_vqa": ShapesVQASource, "fusion": FusionSource}
+DATASETS: dict[str, Callable[[], object]] = {"shapes_vqa": ShapesVQASource,
+                                             "shapes_vqa_grounded": ShapesVQAGroundedSource, "fusion": FusionSource}
 MODELS: dict[str, tuple[str, Callable[[], MultimodalClassifier]]] = {
     "shapes_vqa_early": ("shapes_vqa", _shapes_model("early")),
     "shapes_vqa_late": ("shapes_vqa", _shapes_model("late")),
+    "shapes_vqa_grounded": ("shapes_vqa_grounded", _shapes_model("grounded")),
     "fusion_late": ("fusion", _fusion_model("late")),
     "fusion_interaction": ("fusion", _fusion_model("interaction")),
 }

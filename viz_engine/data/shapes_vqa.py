@@ -22,6 +22,23 @@ phrase refers to, ``(token positions of the phrase, object index)``; the object'
 
 Generation is deterministic: example ``i`` of ``generate(n, seed)`` depends only on
 ``(seed, i)``, so a shorter split is a prefix of a longer one.
+
+**Version 2** (``generate(n, seed, version=2)``, ``load_split(split, n, version=2)``; version 1
+is the default and is unchanged) asks questions that need each phrase grounded in its own
+object (``QUESTION_TYPES_V2``):
+
+* scenes hold 3–5 objects drawn from two colours and two shapes per scene, so objects share
+  attributes and a phrase competes with objects that match part of it ("red circle" beside a
+  red square and a blue circle);
+* ``position``: "is the red circle left of the small square ?" (yes / no; *left of* = a
+  smaller grid column, *right of* = larger; only asked of two objects in different columns,
+  each singled out by its description). Both phrases are needed for the answer: the question
+  names two objects, each phrase its own;
+* the six version-1 templates, with the attribute / relate questions asking about the
+  version-2 scenes; ``position`` questions are a third of them.
+
+Version 2 uses no word outside ``VOCAB`` and no answer outside ``CLASS_NAMES``, so a model
+of either version reads the other's questions.
 """
 
 from __future__ import annotations
@@ -42,6 +59,8 @@ __all__ = [
     "COLOUR_RGB",
     "BACKGROUND_RGB",
     "QUESTION_TYPES",
+    "QUESTION_TYPES_V2",
+    "VERSIONS",
     "CLASS_NAMES",
     "VOCAB",
     "PAD",
@@ -81,6 +100,9 @@ _HALF = {"small": 3.0, "large": 5.5}
 _JITTER = {"small": 3, "large": 2}
 
 QUESTION_TYPES = ("colour", "shape", "size", "count", "exists", "relate")
+# version 2: one question type per example index modulo 9 (a third ask a position)
+QUESTION_TYPES_V2 = ("colour", "position", "shape", "size", "position", "count", "exists", "relate", "position")
+VERSIONS = (1, 2)
 MAX_OBJECTS = 5
 COUNTS = tuple(str(i) for i in range(MAX_OBJECTS + 1))
 CLASS_NAMES: tuple[str, ...] = COLOURS + SHAPES + SIZES + COUNTS + ("yes", "no")
@@ -171,6 +193,28 @@ def _sample_scene(rng: np.random.Generator) -> tuple[np.ndarray, list[SceneObjec
         row, col = divmod(cell, GRID)
         shape = SHAPES[rng.integers(len(SHAPES))]
         colour = COLOURS[rng.integers(len(COLOURS))]
+        size = SIZES[rng.integers(len(SIZES))]
+        j = _JITTER[size]
+        cy = row * CELL + CELL / 2 + int(rng.integers(-j, j + 1))
+        cx = col * CELL + CELL / 2 + int(rng.integers(-j, j + 1))
+        box = _draw(image, shape, colour, size, cy, cx)
+        objects.append(SceneObject(shape, colour, size, box, (row, col)))
+    return image, objects
+
+
+def _sample_scene_v2(rng: np.random.Generator) -> tuple[np.ndarray, list[SceneObject]]:
+    """3–5 objects whose colours and shapes come from two of each per scene (version 2)."""
+    n_objects = int(rng.integers(3, MAX_OBJECTS + 1))
+    colours = [COLOURS[i] for i in rng.choice(len(COLOURS), size=2, replace=False)]
+    shapes = [SHAPES[i] for i in rng.choice(len(SHAPES), size=2, replace=False)]
+    cells = rng.choice(GRID * GRID, size=n_objects, replace=False)
+    image = np.empty((IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+    image[:] = BACKGROUND_RGB
+    objects = []
+    for cell in sorted(int(c) for c in cells):
+        row, col = divmod(cell, GRID)
+        shape = shapes[rng.integers(2)]
+        colour = colours[rng.integers(2)]
         size = SIZES[rng.integers(len(SIZES))]
         j = _JITTER[size]
         cy = row * CELL + CELL / 2 + int(rng.integers(-j, j + 1))
@@ -295,7 +339,31 @@ def _relate_question(objects, rng):
     return tokens, objects[target].attr(asked), refs
 
 
+def _position_question(objects, rng):
+    """ "is the <A> left|right of the <B> ?" about two objects in different grid columns."""
+    options = [(a, b) for a in range(len(objects)) for b in range(len(objects))
+               if a != b and objects[a].cell[1] != objects[b].cell[1]
+               and _unique_descriptions(objects, a, _ATTRS) and _unique_descriptions(objects, b, _ATTRS)]
+    if not options:
+        return None
+    a, b = options[rng.integers(len(options))]
+    direction = ("left", "right")[rng.integers(2)]
+    desc_a = _unique_descriptions(objects, a, _ATTRS)
+    desc_b = _unique_descriptions(objects, b, _ATTRS)
+    words_a = _phrase(desc_a[rng.integers(len(desc_a))])
+    words_b = _phrase(desc_b[rng.integers(len(desc_b))])
+    tokens = ["is", "the", *words_a, direction, "of", "the", *words_b, "?"]
+    span_a = tuple(range(2, 2 + len(words_a)))
+    start_b = 2 + len(words_a) + 3
+    span_b = tuple(range(start_b, start_b + len(words_b)))
+    left = objects[a].cell[1] < objects[b].cell[1]
+    answer = "yes" if left == (direction == "left") else "no"
+    return tokens, answer, [(span_a, a), (span_b, b)]
+
+
 def _make_question(qtype: str, objects, rng):
+    if qtype == "position":
+        return _position_question(objects, rng)
     if qtype in ("colour", "shape", "size"):
         return _query_question(qtype, objects, rng)
     if qtype == "count":
@@ -305,11 +373,15 @@ def _make_question(qtype: str, objects, rng):
     return _relate_question(objects, rng)
 
 
-def _example(seed: int, index: int) -> Example:
-    rng = np.random.default_rng([seed, index])
-    qtype = QUESTION_TYPES[index % len(QUESTION_TYPES)]
+def _example(seed: int, index: int, version: int = 1) -> Example:
+    if version == 1:
+        rng = np.random.default_rng([seed, index])
+        qtype, sample = QUESTION_TYPES[index % len(QUESTION_TYPES)], _sample_scene
+    else:
+        rng = np.random.default_rng([seed, index, version])
+        qtype, sample = QUESTION_TYPES_V2[index % len(QUESTION_TYPES_V2)], _sample_scene_v2
     while True:  # resample the scene until the template applies (relate needs a row pair)
-        image, objects = _sample_scene(rng)
+        image, objects = sample(rng)
         made = _make_question(qtype, objects, rng)
         if made is not None:
             break
@@ -319,27 +391,36 @@ def _example(seed: int, index: int) -> Example:
 
 
 # -- public API -------------------------------------------------------------------------------
-def generate(n: int, seed: int) -> list[Example]:
-    """``n`` examples; example ``i`` depends only on ``(seed, i)`` (question types cycle)."""
+def _check_version(version) -> int:
+    if isinstance(version, bool) or version not in VERSIONS:
+        raise ValueError(f"version={version!r} is not one of {VERSIONS}")
+    return int(version)
+
+
+def generate(n: int, seed: int, version: int = 1) -> list[Example]:
+    """``n`` examples; example ``i`` depends only on ``(seed, i, version)`` (question types
+    cycle). ``version=2``: the grounding questions (module docstring)."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be a non-negative integer, got {n!r}")
-    return [_example(int(seed), i) for i in range(int(n))]
+    version = _check_version(version)
+    return [_example(int(seed), i, version) for i in range(int(n))]
 
 
 @lru_cache(maxsize=8)
-def _cached_split(split: str, n: int) -> tuple[Example, ...]:
-    return tuple(generate(n, SPLIT_SEEDS[split]))
+def _cached_split(split: str, n: int, version: int = 1) -> tuple[Example, ...]:
+    return tuple(generate(n, SPLIT_SEEDS[split], version))
 
 
-def load_split(split: str, n: int | None = None) -> list[Example]:
+def load_split(split: str, n: int | None = None, version: int = 1) -> list[Example]:
     """The fixed ``"train"`` / ``"val"`` / ``"test"`` split (first ``n`` examples; default
-    sizes in ``SPLIT_SIZES``). Deterministic: each split has its own fixed seed."""
+    sizes in ``SPLIT_SIZES``). Deterministic: each split has its own fixed seed; ``version``
+    picks the question set (1, the default, or 2: the grounding questions)."""
     if split not in SPLIT_SEEDS:
         raise ValueError(f"split={split!r} is not one of {list(SPLIT_SEEDS)}")
     n = SPLIT_SIZES[split] if n is None else n
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be a non-negative integer, got {n!r}")
-    return list(_cached_split(split, int(n)))
+    return list(_cached_split(split, int(n), _check_version(version)))
 
 
 def answer_index(answer: str) -> int:
@@ -417,9 +498,16 @@ def compute_answer(question_type: str, tokens: list[str], objects: list[SceneObj
         return str(sum(_matches(o, parse(words[2:-2])) for o in objects))
     if question_type == "exists":
         return "yes" if any(_matches(o, parse(words[3:])) for o in objects) else "no"
+    if question_type == "position":
+        at = words.index("of")
+        a, b = unique(parse(words[2:at - 1])), unique(parse(words[at + 2:]))
+        if objects[a].cell[1] == objects[b].cell[1]:
+            raise ValueError("position question about two objects in one column")
+        left = objects[a].cell[1] < objects[b].cell[1]
+        return "yes" if left == (words[at - 1] == "left") else "no"
     if question_type == "relate":
         target = _neighbour(objects, unique(parse(words[8:])), words[5])
         if target is None:
             raise ValueError("relate question without a neighbour")
         return objects[target].attr(words[1])
-    raise ValueError(f"question_type={question_type!r} is not one of {QUESTION_TYPES}")
+    raise ValueError(f"question_type={question_type!r} is not one of {QUESTION_TYPES + ('position',)}")

@@ -50,6 +50,8 @@ __all__ = [
     "load_pretrained",
     "weights_path",
     "metrics_path",
+    "KINDS",
+    "DATA_VERSION",
 ]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -447,15 +449,22 @@ class LateFusionShapesVQAAdapter(ShapesVQAAdapter):
 # -- construction, weights, training ------------------------------------------------------------
 
 
+KINDS = ("early", "late", "grounded")
+# the question set (``data.load_split(..., version=…)``) each kind is trained on: "grounded"
+# is the early-fusion transformer trained on the version-2 questions, which need each phrase
+# grounded in its own object (issue 20)
+DATA_VERSION = {"early": 1, "late": 1, "grounded": 2}
+
+
 def _check_kind(kind: str) -> str:
-    if kind not in ("early", "late"):
-        raise AdapterError(f"kind={kind!r} is not 'early' or 'late'")
+    if kind not in KINDS:
+        raise AdapterError(f"kind={kind!r} is not one of {', '.join(repr(k) for k in KINDS)}")
     return kind
 
 
 def build_adapter(kind: str) -> ShapesVQAAdapter:
     """A freshly initialised adapter (call ``torch.manual_seed`` first for reproducibility)."""
-    if _check_kind(kind) == "early":
+    if _check_kind(kind) in ("early", "grounded"):
         return EarlyFusionShapesVQAAdapter(EarlyFusionVQA(**EARLY_CONFIG))
     return LateFusionShapesVQAAdapter(LateFusionVQA(**LATE_CONFIG))
 
@@ -469,7 +478,8 @@ def metrics_path(kind: str) -> Path:
 
 
 def load_pretrained(kind: str = "early") -> ShapesVQAAdapter:
-    """The adapter with the shipped weights of ``kind`` ("early" | "late"), on CPU, eval mode."""
+    """The adapter with the shipped weights of ``kind`` ("early" | "late" | "grounded"), on
+    CPU, eval mode."""
     path = weights_path(kind)
     if not path.exists():
         raise AdapterError(f"no shipped weights at {path}; run python -m viz_engine.training.shapes_vqa {kind}")

@@ -50,7 +50,7 @@ class Command(BaseCommand):
     help = "Precompute a bundle of MultiViz stages (U, C, Rl, Rg, P) for a study; resumable."
 
     def add_arguments(self, parser):
-        parser.add_argument("--dataset", default="shapes_vqa", help="built-in name (shapes_vqa, fusion) or package.module:callable "
+        parser.add_argument("--dataset", default="shapes_vqa", help="built-in name (shapes_vqa, shapes_vqa_grounded, fusion) or package.module:callable "
                                                            "returning a dataset source (docs/datasets.md)")
         parser.add_argument("--model", default="shapes_vqa_early", help="built-in name or package.module:callable")
         parser.add_argument("--task", default="simulation", choices=TASKS)
