@@ -120,7 +120,8 @@ def test_the_item_page_fits_a_390_px_phone(browser, live_server, tmp_path):  # n
 
 def test_an_engine_bundle_draws_through_the_same_viewers(browser, live_server, built_bundle):  # noqa: F811
     """An old-form bundle (image + question, U/C/Rl/Rg as the engine writes them): U's patches
-    drawn as a mask over the picture with a legend, C and Rℓ as their pictures, with legends."""
+    drawn as a mask over the picture with a legend, C's map per word behind the word picker,
+    Rℓ as its pictures, with legends."""
     from django.contrib.auth.models import User
     from playwright.sync_api import expect
 
@@ -135,9 +136,14 @@ def test_an_engine_bundle_draws_through_the_same_viewers(browser, live_server, b
     u = page.locator("#overview .viewer-image").filter(has=page.locator("svg.overlay rect.score")).first
     expect(u.locator(".legend")).to_contain_text("orange: pushes toward the model's answer, blue: against")
     assert u.locator(".frame").first.bounding_box()["width"] >= 256
-    expect(page.get_by_alt_text("interaction heatmap")).to_be_visible()
-    pictures = page.locator("#overview .viewer-asset, #features .feature > .viewers > .viewer-asset").all()
-    assert len(pictures) >= 2  # C's, and one per feature's Rℓ
+    # C: one map per word behind the word picker, one shown at a time
+    expect(page.locator("#overview .word-picker")).to_be_visible()
+    expect(page.locator("#overview .picked:visible")).to_have_count(1)
+    # every view drawn on a picture (the datapoint's own picture has no method and no legend)
+    pictures = page.locator("#overview .viewer-image[data-method], #overview .viewer-asset[data-method], "
+                            "#features .feature > .viewers > .viewer-image[data-method], "
+                            "#features .feature > .viewers > .viewer-asset[data-method]").all()
+    assert len(pictures) >= 3  # U's, C's per word, and each feature's Rℓ
     for picture in pictures:
         expect(picture.locator(".legend")).to_have_count(1)
     expect(page.locator("#features .feature > .legend").first).to_contain_text("raises the feature")  # Rg's examples
