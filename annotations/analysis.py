@@ -470,19 +470,25 @@ def annotator_quality(study) -> list[dict]:
     answers, median and fastest seconds per item, accuracy against the model (simulation),
     mean confidence, attention checks right of answered, rounds of practice taken, whether
     they finished and whether they are excluded."""
+    from types import SimpleNamespace
+
     from studies.models import Study
-    from studies.quality import is_right
+    from studies.quality import answer_value, same_answer
 
     from .models import Response
 
     rows: dict[int, list] = {}
-    for enrolment_id, seconds, choice, prediction, confidence in (
-            Response.objects.filter(enrolment__study=study, is_practice=False, item__attention_check=False)
-            .values_list("enrolment_id", "seconds_on_item", "choice", "item__bundle_item__prediction", "confidence")):
-        rows.setdefault(enrolment_id, []).append((seconds, choice, prediction, confidence))
     checks: dict[int, list[bool]] = {}
-    for r in Response.objects.filter(enrolment__study=study, item__attention_check=True).select_related("item"):
-        checks.setdefault(r.enrolment_id, []).append(bool(is_right(r.item, r, study.task)))
+    for (enrolment_id, seconds, choice, category, free_text, prediction, confidence, is_check,
+         expected) in (Response.objects.filter(enrolment__study=study, is_practice=False)
+                       .values_list("enrolment_id", "seconds_on_item", "choice", "category", "free_text",
+                                    "item__bundle_item__prediction", "confidence", "item__attention_check",
+                                    "item__expected_answer")):
+        if is_check:  # scored against its expected answer, never counted
+            given = answer_value(SimpleNamespace(choice=choice, category=category, free_text=free_text), study.task)
+            checks.setdefault(enrolment_id, []).append(same_answer(given, expected, study.task))
+        else:
+            rows.setdefault(enrolment_id, []).append((seconds, choice, prediction, confidence))
     out = []
     for e in study.enrolments.select_related("condition").order_by("condition_id", "pseudonym"):
         answers = rows.get(e.pk, [])

@@ -27,6 +27,7 @@ __all__ = [
     "known_answer",
     "answer_value",
     "is_right",
+    "same_answer",
     "attention_score",
     "gate_status",
     "close_practice_round",
@@ -56,7 +57,8 @@ def answer_value(response, task: str) -> str:
     return response.free_text
 
 
-def _same_answer(given: str, expected: str, task: str) -> bool:
+def same_answer(given: str, expected: str, task: str) -> bool:
+    """Whether an answer is the expected one (a concept word whatever its case and spacing)."""
     if task == Study.Task.CONCEPT:  # free text: the word, whatever its case and spacing
         return " ".join(given.lower().split()) == " ".join(expected.lower().split())
     return given == expected
@@ -65,7 +67,7 @@ def _same_answer(given: str, expected: str, task: str) -> bool:
 def is_right(item: StudyItem, response, task: str) -> bool | None:
     """Whether ``response`` gives the item's known answer (None: the item has none)."""
     expected = known_answer(item, task)
-    return _same_answer(answer_value(response, task), expected, task) if expected else None
+    return same_answer(answer_value(response, task), expected, task) if expected else None
 
 
 def attention_score(enrolment: Enrolment) -> tuple[int, int]:
