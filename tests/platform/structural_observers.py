@@ -45,10 +45,13 @@ class Node:
     children: list = field(default_factory=list)  # Node or str
 
     def walk(self):
-        yield self
-        for c in self.children:
-            if isinstance(c, Node):
-                yield from c.walk()
+        """This node and every element under it, in document order (iteratively: a page of
+        drawings is thousands of elements deep in generators otherwise)."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed([c for c in node.children if isinstance(c, Node)]))
 
     def text(self) -> str:
         return " ".join(c if isinstance(c, str) else c.text() for c in self.children)
@@ -143,6 +146,7 @@ class Page:
     item: str = ""
     choices: list[str] = field(default_factory=list)  # the options, in the order shown
     answer_region: Node | None = None
+    _outside: dict = field(default_factory=dict, repr=False)  # what nodes_outside and mentions computed
 
     def __post_init__(self):
         self.tree = parse(self.html)
@@ -165,9 +169,12 @@ class Page:
         return self.answer_region is None or not node.within(self.answer_region)
 
     def nodes_outside(self, pictures: bool = True):
-        """Elements outside the answer options (without inline drawings if not ``pictures``)."""
-        return [n for n in self.tree.walk() if self.outside(n)
-                and (pictures or not any(a.tag in PICTURES for a in [n, *n.ancestors()]))]
+        """Elements outside the answer options (without inline drawings if not ``pictures``);
+        computed once per page (every observer asks, for every choice)."""
+        if pictures not in self._outside:
+            self._outside[pictures] = [n for n in self.tree.walk() if self.outside(n)
+                                       and (pictures or not any(a.tag in PICTURES for a in [n, *n.ancestors()]))]
+        return self._outside[pictures]
 
     def own_strings(self, node: Node) -> list[str]:
         out = [v for v in node.attrs.values() if v]
@@ -177,7 +184,9 @@ class Page:
     def mentions(self, label: str) -> list[Node]:
         """Elements outside the answer options whose own text or attributes name ``label``."""
         pattern = re.compile(rf"(?<![\w.]){re.escape(label)}(?![\w.])", re.I)
-        return [n for n in self.nodes_outside() if any(pattern.search(s) for s in self.own_strings(n))]
+        if "strings" not in self._outside:  # each element's own strings, once per page
+            self._outside["strings"] = [(n, self.own_strings(n)) for n in self.nodes_outside()]
+        return [n for n, strings in self._outside["strings"] if any(pattern.search(s) for s in strings)]
 
     def container(self, node: Node) -> Node:
         for a in [node, *node.ancestors()]:
