@@ -178,7 +178,7 @@ def plan_bundle(out, *, dataset: str, model: str, task: str = "simulation", n_it
     # each stage's defaults as registered (.registry), a protocol source's U and C its own,
     # then the recipe, then the overrides (.recipes checks every method named)
     overrides = params or {}
-    defaults = {s.name: {**s.params, **(GENERIC_PARAMS.get(s.name, {}) if generic else {})}
+    defaults = {s.name: dict(GENERIC_PARAMS[s.name]) if generic and s.name in GENERIC_PARAMS else dict(s.params)
                 for s in registered_stages()}
     params = resolve_params(defaults, stages, recipe, overrides)
     points = {**defaults["P"], **overrides.get("P", {}), **params.get("P", {})}["points"]

@@ -156,7 +156,8 @@ def resolve_params(defaults: dict, stages, recipe: str = "default", overrides: d
     params = {s: merged[s] for s in stages}
     for stage, values in params.items():
         for key in METHOD_KEYS.get(stage, ()):
-            _check_method(stage, key, values.get(key))
+            if key in values:  # a protocol source's U names one method, not one per image and text
+                _check_method(stage, key, values[key])
     for stage, key in (("Rl", "features"), ("P", "top_k"), ("Rg", "k")):
         value = params.get(stage, {}).get(key)
         if stage in params and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -174,12 +175,13 @@ def recipe_record(recipe: str, overrides: dict | None, params: dict) -> dict:
     methods = {}
     for stage, values in params.items():
         keys = METHOD_KEYS.get(stage)
-        if stage == "U":
-            methods["U"] = {"image": values["image"], "text": values["text"]}
+        if stage == "U":  # per modality (image + question), or one method (a protocol source)
+            methods["U"] = ({"image": values["image"], "text": values["text"]} if "image" in values
+                            else values.get("method"))
         elif stage == "C":
             methods["C"] = c_methods(values)
         elif keys:
-            methods[stage] = values["method"]
+            methods[stage] = values.get("method")
         elif stage == "P":
             methods["P"] = "sparse_linear"
     return {"name": recipe, "overrides": overrides or {}, "methods": methods,

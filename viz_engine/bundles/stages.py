@@ -215,7 +215,7 @@ def _unimodal(ctx, entry, ex, batch, pred) -> dict:
     return {
         "target": "predicted class",
         "image": image,
-        "text": {"method": m_txt, "highlights": token_highlights(list(ex.tokens), words)},
+        "text": {"method": m_txt, **_method_kwargs(m_txt, p), "highlights": token_highlights(list(ex.tokens), words)},
         "views": [_image_view(ctx, "U · parts of the image that matter", m_img, grid, name, signed=signed),
                   _text_view(ctx, "U · words that matter", m_txt, words, len(ex.tokens))],
     }
