@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Callable
 
+from viz_engine.registries import Registry
+
 from .analysis import ANALYSIS_COLUMNS, analysis_rows, study_analysis
 from .exports import _csv_text, annotators_csv_chunks, responses_csv_chunks, study_json, summary_latex
 
@@ -32,26 +34,23 @@ class ExportFormat:
     legacy_url: str = ""
 
 
-_FORMATS: dict[str, ExportFormat] = {}
+_FORMATS: Registry[ExportFormat] = Registry("export format")
 
 
 def register_export_format(fmt: ExportFormat, *, replace: bool = False) -> ExportFormat:
-    if fmt.name in _FORMATS and not replace:
-        raise ValueError(f"export format {fmt.name!r} is registered already")
-    _FORMATS[fmt.name] = fmt
-    return fmt
+    return _FORMATS.add(fmt.name, fmt, replace=replace)
 
 
 def unregister_export_format(name: str) -> None:
-    _FORMATS.pop(name, None)
+    _FORMATS.remove(name)
 
 
 def export_formats() -> tuple[ExportFormat, ...]:
-    return tuple(_FORMATS.values())
+    return _FORMATS.entries()
 
 
 def get_export_format(name: str) -> ExportFormat | None:
-    return _FORMATS.get(name)
+    return _FORMATS.find(name)
 
 
 def _json(study) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from viz_engine.bundles.registry import get_stage, stage_names
+from viz_engine.registries import Registry
 
 from .stage_figures import prediction_graph
 from .transformer_figures import transformer_figures
@@ -67,25 +68,22 @@ class StageView:
     aliases: tuple[str, ...] = ()
 
 
-_VIEWS: dict[str, StageView] = {}
+_VIEWS: Registry[StageView] = Registry("stage view")
 
 
 def register_stage_view(view: StageView, *, replace: bool = False) -> StageView:
     get_stage(view.name)  # the engine must know the stage first
     if view.page not in PAGES:
         raise ValueError(f"page {view.page!r} is unknown; pages: {', '.join(PAGES)}")
-    if view.name in _VIEWS and not replace:
-        raise ValueError(f"stage {view.name!r} has a view already")
-    _VIEWS[view.name] = view
-    return view
+    return _VIEWS.add(view.name, view, replace=replace)
 
 
 def unregister_stage_view(name: str) -> None:
-    _VIEWS.pop(name, None)
+    _VIEWS.remove(name)
 
 
 def stage_view(name: str) -> StageView:
-    return _VIEWS[name]
+    return _VIEWS.get(name)
 
 
 def platform_stage_names() -> tuple[str, ...]:
@@ -101,14 +99,14 @@ def parse_stage(token: str) -> str | None:
     """The stage a researcher means by ``token`` (``"rℓ"``, ``"Rl"``, ``"u"`` …), or None."""
     low = token.lower()
     for name in platform_stage_names():
-        if low in (name.lower(), stage_label(name).lower(), *_VIEWS[name].aliases):
+        if low in (name.lower(), stage_label(name).lower(), *_VIEWS.get(name).aliases):
             return name
     return None
 
 
 # -- what reaches the annotator ------------------------------------------------------------------
 def section_feature_ids(sections: dict) -> list[int]:
-    return [j for s, section in sections.items() if s in _VIEWS for j in _VIEWS[s].feature_ids(section)]
+    return [j for s, section in sections.items() if s in _VIEWS for j in _VIEWS.get(s).feature_ids(section)]
 
 
 def filter_sections(sections: dict, ctx: AnnotatorContext) -> dict:
@@ -116,13 +114,13 @@ def filter_sections(sections: dict, ctx: AnnotatorContext) -> dict:
     the condition allows) as the annotator gets it, in canonical order."""
     for s in platform_stage_names():
         if s in sections:
-            ctx.done[s] = _VIEWS[s].to_annotator(sections[s], ctx)
+            ctx.done[s] = _VIEWS.get(s).to_annotator(sections[s], ctx)
     return dict(ctx.done)
 
 
 def pages_of(sections: dict) -> dict[str, bool]:
     """Which pages an item's view has (the overview always)."""
-    used = {_VIEWS[s].page for s in sections if s in _VIEWS}
+    used = {_VIEWS.get(s).page for s in sections if s in _VIEWS}
     return {p: p == "overview" or p in used for p in PAGES}
 
 
@@ -135,7 +133,7 @@ def page_context(view: dict) -> dict:
     for s in platform_stage_names():
         if s not in view["sections"]:
             continue
-        v = _VIEWS[s]
+        v = _VIEWS.get(s)
         if v.template not in partials[v.page]:
             partials[v.page].append(v.template)
         if v.context is not None:

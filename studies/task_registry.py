@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from viz_engine.registries import Registry
+
 __all__ = ["TaskSpec", "register_task", "unregister_task", "task_spec", "task_specs", "task_choices", "TaskError"]
 
 
@@ -94,33 +96,27 @@ class TaskSpec:
         return self.measure == "accuracy"
 
 
-_TASKS: dict[str, TaskSpec] = {}
+_TASKS: Registry[TaskSpec] = Registry("task", error=TaskError)
 
 
 def register_task(spec: TaskSpec, *, replace: bool = False) -> TaskSpec:
     if not spec.name or len(spec.name) > 20:
         raise ValueError(f"task name {spec.name!r}: 1 to 20 characters (Study.task)")
-    if spec.name in _TASKS and not replace:
-        raise ValueError(f"task {spec.name!r} is registered already")
-    _TASKS[spec.name] = spec
-    return spec
+    return _TASKS.add(spec.name, spec, replace=replace)
 
 
 def unregister_task(name: str) -> None:
-    _TASKS.pop(name, None)
+    _TASKS.remove(name)
 
 
 def task_spec(name: str) -> TaskSpec:
-    try:
-        return _TASKS[name]
-    except KeyError:
-        raise TaskError(f"task {name!r} is unknown; tasks: {', '.join(_TASKS)}") from None
+    return _TASKS.get(name)
 
 
 def task_specs() -> tuple[TaskSpec, ...]:
-    return tuple(_TASKS.values())
+    return _TASKS.entries()
 
 
 def task_choices() -> list[tuple[str, str]]:
     """``Study.task``'s choices: every registered task (a callable, so it is read when used)."""
-    return [(t.name, t.label) for t in _TASKS.values()]
+    return [(t.name, t.label) for t in _TASKS.entries()]

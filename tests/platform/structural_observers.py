@@ -163,7 +163,9 @@ class Page:
         return [self.tree] if self.json_root is None else [self.tree, self.json_root]
 
     def document_of(self, node: Node) -> Node:
-        return self.json_root if self.json_root is not None and node.within(self.json_root) else self.tree
+        if "json" not in self._outside:  # the API's elements, once per page
+            self._outside["json"] = {id(n) for n in self.json_root.walk()} if self.json_root is not None else set()
+        return self.json_root if id(node) in self._outside["json"] else self.tree
 
     def outside(self, node: Node) -> bool:
         return self.answer_region is None or not node.within(self.answer_region)
@@ -248,8 +250,11 @@ class SharedIds(Observer):
             blocks = {c: [page.container(n) for n in page.mentions(c) if page.document_of(n) is doc]
                       for c in page.choices}
             tied_to_choice = [b for bs in blocks.values() for b in bs]
+            # the elements within a block tied to a choice, and those a block is within
+            inside = {id(x) for b in tied_to_choice for x in b.walk()}
+            above = {id(a) for b in tied_to_choice for a in (b, *b.ancestors())}
             rest = [n for n in page.nodes_outside(pictures=False) if page.document_of(n) is doc
-                    and not any(n.within(b) for b in tied_to_choice) and not any(b.within(n) for b in tied_to_choice)]
+                    and id(n) not in inside and id(n) not in above]
             rest_ids = id_tokens(s for n in rest for s in page.own_strings(n))
             for k, c in enumerate(page.choices):
                 scores[k] += len((id_tokens(s for b in blocks[c] for s in b.strings()) - {c.lower()}) & rest_ids)

@@ -4,7 +4,6 @@ absent), imported with ``import_multiviz``; the item page shows the datapoint an
 C views as images and videos (the modalities contract's pre-rendered assets), under opaque
 names only. Passes once the viewers of the modalities contract are in the annotator's page."""
 
-import os
 import re
 from pathlib import Path
 
@@ -16,27 +15,11 @@ from django.core.management import call_command
 from annotations.models import Response
 from studies.models import Bundle, Enrolment
 from studies.services import create_study
+from tests.platform.test_browser import browser  # noqa: F401 - the fixture
 
-CHROMIUM = "/usr/bin/chromium"
 VQA554 = Path(settings.BASE_DIR) / "fixtures" / "multiviz" / "vqa554"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: scripts/test.sh installs it with apt-get")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop shares the test's thread
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield browser
-        browser.close()
 
 
 SAMPLES = {  # folder: (extra classes, --allow-missing, choices offered)
@@ -62,7 +45,7 @@ def media(section: dict, suffixes) -> int:
 
 
 @pytest.mark.parametrize("folder", list(SAMPLES))
-def test_an_annotator_completes_a_simulation_study_over_a_multiviz_sample_seeing_its_views(browser, live_server,
+def test_an_annotator_completes_a_simulation_study_over_a_multiviz_sample_seeing_its_views(browser, live_server,  # noqa: F811
                                                                                           settings, tmp_path, folder):
     from playwright.sync_api import expect
 

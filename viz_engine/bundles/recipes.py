@@ -44,12 +44,13 @@ import json
 
 from ..methods.attributions import attribution_names, get_attribution
 from .format import BundleError
+from .registry import get_stage, stage_names
+from .registry import stages as registered_stages
 
 __all__ = ["RECIPES", "stage_methods", "CROSS_MODAL", "resolve_params", "parse_method_overrides",
            "parse_param_overrides", "c_methods", "recipe_record", "perturbs"]
 
 CROSS_MODAL = ("second_order_gradient", "dime", "emap")
-STAGES_WITH_METHODS = ("U", "C", "Rl", "Rg")
 
 
 def stage_methods(stage: str) -> tuple[str, ...]:
@@ -63,8 +64,13 @@ def perturbs(method: str) -> bool:
     """Whether an attribution method perturbs atoms (LIME, KernelSHAP): an image is then
     explained over patches, not pixels, and its signed map is drawn."""
     return get_attribution(method).perturbs
-# the keys of a stage's parameters that name its methods
-METHOD_KEYS = {"U": ("image", "text"), "C": ("method",), "Rl": ("method",), "Rg": ("method",)}
+def method_keys(stage: str) -> tuple[str, ...]:
+    """The keys of a stage's parameters that name its methods (the stage registry says)."""
+    return get_stage(stage).method_params if stage in stage_names() else ()
+
+
+def stages_with_methods() -> tuple[str, ...]:
+    return tuple(s.name for s in registered_stages() if s.method_params)
 
 RECIPES: dict[str, dict] = {
     "default": {},
@@ -107,13 +113,13 @@ def parse_method_overrides(items) -> dict[str, dict]:
         target, sep, value = str(item).partition("=")
         stage, _, key = target.strip().partition(".")
         value = value.strip()
-        if not sep or stage not in STAGES_WITH_METHODS or not value:
-            raise BundleError(f"--method {item!r}: write STAGE=METHOD with STAGE one of {', '.join(STAGES_WITH_METHODS)} "
+        if not sep or stage not in stages_with_methods() or not value:
+            raise BundleError(f"--method {item!r}: write STAGE=METHOD with STAGE one of {', '.join(stages_with_methods())} "
                               "(U.image=… or U.text=… for one modality of U)")
-        keys = (key,) if key else METHOD_KEYS[stage]
-        if any(k not in METHOD_KEYS[stage] for k in keys):
+        keys = (key,) if key else method_keys(stage)
+        if any(k not in method_keys(stage) for k in keys):
             raise BundleError(f"--method {item!r}: stage {stage} has no method key {key!r}; "
-                              f"keys: {', '.join(METHOD_KEYS[stage])}")
+                              f"keys: {', '.join(method_keys(stage))}")
         for k in keys:
             _check_method(stage, k, value)
             out.setdefault(stage, {})[k] = value
@@ -155,7 +161,7 @@ def resolve_params(defaults: dict, stages, recipe: str = "default", overrides: d
     merged = _merge(_merge({s: defaults[s] for s in defaults}, RECIPES[recipe]), overrides or {})
     params = {s: merged[s] for s in stages}
     for stage, values in params.items():
-        for key in METHOD_KEYS.get(stage, ()):
+        for key in method_keys(stage):
             if key in values:  # a protocol source's U names one method, not one per image and text
                 _check_method(stage, key, values[key])
     for stage, key in (("Rl", "features"), ("P", "top_k"), ("Rg", "k")):
@@ -174,7 +180,7 @@ def recipe_record(recipe: str, overrides: dict | None, params: dict) -> dict:
     each stage (as computed)."""
     methods = {}
     for stage, values in params.items():
-        keys = METHOD_KEYS.get(stage)
+        keys = method_keys(stage)
         if stage == "U":  # per modality (image + question), or one method (a protocol source)
             methods["U"] = ({"image": values["image"], "text": values["text"]} if "image" in values
                             else values.get("method"))

@@ -17,8 +17,9 @@ section as a JSON-ready dict; asset paths in it are relative to the bundle root.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import import_module
 from typing import Callable
+
+from ..registries import Registry, load_callable
 
 __all__ = ["StageSpec", "register_stage", "unregister_stage", "get_stage", "stages", "stage_names",
            "default_stage_names", "section_writer"]
@@ -34,8 +35,9 @@ class StageSpec:
     needs: the adapter attributes the model must have for this stage (checked at planning).
     params: the default parameters of the stage (``plan["stages"][name]``), overridable per bundle.
     writer: the section writer, a callable or ``"module:function"`` (imported when first used).
-    method_params: the parameters that name an attribution method (``methods.attributions``):
-        planning refuses a name that is not registered there.
+    method_params: the parameters that name the stage's method: an attribution method
+        (``methods.attributions``) for U, Rℓ and Rg, a cross-modal one for C; a recipe or an
+        override sets them, and planning refuses a method the stage cannot use (``recipes``).
     default: whether a bundle holds it unless asked otherwise (the paper's five stages).
     description: one line for help texts.
     """
@@ -51,52 +53,42 @@ class StageSpec:
     description: str = ""
 
 
-_STAGES: dict[str, StageSpec] = {}
+_STAGES: Registry[StageSpec] = Registry("stage")
 
 
 def register_stage(spec: StageSpec, *, replace: bool = False) -> StageSpec:
     """Add a stage (after those registered before it: the order is the canonical one)."""
     if not spec.name.isidentifier() or len(spec.name) > 16:
         raise ValueError(f"stage name {spec.name!r}: letters, digits and _, at most 16 characters")
-    if spec.name in _STAGES and not replace:
-        raise ValueError(f"stage {spec.name!r} is registered already")
-    _STAGES[spec.name] = spec
-    return spec
+    return _STAGES.add(spec.name, spec, replace=replace)
 
 
 def unregister_stage(name: str) -> None:
     """Remove a stage (tests that register a toy stage clean up with this)."""
-    _STAGES.pop(name, None)
+    _STAGES.remove(name)
 
 
 def get_stage(name: str) -> StageSpec:
-    try:
-        return _STAGES[name]
-    except KeyError:
-        raise KeyError(f"stage {name!r} is unknown; stages: {', '.join(_STAGES)}") from None
+    return _STAGES.get(name)
 
 
 def stages() -> tuple[StageSpec, ...]:
     """Every registered stage, in canonical order."""
-    return tuple(_STAGES.values())
+    return _STAGES.entries()
 
 
 def stage_names() -> tuple[str, ...]:
-    return tuple(_STAGES)
+    return _STAGES.names()
 
 
 def default_stage_names() -> tuple[str, ...]:
     """What a bundle holds unless asked for more."""
-    return tuple(s.name for s in _STAGES.values() if s.default)
+    return tuple(s.name for s in _STAGES.entries() if s.default)
 
 
 def section_writer(name: str) -> Callable:
     """The stage's section writer (importing its module the first time)."""
-    writer = get_stage(name).writer
-    if callable(writer):
-        return writer
-    module, _, function = writer.partition(":")
-    return getattr(import_module(module), function)
+    return load_callable(get_stage(name).writer)
 
 
 # -- the built-in stages (MultiViz, Liang et al. 2023, plus the transformer views) -----------------
@@ -107,7 +99,7 @@ register_stage(StageSpec(
     writer=f"{_WRITERS}:write_unimodal", method_params=("image", "text"), default=True, description="unimodal importance"))
 register_stage(StageSpec(
     "C", "C", methods=("second_order_gradient", "emap", "dime"),
-    params={"method": "second_order_gradient", "top_boxes": 2},
+    params={"method": "second_order_gradient", "top_boxes": 2}, method_params=("method",),
     writer=f"{_WRITERS}:write_cross", default=True, description="cross-modal interactions"))
 register_stage(StageSpec(
     "Rl", "Rℓ", methods=("local_representation", "gradient_x_input"),

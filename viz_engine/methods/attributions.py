@@ -12,8 +12,9 @@ is its module plus one :func:`register_attribution` line below (``docs/extending
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import import_module
 from typing import Callable
+
+from ..registries import Registry, load_callable
 
 __all__ = ["AttributionMethod", "register_attribution", "unregister_attribution", "attribution_names",
            "get_attribution", "attribute"]
@@ -27,35 +28,26 @@ class AttributionMethod:
     perturbs: bool = False  # perturbs atoms (an image is explained over patches, not pixels)
 
     def load(self) -> Callable:
-        if callable(self.function):
-            return self.function
-        module, _, name = self.function.partition(":")
-        return getattr(import_module(module), name)
+        return load_callable(self.function)
 
 
-_METHODS: dict[str, AttributionMethod] = {}
+_METHODS: Registry[AttributionMethod] = Registry("attribution method", "methods")
 
 
 def register_attribution(method: AttributionMethod, *, replace: bool = False) -> AttributionMethod:
-    if method.name in _METHODS and not replace:
-        raise ValueError(f"attribution method {method.name!r} is registered already")
-    _METHODS[method.name] = method
-    return method
+    return _METHODS.add(method.name, method, replace=replace)
 
 
 def unregister_attribution(name: str) -> None:
-    _METHODS.pop(name, None)
+    _METHODS.remove(name)
 
 
 def attribution_names() -> tuple[str, ...]:
-    return tuple(_METHODS)
+    return _METHODS.names()
 
 
 def get_attribution(name: str) -> AttributionMethod:
-    try:
-        return _METHODS[name]
-    except KeyError:
-        raise KeyError(f"attribution method {name!r} is unknown; methods: {', '.join(_METHODS)}") from None
+    return _METHODS.get(name)
 
 
 def attribute(name: str, adapter, batch, target, modality: str, params: dict | None = None):
