@@ -22,6 +22,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from .models import Enrolment, Study, StudyItem
+from .task_registry import task_spec
 
 __all__ = [
     "known_answer",
@@ -39,27 +40,26 @@ ATTENTION_REASON = "attention checks: {right} of {of} right, fewer than the stud
 
 
 def known_answer(item: StudyItem, task: str) -> str:
-    """The answer an item is scored against: its ``expected_answer``, else, for a simulation
-    practice item, the model's answer. "" when the item has none."""
+    """The answer an item is scored against: its ``expected_answer``, else, for a practice
+    item of a task scored against the model (simulation), the model's answer. "" when the
+    item has none."""
     if item.expected_answer:
         return item.expected_answer
-    if task == Study.Task.SIMULATION and item.is_practice:
+    if task_spec(task).scored and item.is_practice:
         return item.bundle_item.prediction
     return ""
 
 
 def answer_value(response, task: str) -> str:
-    """What an answer says, in the form ``expected_answer`` is written in."""
-    if task == Study.Task.SIMULATION:
-        return response.choice
-    if task == Study.Task.ERROR:
-        return response.category
-    return response.free_text
+    """What an answer says, in the form ``expected_answer`` is written in: the task's answer
+    field (the task registry's ``answer_fields``)."""
+    return getattr(response, task_spec(task).answer_fields[0])
 
 
 def same_answer(given: str, expected: str, task: str) -> bool:
-    """Whether an answer is the expected one (a concept word whatever its case and spacing)."""
-    if task == Study.Task.CONCEPT:  # free text: the word, whatever its case and spacing
+    """Whether an answer is the expected one (free text: the words, whatever their case and
+    spacing)."""
+    if task_spec(task).answer_fields[0] == "free_text":
         return " ".join(given.lower().split()) == " ".join(expected.lower().split())
     return given == expected
 

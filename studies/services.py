@@ -549,7 +549,7 @@ def update_items(study, rows: dict[int, dict]) -> None:
                         raise StudyError(f"item {item.bundle_item.item_id}: {name.replace('_', ' ')} is longer than "
                                          f"{limit} characters")
                     setattr(item, name, value)
-            if (study.task == "simulation" and item.expected_answer and item.choices
+            if (task_spec(study.task).checks_choices and item.expected_answer and item.choices
                     and item.expected_answer not in item.choices):
                 raise StudyError(f"item {item.bundle_item.item_id}: the expected answer must be one of its choices")
             item.save()
