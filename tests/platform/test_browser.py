@@ -9,6 +9,7 @@ import re
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connections
 
 from annotations.models import Response
 from studies.models import Enrolment
@@ -33,6 +34,10 @@ def browser(monkeypatch):
                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         yield browser
         browser.close()
+        # the test ran in Playwright's context, where Django keeps connections of its own: close
+        # them with it, or a later test in that context gets one that outlived the database
+        # (a PostgreSQL restart in test_faults)
+        connections.close_all()
 
 
 def annotate(page, live_server, invite, key):
