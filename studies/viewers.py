@@ -18,11 +18,15 @@ could read as a count answer.
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import numpy as np
 from django.template.loader import render_to_string
+from PIL import Image
 
 from viz_engine.bundles.format import asset_suffix
 from viz_engine.palette import BLUE, ORANGE
@@ -132,6 +136,41 @@ def legend(signed: bool = True, toward: str = "the model's answer", mask: bool =
     return {"cells": cells, "width": _n(len(steps)), "signed": signed, "text": words}
 
 
+def _mask_png(s: np.ndarray) -> str:
+    """The mask over a picture, one pixel a cell (scaled by the browser, pixelated): black,
+    the more opaque the less the cell matters (|s| in [0, 1]), as a data: URL. One image
+    instead of an element a cell: a 48 × 48 map is 2,304 cells, a page of them megabytes."""
+    alpha = np.round(255 * 0.6 * (1 - np.abs(s)) ** 1.5).astype(np.uint8)
+    rgba = np.zeros((*s.shape, 4), dtype=np.uint8)
+    rgba[..., 3] = alpha
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _outline(strong: np.ndarray, cw: float, ch: float) -> str:
+    """SVG path data of the border of the cells in ``strong`` (rows × cols, booleans): one
+    path around each region, not a box around every cell; straight runs joined."""
+    rows, cols = strong.shape
+    padded = np.pad(strong, 1)
+    parts = []
+    for r in range(rows + 1):  # horizontal edges between row r-1 and row r
+        edge = padded[r, 1:-1] != padded[r + 1, 1:-1]
+        for start, stop in _runs(edge):
+            parts.append(f"M{_n(start * cw)} {_n(r * ch)}H{_n(stop * cw)}")
+    for c in range(cols + 1):  # vertical edges between column c-1 and column c
+        edge = padded[1:-1, c] != padded[1:-1, c + 1]
+        for start, stop in _runs(edge):
+            parts.append(f"M{_n(c * cw)} {_n(start * ch)}V{_n(stop * ch)}")
+    return "".join(parts)
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """The [start, stop) index ranges where ``flags`` is true."""
+    d = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
+
+
 # -- assets -----------------------------------------------------------------------------------
 def _type_of(url) -> str:
     """The asset type of a URL or path as the page links it (its opaque name keeps the real
@@ -149,23 +188,18 @@ def _asset(url, alt: str = "", caption: str = "") -> dict:
 def _image(m: dict, scores, signed: bool, normalised: bool) -> dict:
     width, height = _finite(m.get("width")), _finite(m.get("height"))
     boxes = [b for b in m.get("boxes") or [] if isinstance(b, dict) and len(b.get("box") or []) == 4]
-    ctx = {"src": m.get("asset"), "cells": [], "boxes": [], "viewbox": None, "mask": False}
+    ctx = {"src": m.get("asset"), "mask_src": None, "outlines": [], "boxes": [], "viewbox": None, "mask": False}
     grid = scores.get("grid") if isinstance(scores, dict) else None
     box_scores = scores.get("boxes") if isinstance(scores, dict) else None
     if grid and all(isinstance(r, list) and r for r in grid):
         rows, cols = len(grid), max(len(r) for r in grid)
         w, h = (width, height) if width > 0 and height > 0 else (float(cols), float(rows))
-        cw, ch = w / cols, h / rows
-        s = _scaled(grid, normalised, signed)
-        for r, row in enumerate(s):
-            for c, v in enumerate(row):
-                cell = {"x": _n(c * cw), "y": _n(r * ch), "w": _n(cw), "h": _n(ch),
-                        "dim": _n(0.6 * (1 - abs(v)) ** 1.5)}
-                if abs(v) >= 0.5:
-                    cell.update(outline=colour(1.0 if v > 0 else -1.0), ox=_n(c * cw + cw * .06),
-                                oy=_n(r * ch + ch * .06), ow=_n(cw * .88), oh=_n(ch * .88))
-                ctx["cells"].append(cell)
-        ctx.update(viewbox=f"{_n(0)} {_n(0)} {_n(w)} {_n(h)}", mask=True)
+        s = np.zeros((rows, cols))
+        for r, row in enumerate(_scaled(grid, normalised, signed)):
+            s[r, :len(row)] = row
+        outlines = [(colour(sign), _outline(s * sign >= 0.5, w / cols, h / rows)) for sign in (1, -1)]
+        ctx.update(mask_src=_mask_png(s), outlines=[{"stroke": c, "d": d} for c, d in outlines if d],
+                   viewbox=f"{_n(0)} {_n(0)} {_n(w)} {_n(h)}", mask=True)
     if boxes and width > 0 and height > 0:
         s = _scaled(box_scores, normalised, signed) if isinstance(box_scores, list) else []
         for k, b in enumerate(boxes):

@@ -6,6 +6,7 @@ the researcher's bundle page names the recipe and draws P's accuracy–sparsity 
 The bundle is small for speed: 2 items, 60 LIME samples, a DIME reference of 8 datapoints,
 P on 300 points (the recipe's own defaults: 1000 samples, 50 datapoints, 3000 points)."""
 
+import base64
 import io
 import os
 from urllib.parse import urljoin
@@ -34,10 +35,12 @@ def paper_vqa_bundle(tmp_path_factory):
     return out
 
 
-def _pixel_variance(png: bytes) -> float:
+def _pixel_variance(png: bytes, channel: str = "L") -> float:
     from PIL import Image
 
-    return float(np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float64).var())
+    im = Image.open(io.BytesIO(png))
+    plane = im.convert("RGBA").getchannel("A") if channel == "A" else im.convert("L")
+    return float(np.asarray(plane, dtype=np.float64).var())
 
 
 def test_a_paper_vqa_bundle_shows_dime_parts_per_word_sog_text_lime_and_the_p_graph_in_chromium(
@@ -84,13 +87,16 @@ def test_a_paper_vqa_bundle_shows_dime_parts_per_word_sog_text_lime_and_the_p_gr
     assert "dime" in html
 
     images = page.locator("img")
-    assert images.count() >= 1 + n_words  # the image, SOG per word, … (score maps are drawn as SVG)
+    assert images.count() >= 1 + n_words  # the image, SOG per word, … (score maps: a mask image each)
     for k in range(images.count()):
         img = images.nth(k)
         src = img.get_attribute("src")
         if not src:  # the live word picker's result, empty until words are picked
             continue
         expect(img).to_have_js_property("complete", True)
+        if src.startswith("data:image/png;base64,"):  # a score map's mask: its opacity varies over the picture
+            assert _pixel_variance(base64.b64decode(src.split(",", 1)[1]), "A") > 20.0, f"mask {k} is flat"
+            continue
         response = page.request.get(urljoin(page.url, src))
         assert response.ok, src
         assert _pixel_variance(response.body()) > 20.0, f"image {k} ({img.get_attribute('alt')}) is blank"

@@ -75,10 +75,10 @@ def test_every_viewer_draws_its_kind_with_a_legend_on_every_heatmap(browser, liv
     assert frame.bounding_box()["width"] >= 1.9 * width
     assert "/a/" in page.url  # Enter on a control did not submit the answer
     # the map hides, for the object's own colours
-    hide = overview.locator(".viewer-image").filter(has=page.locator("svg.overlay rect.score")).first \
+    hide = overview.locator(".viewer-image").filter(has=page.locator(".overlay.score")).first \
         .get_by_role("button", name="Hide the map")
     hide.click()
-    expect(overview.locator(".zoomable.map-off svg.overlay").first).to_be_hidden()
+    expect(overview.locator(".zoomable.map-off .overlay.score").first).to_be_hidden()
     # C: one map per word, picked by a button
     picker = page.locator(".word-picker")
     expect(picker).to_be_visible()
@@ -133,7 +133,7 @@ def test_an_engine_bundle_draws_through_the_same_viewers(browser, live_server, b
     e = start(enrol(study, pseudonym="p"))
     page = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
     page.goto(f"{live_server.url}/a/{e.token}/")
-    u = page.locator("#overview .viewer-image").filter(has=page.locator("svg.overlay rect.score")).first
+    u = page.locator("#overview .viewer-image").filter(has=page.locator(".overlay.score")).first
     expect(u.locator(".legend")).to_contain_text("orange: pushes toward the model's answer, blue: against")
     assert u.locator(".frame").first.bounding_box()["width"] >= 256
     # C: one map per word behind the word picker, one shown at a time
