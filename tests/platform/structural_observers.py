@@ -33,7 +33,14 @@ VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "met
 BLOCKS = {"tr", "li", "article", "figure", "section", "fieldset", "div", "p", "table", "details"}
 ID_TOKEN = re.compile(r"[A-Za-z]{0,8}\d+[A-Za-z0-9]*|\d+")
 DECIMAL = re.compile(r"[-+]?\d*\.\d+(?:e[-+]?\d+)?")
+DECIMAL_ONLY = re.compile(rf"\s*{DECIMAL.pattern}\s*")
 PICTURES = {"svg"}  # inline drawings: their numbers are what the picture shows
+
+
+def is_picture_bytes(s: str) -> bool:
+    """An inline image (a data: URL, such as a heatmap's mask): what the picture shows, not
+    text; its base64 spells no word or id."""
+    return s.startswith("data:")
 
 
 # -- a small DOM ------------------------------------------------------------------------------
@@ -58,7 +65,7 @@ class Node:
 
     def strings(self):
         """Every text and attribute value under this node (what the browser holds of it)."""
-        yield from (v for v in self.attrs.values() if v)
+        yield from (v for v in self.attrs.values() if v and not is_picture_bytes(v))
         for c in self.children:
             if isinstance(c, str):
                 yield c
@@ -114,6 +121,8 @@ def id_tokens(strings) -> set[str]:
     numbers are measurements (weights, scores), not ids."""
     found = set()
     for s in strings:
+        if is_picture_bytes(s) or DECIMAL_ONLY.fullmatch(s):  # (most of an API's values are scores)
+            continue
         if s.startswith("/") or s.startswith("http"):
             s = urlsplit(s).path
         s = DECIMAL.sub(" ", s)
@@ -123,8 +132,13 @@ def id_tokens(strings) -> set[str]:
 
 def json_tree(value, parent: Node, key: str = "") -> Node:
     """JSON as elements, so observers read it as they read HTML: objects and lists are
-    blocks, each value a leaf holding its text."""
-    if isinstance(value, (dict, list)):
+    blocks, each value (or row of decimal numbers) a leaf holding its text."""
+    if isinstance(value, list) and value and all(isinstance(x, float) for x in value):
+        # a row of measurements (a heatmap's scores): one leaf of the same text, not an
+        # element a number (the same ids and mentions, a fiftieth of the elements)
+        node = Node("span", {"data-key": key}, parent)
+        node.children.append(" ".join(map(str, value)))
+    elif isinstance(value, (dict, list)):
         node = Node("div", {"data-key": key}, parent)
         for k, v in (value.items() if isinstance(value, dict) else enumerate(value)):
             json_tree(v, node, str(k))
@@ -179,16 +193,45 @@ class Page:
         return self._outside[pictures]
 
     def own_strings(self, node: Node) -> list[str]:
-        out = [v for v in node.attrs.values() if v]
+        out = [v for v in node.attrs.values() if v and not is_picture_bytes(v)]
         out += [c for c in node.children if isinstance(c, str)]
         return out
 
     def mentions(self, label: str) -> list[Node]:
-        """Elements outside the answer options whose own text or attributes name ``label``."""
-        pattern = re.compile(rf"(?<![\w.]){re.escape(label)}(?![\w.])", re.I)
-        if "strings" not in self._outside:  # each element's own strings, once per page
-            self._outside["strings"] = [(n, self.own_strings(n)) for n in self.nodes_outside()]
-        return [n for n, strings in self._outside["strings"] if any(pattern.search(s) for s in strings)]
+        """Elements outside the answer options whose own text or attributes name ``label``
+        (computed once per page and label: every observer asks)."""
+        key = ("mentions", label)
+        if key not in self._outside:
+            if "named" not in self._outside:
+                # each element's own strings, kept only where some choice may be named: one
+                # pass of a pattern of every choice, then the exact test per label on those
+                anyone = re.compile("|".join(re.escape(c) for c in sorted(self.choices, key=len, reverse=True))
+                                    or "(?!)", re.I)
+                self._outside["named"] = [(n, strings) for n in self.nodes_outside()
+                                          if (strings := self.own_strings(n)) and any(anyone.search(x) for x in strings)]
+            pattern = re.compile(rf"(?<![\w.]){re.escape(label)}(?![\w.])", re.I)
+            among = (self._outside["named"] if label in self.choices
+                     else [(n, self.own_strings(n)) for n in self.nodes_outside()])
+            self._outside[key] = [n for n, strings in among if any(pattern.search(x) for x in strings)]
+        return self._outside[key]
+
+    def ids_of(self, node: Node) -> set[str]:
+        """The id tokens of an element's own text and attributes (once per page and element)."""
+        cache = self._outside.setdefault("ids", {})
+        if id(node) not in cache:
+            cache[id(node)] = id_tokens(self.own_strings(node))
+        return cache[id(node)]
+
+    def ids_under(self, nodes) -> set[str]:
+        """The id tokens of everything under ``nodes`` (per block once per page: a count
+        label such as "1" makes whole documents its blocks)."""
+        cache = self._outside.setdefault("ids_under", {})
+        out = set()
+        for b in nodes:
+            if id(b) not in cache:
+                cache[id(b)] = set().union(*(self.ids_of(x) for x in b.walk()))
+            out |= cache[id(b)]
+        return out
 
     def container(self, node: Node) -> Node:
         for a in [node, *node.ancestors()]:
@@ -249,15 +292,15 @@ class SharedIds(Observer):
         for doc in page.documents():
             blocks = {c: [page.container(n) for n in page.mentions(c) if page.document_of(n) is doc]
                       for c in page.choices}
-            tied_to_choice = [b for bs in blocks.values() for b in bs]
+            tied_to_choice = list({id(b): b for bs in blocks.values() for b in bs}.values())
             # the elements within a block tied to a choice, and those a block is within
             inside = {id(x) for b in tied_to_choice for x in b.walk()}
             above = {id(a) for b in tied_to_choice for a in (b, *b.ancestors())}
             rest = [n for n in page.nodes_outside(pictures=False) if page.document_of(n) is doc
                     and id(n) not in inside and id(n) not in above]
-            rest_ids = id_tokens(s for n in rest for s in page.own_strings(n))
+            rest_ids = set().union(*(page.ids_of(n) for n in rest))
             for k, c in enumerate(page.choices):
-                scores[k] += len((id_tokens(s for b in blocks[c] for s in b.strings()) - {c.lower()}) & rest_ids)
+                scores[k] += len((page.ids_under(blocks[c]) - {c.lower()}) & rest_ids)
         return argmax_or_random(self.name, page, scores)
 
 
@@ -276,7 +319,7 @@ class PracticeMemory(Observer):
 
     @staticmethod
     def page_ids(page: Page) -> set[str]:
-        return id_tokens(s for n in page.nodes_outside(pictures=False) for s in page.own_strings(n))
+        return set().union(*(page.ids_of(n) for n in page.nodes_outside(pictures=False)))
 
     def feedback(self, page, feedback_html):
         text = parse(feedback_html).text()
@@ -300,7 +343,7 @@ class PracticeMemory(Observer):
             for t in ids:
                 seen = self.by_id.get(t)
                 if seen:
-                    idf = math.log((self.pages + 1) / sum(1 for _ in seen.elements()))
+                    idf = math.log((self.pages + 1) / sum(seen.values()))
                     score += idf * seen[c] / sum(seen.values())
             by_ids.append(round(score, 9))
         keys = [(s, self.places[k], self.labels[c]) for k, (c, s) in enumerate(zip(page.choices, by_ids))]
