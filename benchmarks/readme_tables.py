@@ -140,8 +140,40 @@ def bundle_table(r: dict) -> str:
     return "\n".join([*rows, "", cap])
 
 
-TABLES = {  # marker name → (JSON file, table function)
+def _ms(x: float) -> str:
+    return _s(x / 1000)
+
+
+def platform_size_table(r: dict, before: dict) -> str:
+    """The researcher's pages at size, after and before (``platform_size_before.json``: the
+    code before the change, measured by the same benchmark)."""
+    old = {s["size"]: s for s in before["sizes"]}
+    rows = ["| study | results page, warm | metrics API, warm | results page, cold | before (warm page / API) |",
+            "|---|---|---|---|---|"]
+    for s in r["sizes"]:
+        b = old.get(s["size"])
+        was = f"{_ms(b['page_warm']['median_ms'])} / {_ms(b['api_warm']['median_ms'])}" if b else "not measured"
+        rows.append(f"| {s['size']} | {_ms(s['page_warm']['median_ms'])} ({_ms(s['page_warm']['cpu_median_ms'])} CPU, "
+                    f"{s['page_warm']['queries']} queries) | {_ms(s['api_warm']['median_ms'])} "
+                    f"({_ms(s['api_warm']['cpu_median_ms'])} CPU, {s['api_warm']['queries']} queries) | "
+                    f"{_ms(s['page_cold']['median_ms'])} | {was} |")
+    e, eb, a = r["exports"], before["exports"], r["alpha"]
+    target = r["targets"]["page_and_api_median_ms"]
+    met = r["meets_targets"]
+    notes = (f"*Medians of {r['sizes'][0]['page_warm']['repeats']} requests; {r['database']}, {r['cache']}; "
+             f"{r['date'][:10]}, {r['machine']['cpus']} CPU cores shared with other work ({r.get('note', '')}). "
+             f"The {e['responses']:,}-response CSV is {'streamed' if e['responses_csv']['streamed'] else 'not streamed'}: "
+             f"first chunk {_ms(e['responses_csv']['first_chunk_ms'])}, all {_ms(e['responses_csv']['total_ms'])} "
+             f"(before: {_ms(eb['responses_csv']['total_ms'])}); α with its {a['resamples']}-resample interval on "
+             f"{a['annotators']} annotators × {a['items']} items: {_s(a['median_s'])} "
+             f"(target {_s(r['targets']['alpha_200x200_s'])}). The {target} ms target for the warm page and API "
+             f"{'holds' if met['page_and_api_warm'] else 'holds in CPU time, not in wall time'} on this machine.*")
+    return "\n".join([*rows, "", notes])
+
+
+TABLES = {  # marker name → (JSON file or files, table function)
     "engine": ("engine.json", engine_table),
+    "platform-size": (("platform_size.json", "platform_size_before.json"), platform_size_table),
     "sparse-linear-path": ("sparse_linear_path.json", sparse_linear_table),
     "real-size": ("real_size.json", real_size_table),
     "bundle-precompute": ("bundle_precompute.json", bundle_table),
@@ -153,7 +185,8 @@ def render(text: str, results: Path = RESULTS) -> str:
     for name, (fname, fn) in TABLES.items():
         pattern = re.compile(rf"(<!-- benchmarks:{name} -->\n).*?(<!-- /benchmarks:{name} -->)", re.S)
         if pattern.search(text):
-            table = fn(_load(fname, results))
+            names = (fname,) if isinstance(fname, str) else fname
+            table = fn(*(_load(f, results) for f in names))
             text = pattern.sub(lambda m: m.group(1) + table + "\n" + m.group(2), text)
     return text
 
