@@ -16,27 +16,9 @@ import numpy as np
 import torch
 
 from ..adapters import AdapterError, Batch, Feature, MultimodalClassifier
+from .attributions import attribution_names, get_attribution
 
-__all__ = ["local_representation", "LocalRepresentation", "UNIMODAL_METHODS"]
-
-
-def _unimodal_methods() -> dict[str, Callable]:
-    from .gradient import gradient
-    from .gradient_x_input import gradient_x_input
-    from .integrated_gradients import integrated_gradients
-    from .kernel_shap import kernel_shap
-    from .lime import lime
-
-    return {
-        "gradient": gradient,
-        "gradient_x_input": gradient_x_input,
-        "integrated_gradients": integrated_gradients,
-        "lime": lime,
-        "kernel_shap": kernel_shap,
-    }
-
-
-UNIMODAL_METHODS = ("gradient", "gradient_x_input", "integrated_gradients", "lime", "kernel_shap")
+__all__ = ["local_representation", "LocalRepresentation"]
 
 
 @dataclass
@@ -72,7 +54,7 @@ def local_representation(
     Args:
         feature:    index j of the feature in the layer's ``(B, d)`` representation.
         layer:      a name from ``adapter.layer_names()``; default the penultimate layer.
-        method:     a U method's name (``UNIMODAL_METHODS``) or a callable with the shared
+        method:     a registered attribution method's name (``attribution_names()``) or a callable with the shared
                     signature ``(adapter, batch, target, modality, **kw) -> (B, n_atoms)``.
         modalities: which modalities to explain (default all).
         cross:      ``(query, against)`` to also compute the per-atom second-order gradient.
@@ -89,10 +71,9 @@ def local_representation(
         )
     target = Feature(int(feature), layer)
     if isinstance(method, str):
-        table = _unimodal_methods()
-        if method not in table:
-            raise AdapterError(f"method={method!r} is not one of {UNIMODAL_METHODS}")
-        method_fn = table[method]
+        if method not in attribution_names():
+            raise AdapterError(f"method={method!r} is not one of {attribution_names()}")
+        method_fn = get_attribution(method).load()
     else:
         method_fn = method
     names = adapter.modality_names if modalities is None else tuple(modalities)
