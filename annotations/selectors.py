@@ -483,18 +483,22 @@ def bonus_amount(study: Study, correct: int, answered: int) -> Decimal:
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def bonus_rows(study: Study) -> list[dict]:
+def bonus_rows(study: Study, answers: list[ConditionAnswers] | None = None) -> list[dict]:
     """Per annotator of a model-simulation study: counted answers, how many match the model,
     accuracy, the bonus of the rule (:func:`bonus_amount`) and ``payable`` — false (with
     ``note`` saying why) for an annotator the researcher excluded (who gets none) or one
-    without a Prolific id (Prolific cannot pay them)."""
+    without a Prolific id (Prolific cannot pay them). ``answers``: the study's conditions'
+    :func:`conditions_answers` when the caller has read them already."""
     if not task_spec(study.task).scored:
         raise StudyError("bonuses are paid on accuracy against the model: model-simulation studies only")
     score = task_spec(study.task).score
     per: dict[int, list[bool]] = {}
-    for condition in study.conditions.all():
-        for r in counted_responses(condition):
-            per.setdefault(r.enrolment_id, []).append(bool(score(r, r.item.bundle_item.prediction)))
+    # the plain rows the metrics read (not model instances: each would decode its bundle item's JSON)
+    if answers is None:
+        answers = conditions_answers(list(study.conditions.all()))
+    for of_condition in answers:
+        for r in of_condition.rows:
+            per.setdefault(r.enrolment_id, []).append(bool(score(r, r.prediction)))
     rows = []
     for e in study.enrolments.select_related("condition").order_by("pseudonym"):
         marks = per.get(e.pk, [])

@@ -165,3 +165,20 @@ def test_the_monitor_queries_do_not_grow_with_the_annotators(client):
         counts.append(len(queries))
         assert {a["done"] for a in data["annotators"]} == {study.items.filter(is_practice=False).count()}
     assert counts[0] == counts[1]
+
+
+def test_the_warm_page_reads_no_bundle_item_json(client, monkeypatch):
+    """Reloading the results page reads plain rows: no bundle item is built, so none of their
+    stage sections (kilobytes of JSON each) is decoded — once per answer, that took the page of
+    700 annotators from half a second to 12."""
+    from studies.models import BundleItem
+
+    study = random_study(3)
+    client.force_login(study.owner)
+    client.get(f"/studies/{study.pk}/")  # fills the cache
+
+    def built(*args, **kwargs):
+        raise AssertionError("the results page built a BundleItem")
+
+    monkeypatch.setattr(BundleItem, "from_db", classmethod(built))
+    assert client.get(f"/studies/{study.pk}/").status_code == 200
