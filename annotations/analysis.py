@@ -301,9 +301,10 @@ def alpha_differences(answers: dict[str, dict[tuple[str, str], object]], *, leve
     conditions, weighted by m_c − 1 (as the accuracy model pools its dispersion), and
     var(d) = V_items + max(0, s (1/m_a + 1/m_b)); the interval is d ± t·se with Student's t
     at Σ_c (m_c − 1) degrees of freedom (annotators − conditions), p its two-sided p-value.
-    Why this and not a bootstrap: a bootstrap that drew annotators counted a repeated one
-    once and was very conservative (0.3 % of null studies excluded 0); measured false-
-    positive rates and the alternatives are in ``docs/analysis.md``. Conditions whose
+    Why this and not a bootstrap: the bootstrap that drew annotators (a repeated one counted
+    once) excluded 0 in 0.3–1.1 % of null studies at the paper's size, this interval in
+    4–6 %, with more power (22 % against 12.5 % for a planted difference of α of 0.2); the
+    measurements and the other candidates are in ``docs/analysis.md``. Conditions whose
     annotator part is undefined (fewer than 3 annotators, or an α left undefined by a
     leave-out) do not enter the pool."""
     from scipy import stats
