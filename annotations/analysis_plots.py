@@ -57,7 +57,7 @@ def analysis_plots(analysis: dict) -> list[str]:
         rows = [{"label": f"{p['condition']} − {p['versus']} · {_p(p['p_value'])}", "value": p["difference"],
                  "low": p["interval"][0] if p["interval"] else None,
                  "high": p["interval"][1] if p["interval"] else None} for p in pairs]
-        plots.append(interval_plot(rows, title=f"Difference of α, bootstrap {level} interval (items and annotators)",
+        plots.append(interval_plot(rows, title=f"Difference of α, jackknife {level} interval (items and annotators)",
                                    lo=-1, hi=1, ticks=[-1, -0.5, 0, 0.5, 1], fmt="{:+.2f}", width=760, label_w=420))
     return plots
 

@@ -1,7 +1,8 @@
 """The tests between conditions at the paper's size (issue 16): false-positive rates over
 seeded null studies and the power at a planted 20-point difference, for the accuracy model
 of :mod:`annotations.analysis` (the one the study page, the API and the exports run), and
-the false-positive rate of the ordinal confidence model.
+the false-positive rate of the ordinal confidence model, and the calibration and power of
+the interval of a difference of α.
 
     .venv/bin/python -m benchmarks.analysis_power [--sims 1000] [--out benchmarks/results/analysis_power.json]
 
@@ -9,6 +10,8 @@ Studies are drawn by :func:`annotations.analysis.simulate_accuracy_answers`: 5 c
 3 annotators × 20 items (every annotator answers every item), annotator effects with SD
 ``--annotator-sd`` and item effects with SD 1.0 on the logit scale; the null puts every
 condition at 60 %, the planted difference one condition at 80 %. Tests at the 5 % level.
+α studies are drawn by :func:`annotations.analysis.simulate_choice_answers` with the same
+annotator and item effects (:func:`alpha_difference_calibration`).
 """
 
 from __future__ import annotations
@@ -58,21 +61,72 @@ def confidence_false_positives(sims: int, seed: int, annotator_sd: float) -> dic
             "first_contrast": {"rate": contrast / sims, "monte_carlo_se": se(contrast), "sims": sims}}
 
 
-def alpha_difference_false_positives(sims: int, seed: int) -> dict:
-    """Share of null studies (two conditions of 3 annotators × 20 items answering alike: each
-    answer the item's own choice with probability 0.6, else one of 4 at random) where the
-    bootstrap interval of the difference of α excludes 0."""
-    from annotations.analysis import alpha_differences
+ALPHA_SIZES = [(3, 20), (5, 20), (10, 20), (3, 40)]
+
+
+def _alpha_studies(sims: int, seed: int, knowing: list[float], annotators: int, items: int,
+                   annotator_sd: float) -> dict:
+    """Seeded studies (:func:`simulate_choice_answers`, item SD 1.0) through :func:`alpha_differences`:
+    ``excluded`` (studies × pairs: the pair's interval excludes 0; an untested pair does not), the
+    untested pairs, the mean α of the last and the first condition, and the seconds per study."""
+    from annotations.analysis import alpha_differences, simulate_choice_answers
 
     rng = np.random.default_rng(seed)
-    excluded = 0
-    for s in range(sims):
-        truth = rng.integers(0, 4, ITEMS)
-        answers = {c: {(f"{c}{a}", f"i{i}"): int(truth[i]) if rng.random() < 0.6 else int(rng.integers(0, 4))
-                       for a in range(ANNOTATORS) for i in range(ITEMS)} for c in ("a", "b")}
-        (row,) = alpha_differences(answers, seed=s)
-        excluded += row["interval"] is not None and not row["interval"][0] <= 0 <= row["interval"][1]
-    return {"rate": excluded / sims, "sims": sims}
+    excluded, untested, alphas = [], 0, []
+    start = time.perf_counter()
+    for _ in range(sims):
+        rows = alpha_differences(simulate_choice_answers(knowing, annotators, items, annotator_sd=annotator_sd,
+                                                         item_sd=1.0, rng=rng))
+        untested += sum(r["interval"] is None for r in rows)
+        excluded.append([r["interval"] is not None and not r["interval"][0] <= 0 <= r["interval"][1] for r in rows])
+        last_first = rows[len(knowing) - 2]  # the pair (first condition, last condition)
+        alphas.append((last_first["alpha"], last_first["alpha_versus"]))
+    return {"excluded": np.array(excluded), "pairs_untested": untested,
+            "mean_alpha_last_and_first_condition": np.nanmean(np.array(alphas, dtype=float), axis=0).tolist(),
+            "seconds_per_study": (time.perf_counter() - start) / sims}
+
+
+def _alpha_share(flags: np.ndarray, studies: dict) -> dict:
+    """The share of ``flags`` with its Monte-Carlo 95 % interval (over all pairs of a study the pairs are
+    not independent, so that interval is too narrow there)."""
+    rate = float(flags.mean())
+    half = 1.96 * math.sqrt(rate * (1 - rate) / flags.size)
+    return {"rate": rate, "monte_carlo_95": [max(rate - half, 0.0), min(rate + half, 1.0)],
+            "sims": int(studies["excluded"].shape[0]), "pairs_untested": studies["pairs_untested"],
+            "mean_alpha_last_and_first_condition": studies["mean_alpha_last_and_first_condition"],
+            "seconds_per_study": studies["seconds_per_study"]}
+
+
+def alpha_difference_calibration(sims: int, seed: int, annotator_sd: float) -> dict:
+    """The interval of a difference of α (:func:`annotations.analysis.alpha_differences`): how often it
+    excludes 0 when the conditions answer alike (5 conditions whose annotators know an item's answer with
+    probability 60 % on average, else pick one of 4 choices at random), for the first pair and over all
+    pairs, at each size; and how often it excludes 0 for a condition whose annotators know 80 % (or 70 %)
+    against one at 60 %. Then the same null with other annotator SDs and with fewer conditions."""
+    from annotations.analysis import ALPHA_DIFFERENCE_METHOD
+
+    out: dict = {"method": ALPHA_DIFFERENCE_METHOD, "null": {}, "power_c4_vs_c0": {}, "null_other_designs": {}}
+    null = [0.6] * CONDITIONS
+    for m, n in ALPHA_SIZES:
+        size = f"{m}_annotators_{n}_items"
+        studies = _alpha_studies(sims, seed, null, m, n, annotator_sd)
+        out["null"][size] = {"first_pair": _alpha_share(studies["excluded"][:, 0], studies),
+                             "all_pairs": _alpha_share(studies["excluded"], studies)}
+        out["power_c4_vs_c0"][size] = {}
+        for planted in (0.8, 0.7):
+            studies = _alpha_studies(sims, seed + 1, null[:-1] + [planted], m, n, annotator_sd)
+            out["power_c4_vs_c0"][size][f"{planted:.0%}_vs_60%"] = _alpha_share(studies["excluded"][:, CONDITIONS - 2],
+                                                                               studies)
+    for name, knowing, m, sd in (("annotator_sd_0", null, 3, 0.0), ("annotator_sd_1", null, 3, 1.0),
+                                 ("2_conditions_3_annotators", [0.6] * 2, 3, annotator_sd),
+                                 ("2_conditions_5_annotators", [0.6] * 2, 5, annotator_sd),
+                                 ("3_conditions_5_annotators", [0.6] * 3, 5, annotator_sd),
+                                 ("7_conditions_3_annotators", [0.6] * 7, 3, annotator_sd),
+                                 ("knowing_40%", [0.4] * CONDITIONS, 3, annotator_sd),
+                                 ("knowing_85%", [0.85] * CONDITIONS, 3, annotator_sd)):
+        studies = _alpha_studies(sims, seed, knowing, m, ITEMS, sd)
+        out["null_other_designs"][name] = _alpha_share(studies["excluded"][:, 0], studies)
+    return out
 
 
 def run(sims: int, seed: int, annotator_sd: float, confidence_sims: int) -> dict:
@@ -94,7 +148,7 @@ def run(sims: int, seed: int, annotator_sd: float, confidence_sims: int) -> dict
         out["power_20_points"][f"{n}_annotators"] = {
             "omnibus": _rate(accuracy_power(PLANTED, n, sims=sims, **common)),
             "contrast_80_vs_60": _rate(accuracy_power(PLANTED, n, sims=sims, contrast=(0, 4), **common))}
-    out["alpha_difference_interval_excludes_0_under_null"] = alpha_difference_false_positives(min(sims, 300), seed)
+    out["alpha_difference"] = alpha_difference_calibration(sims, seed, annotator_sd)
     if confidence_sims:
         out["confidence_false_positive"] = confidence_false_positives(confidence_sims, seed, annotator_sd)
     return out

@@ -16,6 +16,7 @@ from annotations.analysis import (
     holm,
     plan_annotators,
     simulate_accuracy_answers,
+    simulate_choice_answers,
     study_analysis,
 )
 from annotations.exports import study_json
@@ -108,32 +109,92 @@ def _random_answers(rng, conditions=3, annotators=3, items=20, choices=4):
                       for i in range(items)} for j in range(conditions)}
 
 
-def test_alpha_difference_uses_the_one_alpha_on_every_resample():
-    from annotations.analysis import _resampled_alpha
+def _without(answers, annotator=None, item=None):
+    return {(a, i): v for (a, i), v in answers.items() if a != annotator and i != item}
+
+
+def test_every_left_out_alpha_of_the_difference_is_agreement_of_the_answers_left():
+    from annotations.analysis import _alpha_leave_outs
 
     rng = np.random.default_rng(3)
-    answers = _random_answers(rng)["c0"]
-    items = sorted({i for _, i in answers})
-    weights = np.zeros((5, len(items)))
-    draws = np.random.default_rng(4).integers(0, len(items), (5, len(items)))
-    for b in range(5):
-        np.add.at(weights[b], draws[b], 1.0)
-    alphas = _resampled_alpha(answers, items, weights, np.random.default_rng(5))
-    picked = np.random.default_rng(5).integers(0, 3, size=(5, 3))  # the annotators the function drew
-    annotators = sorted({a for a, _ in answers})
-    for b in range(5):
-        kept = {annotators[k] for k in picked[b]}
-        resample = {(a, (i, copy)): v for (a, i), v in answers.items() if a in kept
-                    for copy in range(int(weights[b, items.index(i)]))}
-        expected = agreement(resample, interval=False)["alpha"]
-        assert (alphas[b] if np.isfinite(alphas[b]) else None) == pytest.approx(expected)
+    scattered = _random_answers(rng, conditions=1, annotators=4, items=8, choices=3)["c0"]
+    for key in [k for k in scattered if rng.random() < 0.25]:  # missing answers
+        del scattered[key]
+    # x and y always answer 0: without z, every answer is the same and α is undefined
+    one_dissenter = {(a, f"i{i}"): int(a == "z" and i % 3 == 0) for a in "xyz" for i in range(6)}
+    undefined = 0
+    for answers in (scattered, one_dissenter):
+        items = sorted({i for _, i in answers}) + ["nobody answered this"]
+        annotators, table, pairable = _alpha_leave_outs(answers, items)
+        assert annotators == sorted({a for a, _ in answers}) and table.shape == (len(annotators) + 1, len(items) + 1)
+        for j, annotator in enumerate([None, *annotators]):
+            for i, item in enumerate([None, *items]):
+                expected = agreement(_without(answers, annotator, item), interval=False)["alpha"]
+                if expected is None:
+                    undefined += 1
+                    assert np.isnan(table[j, i])
+                else:
+                    assert table[j, i] == pytest.approx(expected, abs=1e-12)
+        assert pairable.tolist() == [sum(1 for _, i in answers if i == item) >= 2 for item in items]
+        assert not pairable[-1]
+    assert undefined > 0
+
+
+# three conditions of three annotators × five items (c1's f did not answer i5): the hand-computed
+# two-way jackknife below, and its figures for c1 − c0 pinned
+HAND_EXAMPLE = {
+    "c0": {"a": [0, 1, 2, 0, 1], "b": [0, 1, 2, 1, 1], "c": [0, 2, 2, 0, 3]},
+    "c1": {"d": [1, 1, 0, 2, 3], "e": [1, 0, 0, 2, 2], "f": [3, 1, 0, 2, None]},
+    "c2": {"g": [0, 0, 1, 1, 2], "h": [2, 0, 1, 3, 2], "k": [0, 1, 1, 1, 0]},
+}
+
+
+def test_alpha_difference_is_the_two_way_jackknife_computed_by_hand():
+    answers = {c: {(a, f"i{i + 1}"): v for a, row in rows.items() for i, v in enumerate(row) if v is not None}
+               for c, rows in HAND_EXAMPLE.items()}
+    items = [f"i{i}" for i in range(1, 6)]
+
+    def alpha(ans):
+        return agreement(ans, interval=False)["alpha"]
+
+    def annotator_part(ans):  # m (V_ann − V_int), every item pairable here
+        annotators = sorted({a for a, _ in ans})
+        m, n = len(annotators), len(items)
+        loo = np.array([alpha(_without(ans, a)) for a in annotators])
+        spread = (m - 1) / m * ((loo - loo.mean()) ** 2).sum()
+        interaction = sum((alpha(ans) - alpha(_without(ans, a)) - alpha(_without(ans, None, i))
+                           + alpha(_without(ans, a, i))) ** 2 for a in annotators for i in items)
+        return m * (spread - (m - 1) * (n - 1) / (m * n) * interaction)
+
+    pooled = np.mean([annotator_part(a) for a in answers.values()])  # equal groups: equal weights
+    rows = alpha_differences(answers)
+    assert [(r["condition"], r["versus"]) for r in rows] == [("c1", "c0"), ("c2", "c0"), ("c2", "c1")]
+    for row in rows:
+        a, b = answers[row["condition"]], answers[row["versus"]]
+        d = alpha(a) - alpha(b)
+        left_out = np.array([alpha(_without(a, None, i)) - alpha(_without(b, None, i)) for i in items])
+        variance = 4 / 5 * ((left_out - left_out.mean()) ** 2).sum() + max(0.0, pooled * (1 / 3 + 1 / 3))
+        t = d / math.sqrt(variance)
+        q = stats.t.ppf(0.975, 6)
+        assert row["difference"] == pytest.approx(d, abs=1e-12) and row["df"] == 6
+        assert row["se"] == pytest.approx(math.sqrt(variance), abs=1e-12) and row["t"] == pytest.approx(t)
+        assert row["interval"] == pytest.approx([d - q * math.sqrt(variance), d + q * math.sqrt(variance)])
+        assert row["p_value"] == pytest.approx(2 * stats.t.sf(abs(t), 6))
+    # by hand: c0 has 15 pairable values (0: 5, 1: 5, 2: 4, 3: 1) and 9 agreeing coincidences (3 + 1 + 3 + 1
+    # + 1), α = 1 − 14 · 6 / (225 − 67) = 37/79; c1 has 14 (4, 4, 4, 2) and 8 (1 + 1 + 3 + 3 + 0), α = 1 − 13 · 6
+    # / (196 − 52) = 11/24
+    first = rows[0]
+    assert (first["alpha"], first["alpha_versus"]) == pytest.approx((11 / 24, 37 / 79), abs=1e-12)
+    assert (first["se"], first["t"], first["p_value"]) == pytest.approx((0.30957926446, -0.03237005251, 0.97522688731),
+                                                                        abs=1e-10)
+    assert [r["p_holm"] for r in rows] == holm([r["p_value"] for r in rows])
 
 
 def test_alpha_difference_of_a_condition_with_itself_is_zero_with_p_one():
     rng = np.random.default_rng(0)
     same = _random_answers(rng, conditions=1)["c0"]
-    (row,) = alpha_differences({"a": same, "b": {(f"b{a}", i): v for (a, i), v in same.items()}}, n_boot=300)
-    assert row["difference"] == 0.0 and row["interval"][0] <= 0 <= row["interval"][1]
+    (row,) = alpha_differences({"a": same, "b": {(f"b{a}", i): v for (a, i), v in same.items()}})
+    assert row["difference"] == 0.0 and row["interval"][0] < 0 < row["interval"][1] and row["p_value"] == 1.0
     assert row["alpha"] == agreement(same, interval=False)["alpha"]
 
 
@@ -142,9 +203,34 @@ def test_alpha_difference_finds_agreement_against_random_answers():
     answers = _random_answers(rng, conditions=1)
     agreeing = {(f"x{a}", f"i{i}"): i % 4 for a in range(3) for i in range(20)}
     agreeing[("x0", "i0")] = 3  # not perfect, so α is below 1
-    (row,) = alpha_differences({"random": answers["c0"], "agreeing": agreeing}, n_boot=400)
-    assert row["condition"] == "agreeing" and row["difference"] > 0.6
+    (row,) = alpha_differences({"random": answers["c0"], "agreeing": agreeing})
+    assert row["condition"] == "agreeing" and row["difference"] > 0.6 and row["df"] == 4
     assert row["interval"][0] > 0 and row["p_value"] < 0.01
+
+
+def test_alpha_difference_says_why_it_cannot_test():
+    rng = np.random.default_rng(4)
+    two = {key: v for key, v in _random_answers(rng, conditions=1)["c0"].items() if key[0] != "c0a2"}
+    agreeing = {(f"x{a}", f"i{i}"): (i + (a == 0 and i < 5)) % 4 for a in range(2) for i in range(20)}
+    (row,) = alpha_differences({"two": two, "agreeing": agreeing})
+    assert row["difference"] is not None and row["interval"] is None and row["p_value"] is None
+    assert "at least 3 annotators" in row["undefined_because"]
+    # a third condition of three annotators gives the spread between annotators (2 degrees of freedom)
+    rows = alpha_differences({"two": two, "agreeing": agreeing, "three": _random_answers(rng, conditions=1)["c0"]})
+    assert rows[0]["df"] == 2 and rows[0]["interval"] is not None
+    silent = {(f"s{a}", f"i{i}"): 0 for a in range(3) for i in range(20)}
+    (row,) = alpha_differences({"silent": silent, "agreeing": agreeing})
+    assert row["alpha_versus"] is None and row["difference"] is None
+    assert row["undefined_because"] == "α of a condition is undefined"
+
+
+def test_simulated_choice_answers_agree_as_planted():
+    rng = np.random.default_rng(6)
+    answers = simulate_choice_answers([0.3, 0.9], 10, 200, annotator_sd=0.0, item_sd=0.0, rng=rng)
+    assert [len(a) for a in answers.values()] == [2000, 2000]
+    assert {v for a in answers.values() for v in a.values()} == {0, 1, 2, 3}
+    alphas = [agreement(a, interval=False)["alpha"] for a in answers.values()]
+    assert alphas == pytest.approx([0.3 ** 2, 0.9 ** 2], abs=0.05)  # both know the item: they agree
 
 
 def test_planner_needs_few_annotators_for_a_large_difference_and_more_for_a_smaller_one():
