@@ -477,9 +477,9 @@ def bonus_amount(study: Study, correct: int, answered: int) -> Decimal:
     answered, in %) is at least ``bonus_threshold``; rounded half up to the cent. The
     threshold is compared exactly (100 · correct ≥ threshold · answered): no float rounding
     decides whether someone is paid."""
-    amount = study.bonus_per_correct * correct
+    amount = Decimal(study.bonus_per_correct) * correct  # (a study not read back holds its default, an int)
     if study.bonus_threshold is not None and answered and 100 * correct >= study.bonus_threshold * answered:
-        amount += study.bonus_threshold_amount
+        amount += Decimal(study.bonus_threshold_amount)
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 

@@ -150,3 +150,12 @@ def test_the_consent_and_closing_pages_may_send_their_forms_on_to_the_completion
     plain = make_study()
     policy = client.get(client.get(f"/join/{plain.invite_token}/")["Location"])["Content-Security-Policy"]
     assert "form-action 'self';" in policy + ";"
+
+
+def test_the_bonus_of_a_study_not_read_back_is_a_decimal_of_cents():
+    """A study as created holds its bonus defaults as given (the integer 0), not as the
+    database returns them: the rule still gives cents."""
+    from annotations.selectors import bonus_amount
+    from studies.models import Study
+
+    assert bonus_amount(Study(bonus_threshold=50), correct=3, answered=4) == Decimal("0.00")
