@@ -15,7 +15,7 @@ from studies.task_registry import task_choices
 from studies.schemas import Amount, Choice, Flag, Moment, Number, Text, Url, WholeNumber, column
 from viz_engine.bundles.schema import MAX_CLASSES, MAX_ITEMS
 
-from .models import Response
+from .models import HELPFUL_PAGES, Response
 from .services import MAX_FREE_TEXT, MAX_SECONDS_ON_ITEM
 
 MAX_LONG_TEXT = 100_000  # instructions, consent text
@@ -103,7 +103,7 @@ class ResponseSchema(serializers.Serializer):
     free_text = Text(allow_blank=True, max_length=MAX_FREE_TEXT)
     category = Choice(Response.Category.choices, allow_blank=True)
     confidence = WholeNumber(min_value=1, max_value=5, allow_null=True)
-    helpful_page = Choice(Response.HelpfulPage.choices, allow_blank=True)
+    helpful_page = Choice(HELPFUL_PAGES, allow_blank=True)
     # finite and at most a week, as the annotator's page: one 1e308 makes every mean infinite
     seconds_on_item = Number(min_value=0, max_value=MAX_SECONDS_ON_ITEM, allow_null=True)
     concept_cluster = Text(allow_blank=True, max_length=column(Response, "concept_cluster"))

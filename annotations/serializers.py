@@ -139,7 +139,9 @@ class AnswerSerializer(RefuseUnknownFields, serializers.Serializer):
     free_text = serializers.CharField(required=False, allow_blank=True)
     category = serializers.CharField(required=False, allow_blank=True)
     confidence = serializers.IntegerField(required=False, allow_null=True)
-    helpful_page = serializers.CharField(required=False, allow_blank=True)
+    helpful_page = serializers.CharField(required=False, allow_blank=True,
+                                         help_text="where asked, which page helped more: one of the item's pages "
+                                                   "(overview, features, prediction, transformer)")
     # a bound keeps the figures computable: two answers of 1e308 s made every mean infinite,
     # and the metrics and export of the study a server error
     seconds_on_item = serializers.FloatField(
