@@ -277,16 +277,19 @@ def _answer(request, e):
 @_not_found_as_a_page
 @require_GET
 def feedback(request, token, item_pk):
-    """After a practice item: the right answer (it never counts)."""
+    """After a practice item: the right answer (it never counts), the annotator's own, and
+    the item again as their condition showed it, to see what the explanations pointed to."""
     e = _enrolment(request, token)
     response = e.responses.filter(item_id=item_pk, is_practice=True).select_related("item__bundle_item").first()
     if response is None:
         raise Http404("no practice answer to show")
-    task = e.study.task
+    task, item = e.study.task, response.item
+    view = _with_urls(annotator_view(e, item), e.token, item.pk)
     return render(request, "annotate/feedback.html", {
-        "e": e, "study": e.study, "response": response, "model_answer": response.item.bundle_item.prediction,
-        "expected": known_answer(response.item, task), "given": answer_value(response, task),
-        "right": is_right(response.item, response, task)})
+        **page_context(view), "view": view, "feature_blocks": feature_blocks(view), "review": True,
+        "e": e, "study": e.study, "response": response, "model_answer": item.bundle_item.prediction,
+        "expected": known_answer(item, task), "given": answer_value(response, task),
+        "right": is_right(item, response, task)})
 
 
 def _item_of(e, item_pk):
