@@ -13,6 +13,7 @@ from studies.models import Bundle, BundleItem, Condition, Enrolment, Study, Stud
 from studies.stage_views import platform_stage_names
 from studies.task_registry import task_choices
 from studies.schemas import Amount, Choice, Flag, Moment, Number, Text, Url, WholeNumber, column
+from studies.services import StudyError, clean_training_cards
 from viz_engine.bundles.schema import MAX_CLASSES, MAX_ITEMS
 
 from .models import HELPFUL_PAGES, Response
@@ -61,9 +62,18 @@ class StudySchema(serializers.Serializer):
                                         default=None)
     gate_min_correct = WholeNumber(min_value=1, max_value=MAX_SMALL_INT, allow_null=True, required=False, default=None)
     gate_attempts = WholeNumber(min_value=1, max_value=10, required=False, default=2)
+    # the study's own texts of its training cards (absent from documents written before them: none)
+    training_cards = serializers.JSONField(required=False, default=dict)
     created_at = Moment()
     owner = Text(max_length=MAX_USERNAME)
     shared_with = serializers.ListField(child=Text(max_length=MAX_USERNAME), max_length=MAX_SHARED_WITH)
+
+    def validate_training_cards(self, cards):
+        """The builder's and the API's rule (``studies.services.clean_training_cards``)."""
+        try:
+            return clean_training_cards(cards)
+        except StudyError as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
 
 class ConditionSchema(serializers.Serializer):
