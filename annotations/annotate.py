@@ -33,6 +33,7 @@ from studies.services import (
 )
 from studies.quality import answer_value, gate_status, is_right, known_answer
 from studies.throttle import live_sog_wait, seconds_to_wait, too_many_word_sets
+from studies.training import condition_cards, first_practice_item
 from studies.views import bundle_file_response
 from viz_engine.bundles.format import ASSET_TYPES, BundleError, asset_suffix
 
@@ -205,7 +206,7 @@ def page(request, token):
     if e.step == steps.CONSENT:
         return _may_leave_to_completion(render(request, "annotate/consent.html", context), e.study)
     if e.step == steps.INSTRUCTIONS:
-        return render(request, "annotate/instructions.html", context)
+        return render(request, "annotate/instructions.html", {**context, "cards": _training_cards(e)})
     if e.step == steps.CLOSING:
         return _may_leave_to_completion(render(request, "annotate/closing.html", context), e.study)
     if e.step == steps.DONE:
@@ -222,6 +223,14 @@ def page(request, token):
         context.update(last=e.practice_rounds[-1], rounds_left=e.study.gate_attempts - len(e.practice_rounds))
         return render(request, "annotate/gate.html", context)
     return _item_page(request, e)
+
+
+def _training_cards(e) -> list[dict]:
+    """The cards of the annotator's condition, their worked examples drawn on the first
+    practice item as this annotator will see it (``studies.training``)."""
+    practice = first_practice_item(e)
+    example = _with_urls(annotator_view(e, practice), e.token, practice.pk) if practice else None
+    return condition_cards(e.study, e.condition.stages, example)
 
 
 def _progress(e):
@@ -277,16 +286,19 @@ def _answer(request, e):
 @_not_found_as_a_page
 @require_GET
 def feedback(request, token, item_pk):
-    """After a practice item: the right answer (it never counts)."""
+    """After a practice item: the right answer (it never counts), the annotator's own, and
+    the item again as their condition showed it, to see what the explanations pointed to."""
     e = _enrolment(request, token)
     response = e.responses.filter(item_id=item_pk, is_practice=True).select_related("item__bundle_item").first()
     if response is None:
         raise Http404("no practice answer to show")
-    task = e.study.task
+    task, item = e.study.task, response.item
+    view = _with_urls(annotator_view(e, item), e.token, item.pk)
     return render(request, "annotate/feedback.html", {
-        "e": e, "study": e.study, "response": response, "model_answer": response.item.bundle_item.prediction,
-        "expected": known_answer(response.item, task), "given": answer_value(response, task),
-        "right": is_right(response.item, response, task)})
+        **page_context(view), "view": view, "feature_blocks": feature_blocks(view), "review": True,
+        "e": e, "study": e.study, "response": response, "model_answer": item.bundle_item.prediction,
+        "expected": known_answer(item, task), "given": answer_value(response, task),
+        "right": is_right(item, response, task)})
 
 
 def _item_of(e, item_pk):

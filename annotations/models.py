@@ -4,14 +4,14 @@ but never counted."""
 from django.db import models
 
 from studies.models import ErrorCategory
+from studies.stage_views import PAGES
+
+# "Which page helped you more?": one of the pages of the item (studies.stage_views.PAGES), or
+# "" where it was not asked; which pages an item offers: studies.selectors.helpful_page_choices
+HELPFUL_PAGES = [("", "not asked"), *PAGES.items()]
 
 
 class Response(models.Model):
-    class HelpfulPage(models.TextChoices):
-        NONE = "", "not asked"
-        OVERVIEW = "overview", "Overview (U, C)"
-        FEATURES = "features", "Features (Rℓ, Rg, P)"
-
     Category = ErrorCategory  # the error-categorization task's answers (study design: studies.models)
 
     enrolment = models.ForeignKey("studies.Enrolment", on_delete=models.PROTECT, related_name="responses")
@@ -21,7 +21,7 @@ class Response(models.Model):
     free_text = models.TextField(blank=True, help_text="concept assignment: the concept in the annotator's words")
     category = models.CharField(max_length=20, choices=Category.choices, blank=True)
     confidence = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1–5")
-    helpful_page = models.CharField(max_length=10, choices=HelpfulPage.choices, blank=True)
+    helpful_page = models.CharField(max_length=20, choices=HELPFUL_PAGES, blank=True)
     seconds_on_item = models.FloatField(null=True, blank=True)
     concept_cluster = models.CharField(max_length=200, blank=True,
                                        help_text="concept assignment: the researcher's cluster for this free text")

@@ -13,9 +13,10 @@ from studies.models import Bundle, BundleItem, Condition, Enrolment, Study, Stud
 from studies.stage_views import platform_stage_names
 from studies.task_registry import task_choices
 from studies.schemas import Amount, Choice, Flag, Moment, Number, Text, Url, WholeNumber, column
+from studies.services import StudyError, clean_training_cards
 from viz_engine.bundles.schema import MAX_CLASSES, MAX_ITEMS
 
-from .models import Response
+from .models import HELPFUL_PAGES, Response
 from .services import MAX_FREE_TEXT, MAX_SECONDS_ON_ITEM
 
 MAX_LONG_TEXT = 100_000  # instructions, consent text
@@ -61,9 +62,18 @@ class StudySchema(serializers.Serializer):
                                         default=None)
     gate_min_correct = WholeNumber(min_value=1, max_value=MAX_SMALL_INT, allow_null=True, required=False, default=None)
     gate_attempts = WholeNumber(min_value=1, max_value=10, required=False, default=2)
+    # the study's own texts of its training cards (absent from documents written before them: none)
+    training_cards = serializers.JSONField(required=False, default=dict)
     created_at = Moment()
     owner = Text(max_length=MAX_USERNAME)
     shared_with = serializers.ListField(child=Text(max_length=MAX_USERNAME), max_length=MAX_SHARED_WITH)
+
+    def validate_training_cards(self, cards):
+        """The builder's and the API's rule (``studies.services.clean_training_cards``)."""
+        try:
+            return clean_training_cards(cards)
+        except StudyError as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
 
 class ConditionSchema(serializers.Serializer):
@@ -103,7 +113,7 @@ class ResponseSchema(serializers.Serializer):
     free_text = Text(allow_blank=True, max_length=MAX_FREE_TEXT)
     category = Choice(Response.Category.choices, allow_blank=True)
     confidence = WholeNumber(min_value=1, max_value=5, allow_null=True)
-    helpful_page = Choice(Response.HelpfulPage.choices, allow_blank=True)
+    helpful_page = Choice(HELPFUL_PAGES, allow_blank=True)
     # finite and at most a week, as the annotator's page: one 1e308 makes every mean infinite
     seconds_on_item = Number(min_value=0, max_value=MAX_SECONDS_ON_ITEM, allow_null=True)
     concept_cluster = Text(allow_blank=True, max_length=column(Response, "concept_cluster"))

@@ -376,8 +376,8 @@ def _metrics_of(condition: Condition, data: ConditionAnswers, concept_clusters: 
     out["alpha_over"] = spec.alpha_over
     out.update(agreement(answers))
     asked = [r for r in responses if r.helpful_page]
-    out["features_helped_more"] = (sum(r.helpful_page == Response.HelpfulPage.FEATURES for r in asked) / len(asked)
-                                   if asked else None)
+    # the paper's figure: of the answers asked which page helped more, the share naming Features
+    out["features_helped_more"] = sum(r.helpful_page == "features" for r in asked) / len(asked) if asked else None
     return out
 
 

@@ -79,11 +79,16 @@ class StudySerializer(RefuseUnknownFields, serializers.ModelSerializer):
     conditions = ConditionSerializer(many=True, read_only=True)
     # a blank or too long title is the service's refusal (studies.services.update_details), worded as the builder's
     title = serializers.CharField(required=False, allow_blank=True)
+    # its rules are the service's (studies.services.clean_training_cards), the builder's too
+    training_cards = serializers.JSONField(
+        required=False, help_text="the study's own texts of its training cards, {stage: {text: value}} with the "
+        "texts title, shows, colours and example; a text left out shows the stage's default. Sending it replaces "
+        "them all ({} : every card as by default)")
 
     class Meta:
         model = Study
         fields = ["id", "title", "task", "status", "bundle", "instructions", "consent_text", "item_order",
-                  "completion_code", "completion_url", "invite_token", "conditions", "created_at"]
+                  "training_cards", "completion_code", "completion_url", "invite_token", "conditions", "created_at"]
         read_only_fields = ["id", "status", "invite_token", "conditions", "created_at", "task"]
 
 
@@ -139,7 +144,9 @@ class AnswerSerializer(RefuseUnknownFields, serializers.Serializer):
     free_text = serializers.CharField(required=False, allow_blank=True)
     category = serializers.CharField(required=False, allow_blank=True)
     confidence = serializers.IntegerField(required=False, allow_null=True)
-    helpful_page = serializers.CharField(required=False, allow_blank=True)
+    helpful_page = serializers.CharField(required=False, allow_blank=True,
+                                         help_text="where asked, which page helped more: one of the item's pages "
+                                                   "(overview, features, prediction, transformer)")
     # a bound keeps the figures computable: two answers of 1e308 s made every mean infinite,
     # and the metrics and export of the study a server error
     seconds_on_item = serializers.FloatField(

@@ -8,7 +8,9 @@ from django.utils import timezone
 from studies import workers
 from studies.models import Enrolment, Study
 from studies.quality import close_practice_round, gate_status
+from studies.selectors import helpful_page_choices
 from studies.services import StudyError, apply_attention_rule, without_nul
+from studies.stage_views import PAGES
 from studies.task_registry import task_spec
 
 from .models import Response
@@ -49,11 +51,7 @@ def _validate(enrolment: Enrolment, item, answer: dict) -> dict:
     clean.update(task.clean(answer, item))  # the task's own fields (studies.task_registry)
     if task.asks_confidence and clean["confidence"] is None:
         raise StudyError("say how confident you are (1–5)")
-    page = str(answer.get("helpful_page") or "")
-    if condition.ask_helpful_page and not item.is_practice:
-        if page not in (Response.HelpfulPage.OVERVIEW, Response.HelpfulPage.FEATURES):
-            raise StudyError("say which page helped more")
-        clean["helpful_page"] = page
+    clean["helpful_page"] = _helpful_page(condition, item, str(answer.get("helpful_page") or ""))
     seconds = answer.get("seconds_on_item")
     try:
         seconds = None if seconds in (None, "") else float(seconds)
@@ -63,6 +61,21 @@ def _validate(enrolment: Enrolment, item, answer: dict) -> dict:
         raise StudyError(f"seconds_on_item must be a number of seconds up to a week ({MAX_SECONDS_ON_ITEM:.0f})")
     clean["seconds_on_item"] = None if seconds is None else max(0.0, seconds)
     return clean
+
+
+def _helpful_page(condition, item, page: str) -> str:
+    """The answer to "which page helped you more?": one of the pages the item had, where it
+    was asked (:func:`studies.selectors.helpful_page_choices`); "" where it was not."""
+    pages = helpful_page_choices(condition, item)
+    if not pages:
+        return ""
+    if not page:
+        raise StudyError("say which page helped more")
+    if page not in pages:
+        shown = page if len(page) <= 40 else page[:37] + "…"
+        raise StudyError(f"“{shown}” is not a page of this item; say which of its pages helped more: "
+                         + ", ".join(PAGES[p] for p in pages))
+    return page
 
 
 def _same(response: Response, clean: dict) -> bool:

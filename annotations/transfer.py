@@ -15,8 +15,8 @@ users by username. The document, version 1::
      "study": {"title", "task", "status", "item_order", "instructions", "consent_text",
                "invite_token", "completion_code", "completion_url", "returned_code",
                "screened_out_code", "bonus_per_correct": "<decimal>", "bonus_threshold": <0–100> | null,
-               "bonus_threshold_amount": "<decimal>", "created_at",
-               "owner": "<username>", "shared_with": ["<username>", ...]},
+               "bonus_threshold_amount": "<decimal>", "training_cards": {"<stage>": {"<text>": "..."}},
+               "created_at", "owner": "<username>", "shared_with": ["<username>", ...]},
      "conditions": [{"name", "stages", "rg_highlights", "live_sog", "ask_helpful_page",
                      "global_feature_ids", "target_size", "paused"}, ...],
      "items": [{"item_id", "choices", "is_practice", "order"}, ...],
@@ -68,9 +68,10 @@ logger = logging.getLogger(__name__)
 # The fields that travel as they are (besides references, tokens and times, handled apart).
 STUDY_TEXTS = ["title", "task", "status", "item_order", "instructions", "consent_text", "completion_code",
                "completion_url"]
-# optional (documents written before them take the defaults); amounts as text, exact
-STUDY_RECRUITMENT = ["returned_code", "screened_out_code", "bonus_threshold", "attention_min_correct",
-                     "gate_min_correct", "gate_attempts"]
+# added to the format later, so optional (documents written before them take the defaults):
+# Prolific's codes, the quality controls, the study's own training card texts; amounts as text, exact
+STUDY_LATER = ["returned_code", "screened_out_code", "bonus_threshold", "attention_min_correct",
+               "gate_min_correct", "gate_attempts", "training_cards"]
 STUDY_AMOUNTS = ["bonus_per_correct", "bonus_threshold_amount"]
 CONDITION_FLAGS = ["rg_highlights", "live_sog", "ask_helpful_page", "paused", "global_feature_ids"]
 ENROLMENT_TEXTS = ["pseudonym", "prolific_study_id", "prolific_session_id", "step"]
@@ -91,7 +92,7 @@ def _export_bundle_reference(bundle: Bundle) -> dict:
 
 
 def _export_study_fields(study: Study) -> dict:
-    fields = {name: getattr(study, name) for name in STUDY_TEXTS + STUDY_RECRUITMENT}
+    fields = {name: getattr(study, name) for name in STUDY_TEXTS + STUDY_LATER}
     fields.update({name: str(getattr(study, name)) for name in STUDY_AMOUNTS})
     fields.update(invite_token=study.invite_token, created_at=_iso(study.created_at), owner=study.owner.username,
                   shared_with=sorted(study.shared_with.values_list("username", flat=True)))
@@ -302,7 +303,7 @@ def _users_to_share_with(usernames: list[str], owner, notes: list[str]) -> list:
 # -- writing ---------------------------------------------------------------------------------------------
 def _create_study(data: dict, bundle: Bundle, owner, share_with: list) -> Study:
     study = Study.objects.create(owner=owner, bundle=bundle, invite_token=data["invite_token"],
-                                 **{name: data[name] for name in STUDY_TEXTS + STUDY_RECRUITMENT + STUDY_AMOUNTS})
+                                 **{name: data[name] for name in STUDY_TEXTS + STUDY_LATER + STUDY_AMOUNTS})
     Study.objects.filter(pk=study.pk).update(created_at=data["created_at"])  # auto_now_add set it to now
     study.created_at = data["created_at"]
     study.shared_with.set(share_with)

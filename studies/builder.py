@@ -22,6 +22,7 @@ from .services import (
 )
 from .stage_views import page_context
 from .task_registry import task_specs
+from .training import card_rows, condition_cards, first_practice_item
 from .views import owned_study
 
 
@@ -71,6 +72,8 @@ def edit_study(request, pk):
                 update_conditions(study, {c.pk: {"target_size": request.POST.get(f"size-{c.pk}", c.target_size),
                                                  **{f: request.POST.get(f"{f}-{c.pk}") == "on" for f in CONDITION_FLAGS}}
                                           for c in study.conditions.all()})
+            elif action == "cards":
+                update_details(study, {"training_cards": _cards_from_form(study, request.POST)})
             elif action == "texts":
                 update_details(study, {name: request.POST[name] for name in ("title", "instructions", "consent_text")
                                        if name in request.POST})
@@ -85,14 +88,50 @@ def edit_study(request, pk):
             return redirect("builder:edit", pk=study.pk)
         except StudyError as exc:
             error = str(exc)
+    conditions = list(study.conditions.all())
     return render(request, "studies/builder_edit.html", {
-        "study": study, "items": study.items.select_related("bundle_item"), "conditions": study.conditions.all(),
+        "study": study, "items": study.items.select_related("bundle_item"), "conditions": conditions,
+        # a refused card editor shows what was sent, to correct it
+        "cards": card_rows(study, request.POST if error and request.POST.get("action") == "cards" else None),
+        "card_conditions": [c for c in conditions if c.stages],
         "locked": study.enrolments.exists(), "error": error}, status=400 if error else 200)
+
+
+def _cards_from_form(study, posted) -> dict:
+    """The study's own card texts with those the card editor's form sent put in (an emptied
+    box included: the default again); the service keeps what differs from the defaults."""
+    cards = {stage: dict(texts) for stage, texts in (study.training_cards or {}).items()}
+    for row in card_rows(study):
+        sent = {f["name"]: posted[f["input"]] for f in row["fields"] if f["input"] in posted}
+        if sent:
+            cards[row["stage"]] = {**cards.get(row["stage"], {}), **sent}
+    return cards
 
 
 def _researcher_asset_urls(obj, bundle_pk, paths):
     """The view with each asset name (``paths``: name → bundle path) as the researcher's URL."""
     return map_assets(obj, lambda name: reverse("studies:bundle-asset", args=[bundle_pk, paths[name]]))
+
+
+def _preview_enrolment(study, condition, items) -> Enrolment:
+    """An unsaved annotator of ``condition`` with every item in the study's order (practice first)."""
+    return Enrolment(study=study, condition=condition, pseudonym="preview", item_order=[i.pk for i in items])
+
+
+@login_required
+def preview_instructions(request, pk, condition_pk):
+    """The instructions an annotator of this condition reads, with its training cards and
+    their worked examples on the first practice item (nothing saved)."""
+    study = owned_study(request, pk)
+    condition = get_object_or_404(study.conditions, pk=condition_pk)
+    items = list(study.items.select_related("bundle_item"))
+    fake = _preview_enrolment(study, condition, items)
+    practice = first_practice_item(fake)
+    example = (_researcher_asset_urls(annotator_view(fake, practice), study.bundle_id, item_asset_paths(practice))
+               if practice else None)
+    return render(request, "annotate/instructions.html", {
+        "e": fake, "study": study, "cards": condition_cards(study, condition.stages, example), "preview": True,
+        "preview_condition": condition})
 
 
 @login_required
@@ -105,7 +144,7 @@ def preview(request, pk, condition_pk):
         index = min(max(int(request.GET.get("item", 0)), 0), len(items) - 1)
     except ValueError:
         index = 0
-    fake = Enrolment(study=study, condition=condition, pseudonym="preview", item_order=[i.pk for i in items])
+    fake = _preview_enrolment(study, condition, items)
     view = _researcher_asset_urls(annotator_view(fake, items[index]), study.bundle_id, item_asset_paths(items[index]))
     return render(request, "annotate/item.html", {
         **page_context(view),  # the stages' partials per page (studies.stage_views)

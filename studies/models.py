@@ -203,6 +203,9 @@ class Study(models.Model):
         "(empty: no gate)")
     gate_attempts = models.PositiveSmallIntegerField(
         default=2, help_text="rounds of practice an annotator may take to pass the gate before being screened out")
+    training_cards = models.JSONField(
+        default=dict, blank=True, help_text="the study's own texts of the training cards, {stage: {field: text}}; "
+        "a text not given is the stage's default (studies.stage_views, written by studies.services)")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

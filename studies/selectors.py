@@ -16,13 +16,13 @@ from viz_engine.bundles.report_figures import SLICES, points
 
 from .models import Bundle, DebuggingReport, Enrolment, Study, StudyItem
 from .schemas import DebuggingParams
-from .stage_views import AnnotatorContext, filter_sections, pages_of, platform_stage_names, section_feature_ids
+from .stage_views import PAGES, AnnotatorContext, filter_sections, pages_of, platform_stage_names, section_feature_ids
 from .task_registry import task_spec
 from .viewers import clean_modalities
 
 __all__ = ["annotator_view", "allowed_assets", "asset_name", "choices_shown", "feature_blocks", "item_asset_paths",
            "map_assets", "current_item", "enrolment_by_token", "accessible_studies", "accessible_bundles",
-           "feature_name", "modalities_and_views"]
+           "feature_name", "modalities_and_views", "helpful_page_choices"]
 
 # the stages drawn as views on the datapoint (the Overview), and per feature (the Features page)
 OVERVIEW_STAGES = ("U", "C")
@@ -196,6 +196,24 @@ def _named_views(views: dict, names: dict, condition) -> dict:
     return out
 
 
+def _shown_stages(condition, item: StudyItem) -> list[str]:
+    """The stages the condition shows that the item has, in canonical order."""
+    sections = item.bundle_item.sections
+    return [s for s in platform_stage_names() if condition.allows(s) and s in sections]
+
+
+def helpful_page_choices(condition, item: StudyItem) -> list[str]:
+    """The pages the question "which page helped you more?" offers on ``item``: exactly the
+    pages the item has in this condition (the overview, then those of its stages, in tab
+    order). None, so the question is not asked, on a practice item, where the condition does
+    not ask it, or where the item has one page only. The item page and the answer's
+    validation both ask this."""
+    if not condition.ask_helpful_page or item.is_practice:
+        return []
+    pages = [p for p, there in pages_of(dict.fromkeys(_shown_stages(condition, item))).items() if there]
+    return pages if len(pages) > 1 else []
+
+
 def _view(enrolment: Enrolment, item: StudyItem) -> dict:
     """The annotator's view with bundle-relative asset paths (see :func:`annotator_view`)."""
     study, condition = enrolment.study, enrolment.condition
@@ -208,8 +226,7 @@ def _view(enrolment: Enrolment, item: StudyItem) -> dict:
                       "tokens": datapoint.get("tokens", [])},
         "sections": {},
     }
-    allowed = {s: item.bundle_item.sections[s] for s in platform_stage_names()
-               if condition.allows(s) and s in item.bundle_item.sections}
+    allowed = {s: item.bundle_item.sections[s] for s in _shown_stages(condition, item)}
     names = _feature_labels(item, section_feature_ids(allowed), condition.global_feature_ids)
     view["sections"] = filter_sections(allowed, AnnotatorContext(condition, names))
     modalities, views = modalities_and_views(record, allowed)
@@ -219,7 +236,8 @@ def _view(enrolment: Enrolment, item: StudyItem) -> dict:
     view["pages"] = pages_of(view["sections"])
     view["instruction"] = item.instruction
     view["live_sog"] = bool(condition.live_sog and "tokens" in datapoint)
-    view["ask_helpful_page"] = bool(condition.ask_helpful_page and not item.is_practice)
+    view["helpful_pages"] = [{"name": p, "title": PAGES[p]} for p in helpful_page_choices(condition, item)]
+    view["ask_helpful_page"] = bool(view["helpful_pages"])
     return view
 
 

@@ -13,7 +13,8 @@ from .models import Bundle, BundleItem, Condition, DebuggingReport, Enrolment, L
 from .quality import ATTENTION_REASON, attention_score, gate_status, quality_problem
 from .schemas import BundleItemRowSchema, BundleRowSchema, DebuggingParams, first_error
 from .selectors import REPORT_STALE_AFTER_SECONDS, accessible_bundles, report_is_stale
-from .stage_views import pages_of, parse_stage, platform_stage_names, stage_view
+from .stage_views import (CARD_FIELDS, pages_of, parse_stage, platform_stage_names, stage_label, stage_view,
+                          training_card)
 from .task_registry import task_spec, task_specs
 
 
@@ -460,7 +461,7 @@ def create_study(owner, bundle, *, title: str, task: str | None = None, presets:
 # The rules of editing a study, shared by every write path: the builder's forms, the REST
 # API (annotations/api.py) and nothing else (the admin shows these rows read-only).
 MAX_POSITIVE_INT = 2_147_483_647  # a PositiveIntegerField's limit in every database
-DETAIL_FIELDS = ("title", "instructions", "consent_text", "item_order")
+DETAIL_FIELDS = ("title", "instructions", "consent_text", "item_order", "training_cards")
 ITEM_FIELDS = ("choices", "is_practice", "order", "include", "attention_check", "expected_answer",
                "instruction")
 CONDITION_FLAGS = ("paused", "rg_highlights", "live_sog", "ask_helpful_page", "global_feature_ids")
@@ -639,16 +640,54 @@ def update_conditions(study, rows: dict[int, dict]) -> None:
             c.save()
 
 
+# the longest text of a training card: a heading, or a few sentences
+CARD_TEXT_LIMITS = {"title": 120, "shows": 2000, "colours": 2000, "example": 2000}
+
+
+def clean_training_cards(cards) -> dict:
+    """A study's own texts of its training cards, ``{stage: {field: text}}`` (fields:
+    :data:`~studies.stage_views.CARD_FIELDS`), as they are stored: trimmed, line ends as
+    ``\\n``, and only the texts that differ from the stage's default (an empty one, or the
+    default itself, shows the default and follows it when it changes). Raises
+    :class:`StudyError` naming the stage and the text; the builder, the API and the study
+    import all ask this."""
+    if not isinstance(cards, dict):
+        raise StudyError("the training cards must be an object: {stage: {text: value}}")
+    stages = platform_stage_names()
+    clean = {}
+    for stage, texts in cards.items():
+        if stage not in stages:
+            raise StudyError(f"training cards: {str(stage)[:40]!r} is not a stage ({', '.join(stages)})")
+        if not isinstance(texts, dict):
+            raise StudyError(f"training cards: the {stage_label(stage)} card must be an object of its texts "
+                             f"({', '.join(CARD_FIELDS)})")
+        default = training_card(stage)
+        for field, text in texts.items():
+            if field not in CARD_FIELDS:
+                raise StudyError(f"training cards: {str(field)[:40]!r} is not a text of the {stage_label(stage)} card "
+                                 f"(its texts: {', '.join(CARD_FIELDS)})")
+            what = f"the {stage_label(stage)} card's {CARD_FIELDS[field]}"
+            text = _text(text, what).replace("\r\n", "\n").strip()
+            if len(text) > CARD_TEXT_LIMITS[field]:
+                raise StudyError(f"{what} is longer than {CARD_TEXT_LIMITS[field]} characters")
+            if text and text != getattr(default, field):
+                clean.setdefault(stage, {})[field] = text
+    return clean
+
+
 def update_details(study, data: dict):
-    """The study's title (never empty), instructions, consent text and item order, from
-    ``data`` (an absent key keeps its value). The order annotators get their items in
-    cannot change once one has started: it is fixed per annotator when they join."""
+    """The study's title (never empty), instructions, consent text, item order and training
+    cards (:func:`clean_training_cards`, replacing the study's own texts), from ``data`` (an
+    absent key keeps its value). The order annotators get their items in cannot change once
+    one has started: it is fixed per annotator when they join."""
     changes = {}
     for name in ("title", "instructions", "consent_text"):
         if name in data:
             changes[name] = _text(data[name], f"the {name.replace('_', ' ')}")
     if "title" in changes:
         changes["title"] = _clean_title(changes["title"])
+    if "training_cards" in data:
+        changes["training_cards"] = clean_training_cards(data["training_cards"])
     if "item_order" in data:
         if data["item_order"] not in Study.Order.values:
             raise StudyError(f"the item order must be one of {', '.join(Study.Order.values)}")

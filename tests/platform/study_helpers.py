@@ -8,7 +8,9 @@ from studies.models import Bundle, BundleItem, Condition, Enrolment, Study, Stud
 CLASSES = ["red", "blue", "green", "yellow"]
 
 
-def make_study(task="simulation", n_items=4, practice=1, conditions=(("U", ["U"], 3),), **study_kwargs):
+def make_study(task="simulation", n_items=4, practice=1, conditions=(("U", ["U"], 3),), sections=None, **study_kwargs):
+    """A study of ``n_items`` counted items after ``practice`` ones, whose bundle items hold
+    ``sections`` (stage → section; none by default: each page is the overview only)."""
     owner = User.objects.create_user(f"owner-{User.objects.count()}")
     bundle = Bundle.objects.create(name=f"b{Bundle.objects.count()}", path="/nowhere", manifest_sha256=f"{Bundle.objects.count():064d}",
                                    dataset="shapes_vqa", model="shapes_vqa_early", task=task, stages=["U"],
@@ -17,7 +19,8 @@ def make_study(task="simulation", n_items=4, practice=1, conditions=(("U", ["U"]
                                  **study_kwargs)
     for k in range(n_items + practice):
         bi = BundleItem.objects.create(bundle=bundle, item_id=f"i{k}", position=k, label="red",
-                                       prediction=CLASSES[k % 4], correct=k % 4 == 0, record={}, sections={})
+                                       prediction=CLASSES[k % 4], correct=k % 4 == 0, record={},
+                                       sections=dict(sections or {}))
         StudyItem.objects.create(study=study, bundle_item=bi, choices=CLASSES, is_practice=k < practice, order=k)
     for name, stages, size in conditions:
         Condition.objects.create(study=study, name=name, stages=stages, target_size=size)

@@ -103,5 +103,8 @@ def test_another_researcher_cannot_edit_or_preview(client):
     assert client.get(f"/studies/{study.pk}/edit/").status_code == 404
     assert client.post(f"/studies/{study.pk}/edit/", {"action": "closed"}).status_code == 404
     assert client.get(f"/studies/{study.pk}/preview/{study.conditions.first().pk}/").status_code == 404
+    assert client.get(f"/studies/{study.pk}/preview/{study.conditions.first().pk}/instructions/").status_code == 404
+    assert client.post(f"/studies/{study.pk}/edit/", {"action": "cards", "card-U-title": "mine"}).status_code == 404
     study.refresh_from_db()
+    assert study.training_cards == {}
     assert study.status == "open"

@@ -165,8 +165,9 @@ PROPERTY_SETTINGS = settings(max_examples=80, deadline=None, derandomize=True, d
 
 @pytest.fixture
 def studies():
-    made = {task: make_study(task=task, practice=0, conditions=(("c", ["U"], 0),)) for task in
-            ("simulation", "concept", "error")}
+    # items with an overview and a features page, so "which page helped you more?" is asked
+    made = {task: make_study(task=task, practice=0, conditions=(("c", ["U", "Rl"], 0),),
+                             sections={"U": {}, "Rl": {"features": []}}) for task in ("simulation", "concept", "error")}
     made["simulation"].conditions.update(ask_helpful_page=True)
     return made
 

@@ -144,7 +144,8 @@ def test_error_and_concept_tasks_need_their_own_answers_and_a_confidence():
 
 
 def test_the_helpful_page_question_is_required_where_the_condition_asks_it():
-    study = make_study(conditions=[("all", ["U", "C", "Rl", "Rg", "P"], 3)])
+    study = make_study(conditions=[("all", ["U", "C", "Rl", "Rg", "P"], 3)],
+                       sections={"U": {}, "Rl": {"features": []}})  # an overview and a features page
     study.conditions.update(ask_helpful_page=True)
     e = start(enrol(study, pseudonym="a"))
     submit_response(e, e.item_order[0], {"choice": "red"})  # practice: not asked

@@ -65,7 +65,9 @@ def build_study(task="simulation"):
     half-way through, one still at consent; shared with two researchers."""
     study = make_study(task=task, n_items=5, practice=1, conditions=[("U", ["U"], 5), ("U+C+Rℓ", ["U", "C", "Rl"], 5)],
                        instructions="Guess the model's answer.", consent_text="I agree.", completion_code="DONE-42",
-                       completion_url="https://example.org/complete")
+                       completion_url="https://example.org/complete",
+                       sections={"U": {}, "C": {}, "Rl": {"features": []}},  # U+C+Rℓ: an overview and a features page
+                       training_cards={"U": {"shows": "Where the model looked."}, "Rl": {"title": "One feature"}})
     Condition.objects.filter(study=study, name="U+C+Rℓ").update(ask_helpful_page=True, rg_highlights=False)
     Condition.objects.filter(study=study, name="U").update(live_sog=True)
     StudyItem.objects.filter(study=study, bundle_item__item_id="i3").update(choices=["red", "yellow"])

@@ -67,6 +67,12 @@ CASES = {
     "a title longer than its column": (
         lambda s: {"action": "texts", "title": "x" * 201, "instructions": "", "consent_text": ""},
         lambda s: ("patch", f"/api/studies/{s.pk}/", {"title": "x" * 201})),
+    "a training card text longer than its limit": (
+        lambda s: {"action": "cards", "card-U-shows": "x" * 2001},
+        lambda s: ("patch", f"/api/studies/{s.pk}/", {"training_cards": {"U": {"shows": "x" * 2001}}})),
+    "a training card text with a NUL": (
+        lambda s: {"action": "cards", "card-U-title": "U\x00"},
+        lambda s: ("patch", f"/api/studies/{s.pk}/", {"training_cards": {"U": {"title": "U\x00"}}})),
 }
 
 
@@ -74,7 +80,7 @@ def state(study):
     """Everything the writes above could change."""
     return (list(StudyItem.objects.filter(study=study).order_by("pk").values_list("choices", "is_practice", "order")),
             list(Condition.objects.filter(study=study).order_by("pk").values_list("target_size", "paused")),
-            Study.objects.get(pk=study.pk).title)
+            Study.objects.get(pk=study.pk).title, Study.objects.get(pk=study.pk).training_cards)
 
 
 @pytest.mark.parametrize("case", list(CASES))
