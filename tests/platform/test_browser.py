@@ -40,6 +40,15 @@ def browser(monkeypatch):
         connections.close_all()
 
 
+def open_page(page, title: str):
+    """Open one of an item's pages by its tab (a page at a time, static/js/pages.js)."""
+    from playwright.sync_api import expect
+
+    tab = page.locator("nav.tabs").get_by_role("link", name=title, exact=True)
+    tab.click()
+    expect(tab).to_have_attribute("aria-current", "page")
+
+
 def annotate(page, live_server, invite, key):
     """One annotator's whole flow; answers with the keyboard (``key`` picks the choice)."""
     from playwright.sync_api import expect
@@ -152,7 +161,10 @@ def test_a_researcher_builds_previews_and_opens_a_study_in_the_browser(browser, 
     u_plus_p = study.conditions.get(name="U+P")
     page.goto(f"{live_server.url}/studies/{study.pk}/preview/{u_plus_p.pk}/?item=1")
     expect(page.locator(".preview-banner")).to_contain_text("U+P")
+    expect(page.locator("#prediction")).to_be_hidden()  # a page at a time: the Overview first
+    open_page(page, "Prediction")
     expect(page.locator("#prediction")).to_be_visible()
+    expect(page.locator("#overview")).to_be_hidden()
     assert page.locator("#features").count() == 0
     page.get_by_role("link", name="back to the builder").click()
     page.click("#open-study")

@@ -17,7 +17,7 @@ from django.contrib.auth.models import User
 
 from studies.services import create_study, import_bundle
 
-from .test_browser import browser  # noqa: F401 - the chromium fixture
+from .test_browser import browser, open_page  # noqa: F401 - the chromium fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -77,6 +77,7 @@ def test_a_paper_vqa_bundle_shows_dime_parts_per_word_sog_text_lime_and_the_p_gr
     assert [sog.nth(k).get_attribute("data-query") for k in range(n_words)] == [str(k) for k in range(n_words)]
     expect(overview.locator(".word-picker button.pick")).to_have_count(n_words)
     # P as a graph: five features joined to the model's (unnamed) answer
+    open_page(page, "Prediction")
     graph = page.locator("#prediction svg.p-graph")
     expect(graph).to_be_visible()
     expect(graph.locator("circle")).to_have_count(5)

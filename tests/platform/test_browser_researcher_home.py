@@ -5,7 +5,6 @@ import os
 import re
 
 import pytest
-from django.contrib.auth.models import User
 
 from .study_helpers import make_study
 from .test_browser import browser  # noqa: F401  (the chromium fixture)

@@ -15,7 +15,7 @@ from PIL import Image, ImageStat
 
 from studies.services import create_study, import_bundle
 
-from .test_browser import browser, login  # noqa: F401  (the chromium fixture)
+from .test_browser import browser, login, open_page  # noqa: F401  (the chromium fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -109,10 +109,12 @@ def test_an_annotator_reads_the_cards_practises_and_sees_the_item_again(browser,
     expect(page.locator("#your-answer")).to_have_text(wrong)
     expect(page.locator("#model-answer")).to_have_text(model)
     expect(page.get_by_role("link", name="Continue")).to_be_focused()
-    for section in ("#overview", "#features", "#prediction"):
+    for section, title in (("#features", "Features"), ("#prediction", "Prediction"), ("#overview", "Overview")):
+        open_page(page, title)  # the item's pages again, one at a time
         expect(page.locator(section)).to_be_visible()
     _pictures_loaded(page, "#overview")
     _shot(page.screenshot(), "feedback.png")
+    open_page(page, "Features")
     page.set_viewport_size({"width": 1200, "height": 2400})  # the feature whole: the sticky tabs stay above it
     assert _not_blank(_shot(page.locator("#features article.feature").first.screenshot(), "feedback-feature.png"))
     page.set_viewport_size({"width": 1200, "height": 900})

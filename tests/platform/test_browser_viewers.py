@@ -13,7 +13,7 @@ from PIL import Image, ImageStat
 from studies.services import enrol
 
 from .study_helpers import start
-from .test_browser import browser  # noqa: F401  (the chromium fixture)
+from .test_browser import browser, open_page  # noqa: F401  (the chromium fixture)
 from .viewer_bundle import viewer_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -57,6 +57,8 @@ def test_every_viewer_draws_its_kind_with_a_legend_on_every_heatmap(browser, liv
         assert _variance(png) > 50, kind  # not a blank box
         _save(png, f"{kind}.png")
     _save(page.locator("#overview").screenshot(), "overview.png")
+    open_page(page, "Features")
+    expect(overview).to_be_hidden()  # a page at a time
     _save(page.locator("#features").screenshot(), "features.png")
     # every viewer that draws scores says what the colours mean (Rg's examples share one)
     for viewer in page.locator("#overview .viewer, #features .feature > .viewers > .viewer").all():
@@ -64,6 +66,7 @@ def test_every_viewer_draws_its_kind_with_a_legend_on_every_heatmap(browser, liv
             expect(viewer.locator(".legend")).to_have_count(1)  # (a C map not picked is hidden, legend and all)
             expect(viewer.locator(".legend")).to_contain_text("orange")
     expect(page.locator("#features .feature .legend").last).to_contain_text("raises the feature")
+    open_page(page, "Overview")
     # the image is at least 256 px wide, and zooms by keyboard
     frame = overview.locator(".viewer-image .frame").first
     width = frame.bounding_box()["width"]
@@ -148,4 +151,5 @@ def test_an_engine_bundle_draws_through_the_same_viewers(browser, live_server, b
         expect(picture.locator(".legend")).to_have_count(1)
     expect(page.locator("#features .feature > .legend").first).to_contain_text("raises the feature")  # Rg's examples
     _save(page.locator("#overview").screenshot(), "engine-overview.png")
+    open_page(page, "Features")
     _save(page.locator("#features .feature").first.screenshot(), "engine-feature.png")
