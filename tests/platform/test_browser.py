@@ -40,6 +40,24 @@ def browser(monkeypatch):
         connections.close_all()
 
 
+def multiviz_item(browser, live_server, bundle_folder, width: int = 1200, height: int = 900):
+    """A chromium page on the first item of a new MultiViz (U+C+Rℓ+Rg+P) study over the
+    bundle at ``bundle_folder``, for one enrolled annotator past consent."""
+    from django.contrib.auth.models import User
+
+    from studies.services import create_study, enrol, import_bundle
+
+    from .study_helpers import start
+
+    researcher = User.objects.create_user("ada")
+    study = create_study(researcher, import_bundle(bundle_folder, owner=researcher), title="Engine bundle", practice=0,
+                         group_size=1, open_now=True, presets=["MultiViz (U+C+Rℓ+Rg+P)"])
+    e = start(enrol(study, pseudonym="p"))
+    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    page.goto(f"{live_server.url}/a/{e.token}/")
+    return page
+
+
 def open_page(page, title: str):
     """Open one of an item's pages by its tab (a page at a time, static/js/pages.js)."""
     from playwright.sync_api import expect

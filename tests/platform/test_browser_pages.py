@@ -5,12 +5,8 @@ prediction opens the features page at it; keyboard and a 390 px phone work."""
 import os
 
 import pytest
-from django.contrib.auth.models import User
 
-from studies.services import create_study, enrol, import_bundle
-
-from .study_helpers import start
-from .test_browser import browser, open_page  # noqa: F401  (the chromium fixture)
+from .test_browser import browser, multiviz_item, open_page  # noqa: F401  (the chromium fixture)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.slow]
 PAGES = {"Overview": "#overview", "Features": "#features", "Prediction": "#prediction"}
@@ -27,12 +23,7 @@ def test_the_items_pages_show_one_at_a_time_with_the_answer_always_in_view(brows
                                                                             built_bundle):
     from playwright.sync_api import expect
 
-    researcher = User.objects.create_user("ada")
-    study = create_study(researcher, import_bundle(built_bundle, owner=researcher), title="Pages", practice=0,
-                         group_size=1, open_now=True, presets=["MultiViz (U+C+Rℓ+Rg+P)"])
-    e = start(enrol(study, pseudonym="p"))
-    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-    page.goto(f"{live_server.url}/a/{e.token}/")
+    page = multiviz_item(browser, live_server, built_bundle, width=1280, height=800)
     expect(page.locator("nav.tabs a")).to_have_text(list(PAGES))
     expect(page.locator("#overview")).to_be_visible()  # the Overview first
     for title, selector in PAGES.items():

@@ -13,7 +13,7 @@ from PIL import Image, ImageStat
 from studies.services import enrol
 
 from .study_helpers import start
-from .test_browser import browser, open_page  # noqa: F401  (the chromium fixture)
+from .test_browser import browser, multiviz_item, open_page  # noqa: F401  (the chromium fixture)
 from .viewer_bundle import viewer_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -125,17 +125,9 @@ def test_an_engine_bundle_draws_through_the_same_viewers(browser, live_server, b
     """An old-form bundle (image + question, U/C/Rl/Rg as the engine writes them): U's patches
     drawn as a mask over the picture with a legend, C's map per word behind the word picker,
     Rℓ as its pictures, with legends."""
-    from django.contrib.auth.models import User
     from playwright.sync_api import expect
 
-    from studies.services import create_study, import_bundle
-
-    researcher = User.objects.create_user("ada")
-    study = create_study(researcher, import_bundle(built_bundle, owner=researcher), title="Engine bundle", practice=0,
-                         group_size=1, open_now=True, presets=["MultiViz (U+C+Rℓ+Rg+P)"])
-    e = start(enrol(study, pseudonym="p"))
-    page = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
-    page.goto(f"{live_server.url}/a/{e.token}/")
+    page = multiviz_item(browser, live_server, built_bundle)
     u = page.locator("#overview .viewer-image").filter(has=page.locator(".overlay.score")).first
     expect(u.locator(".legend")).to_contain_text("orange: pushes toward the model's answer, blue: against")
     assert u.locator(".frame").first.bounding_box()["width"] >= 256
