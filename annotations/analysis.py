@@ -542,31 +542,35 @@ def annotator_quality(study) -> list[dict]:
 
     rows: dict[int, list] = {}
     checks: dict[int, list[bool]] = {}
-    for (enrolment_id, seconds, choice, category, free_text, prediction, confidence, is_check,
-         expected) in (Response.objects.filter(enrolment__study=study, is_practice=False)
-                       .values_list("enrolment_id", "seconds_on_item", "choice", "category", "free_text",
-                                    "item__bundle_item__prediction", "confidence", "item__attention_check",
-                                    "item__expected_answer")):
+    # the study's items once, its answers as plain columns (no join per answer)
+    items = {pk: rest for pk, *rest in study.items.values_list("pk", "bundle_item__prediction", "attention_check",
+                                                                "expected_answer")}
+    for enrolment_id, item_id, seconds, choice, category, free_text, confidence in (
+            Response.objects.filter(enrolment__study=study, is_practice=False).order_by()
+            .values_list("enrolment_id", "item_id", "seconds_on_item", "choice", "category", "free_text", "confidence")):
+        prediction, is_check, expected = items[item_id]
         if is_check:  # scored against its expected answer, never counted
             given = answer_value(SimpleNamespace(choice=choice, category=category, free_text=free_text), study.task)
             checks.setdefault(enrolment_id, []).append(same_answer(given, expected, study.task))
         else:
             rows.setdefault(enrolment_id, []).append((seconds, choice, prediction, confidence))
     out = []
-    for e in study.enrolments.select_related("condition").order_by("condition_id", "pseudonym"):
-        answers = rows.get(e.pk, [])
+    for pk, pseudonym, condition, practice_rounds, completed_at, excluded in (
+            study.enrolments.order_by("condition_id", "pseudonym").values_list(
+                "pk", "pseudonym", "condition__name", "practice_rounds", "completed_at", "excluded")):
+        answers = rows.get(pk, [])
         seconds = [s for s, *_ in answers if s is not None]
         confidence = [c for *_, c in answers if c is not None]
         out.append({
-            "annotator": e.pseudonym, "condition": e.condition.name, "answers": len(answers),
+            "annotator": pseudonym, "condition": condition, "answers": len(answers),
             "median_seconds": float(np.median(seconds)) if seconds else None,
             "fastest_seconds": float(min(seconds)) if seconds else None,
             "accuracy": (sum(c == p for _, c, p, _ in answers) / len(answers)
                          if answers and study.task == Study.Task.SIMULATION else None),
             "mean_confidence": float(np.mean(confidence)) if confidence else None,
-            "attention_right": sum(checks.get(e.pk, [])), "attention_checks": len(checks.get(e.pk, [])),
-            "practice_rounds": len(e.practice_rounds),
-            "completed": e.completed_at is not None, "excluded": e.excluded,
+            "attention_right": sum(checks.get(pk, [])), "attention_checks": len(checks.get(pk, [])),
+            "practice_rounds": len(practice_rounds or []),
+            "completed": completed_at is not None, "excluded": excluded,
         })
     return out
 
@@ -597,18 +601,22 @@ def _study_answers(conditions, datas, task) -> dict:
     return {"correct": correct, "confidence": confidence, "alpha": alpha_answers}
 
 
-def study_analysis(study) -> dict:
+def study_analysis(study, conditions=None, answers=None) -> dict:
     """Every test between the conditions of ``study``, computed once per version of its
     counted answers and kept in the cache: what the page, the API and the exports show.
 
     α is over the same values as :func:`annotations.selectors.condition_metrics` (the answer's
-    position in the item's choices; the error category; the saved concept cluster)."""
+    position in the item's choices; the error category; the saved concept cluster).
+    ``conditions`` (the study's, in its order) and their ``answers``
+    (:func:`annotations.selectors.conditions_answers`): when the caller has read them."""
     from django.core.cache import cache
 
     from .selectors import _code_version, conditions_answers
 
-    conditions = list(study.conditions.select_related("study"))
-    datas = conditions_answers(conditions)
+    if conditions is None or answers is None:  # (the page passes what it has read already)
+        conditions = list(study.conditions.select_related("study"))
+        answers = conditions_answers(conditions)
+    datas = answers
     source = hashlib.blake2b(open(__file__, "rb").read(), digest_size=8).hexdigest()
     version = hashlib.blake2b("|".join([source, _code_version(), study.task, *(d.version for d in datas)]).encode(),
                               digest_size=16).hexdigest()

@@ -62,10 +62,11 @@ def analysis_plots(analysis: dict) -> list[str]:
     return plots
 
 
-def analysis_section(study) -> dict:
+def analysis_section(study, conditions=None, answers=None) -> dict:
     """What the study page's analysis section shows: the analysis (the API's and the
-    exports' very numbers), its plots and each annotator's quality figures."""
+    exports' very numbers), its plots and each annotator's quality figures. ``conditions``
+    and their ``answers`` (:func:`annotations.selectors.conditions_answers`): when read already."""
     from .analysis import annotator_quality, study_analysis
 
-    analysis = study_analysis(study)
+    analysis = study_analysis(study, conditions, answers)
     return {"analysis": analysis, "analysis_plots": analysis_plots(analysis), "quality": annotator_quality(study)}

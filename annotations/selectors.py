@@ -500,13 +500,14 @@ def bonus_rows(study: Study, answers: list[ConditionAnswers] | None = None) -> l
         for r in of_condition.rows:
             per.setdefault(r.enrolment_id, []).append(bool(score(r, r.prediction)))
     rows = []
-    for e in study.enrolments.select_related("condition").order_by("pseudonym"):
-        marks = per.get(e.pk, [])
+    for pk, pseudonym, condition, excluded, reason in (study.enrolments.order_by("pseudonym").values_list(
+            "pk", "pseudonym", "condition__name", "excluded", "exclusion_reason")):
+        marks = per.get(pk, [])
         correct, answered = sum(marks), len(marks)
-        amount = Decimal("0.00") if e.excluded else bonus_amount(study, correct, answered)
-        note = (f"excluded: {e.exclusion_reason}" if e.excluded
-                else "" if is_prolific_id(e.pseudonym) else "no Prolific id: not in the bulk bonus file")
-        rows.append({"annotator": e.pseudonym, "condition": e.condition.name, "correct": correct,
+        amount = Decimal("0.00") if excluded else bonus_amount(study, correct, answered)
+        note = (f"excluded: {reason}" if excluded
+                else "" if is_prolific_id(pseudonym) else "no Prolific id: not in the bulk bonus file")
+        rows.append({"annotator": pseudonym, "condition": condition, "correct": correct,
                      "answered": answered, "accuracy": correct / answered if answered else None,
                      "amount": amount, "payable": not note and amount > 0, "note": note})
     return rows

@@ -223,7 +223,7 @@ def _study_page(request, study, error: str | None = None, status: int = 200):
         "enrolments": study.enrolments.select_related("condition", "exclusion_changed_by").order_by("pseudonym"),
         "error": error, "form": request.POST if error else {},
         "bonuses": bonus_rows(study, answers) if study.task_spec.scored else None,
-        **analysis_section(study),  # the tests between conditions: the API's and the exports' numbers
+        **analysis_section(study, conditions, answers),  # the tests between conditions: the API's and the exports' numbers
     }, status=status)
 
 
