@@ -44,6 +44,41 @@ def word_grid(weights: list[float], side: int, label: str) -> str:
     return "".join(out)
 
 
+def place_labels(anchors: list[tuple[float, float]], texts: list[str], width: float, height: float,
+                 char_w: float = 5.6, line_h: float = 11.0) -> list[tuple[float, float]]:
+    """Where each text's label goes (x of its left end, y of its baseline) near its anchor
+    point, so that no two labels overlap while a free place is within reach: greedily, in
+    the order given, the first free place among rings of positions around the anchor, else
+    the nearest place inside the drawing. Words on a hidden-state map clump together; their
+    labels must still be read."""
+    placed: list[tuple[float, float, float, float]] = []  # boxes (x0, y0, x1, y1)
+    out = []
+    for (ax, ay), text in zip(anchors, texts):
+        w = char_w * len(text) + 2
+        best = None
+        for radius in (6, 14, 24, 36, 50, 66):
+            for dx, dy in ((1, -1), (1, 1), (-1, -1), (-1, 1), (1, 0), (-1, 0), (0, -1), (0, 1)):
+                x = ax + dx * radius - (w if dx < 0 else w / 2 if dx == 0 else 0)
+                y = ay + dy * radius + (line_h if dy > 0 else 0 if dy < 0 else line_h / 3)
+                box = (x, y - line_h + 2, x + w, y + 2)
+                if box[0] < 1 or box[1] < 1 or box[2] > width - 1 or box[3] > height - 1:
+                    continue
+                if best is None:
+                    best = (x, y, box)
+                if not any(b[0] < box[2] and box[0] < b[2] and b[1] < box[3] and box[1] < b[3] for b in placed):
+                    best = (x, y, box)
+                    break
+            else:
+                continue
+            break
+        if best is None:  # nothing fits inside: at the anchor, clamped
+            x = min(max(ax + 5, 1), width - w - 1)
+            best = (x, ay - 4, (x, ay - 4 - line_h + 2, x + w, ay - 2))
+        placed.append(best[2])
+        out.append((best[0], best[1]))
+    return out
+
+
 def state_map(points: list[list[float]], tokens: list[str], segments: list[int]) -> str:
     """The tokens of both modalities on the layer's shared 2-D map (blue: image, green: words)."""
     w, h, pad = 360, 260, 24
@@ -61,8 +96,13 @@ def state_map(points: list[list[float]], tokens: list[str], segments: list[int])
     for (x, y), tok, sg in zip(points, tokens, segments):
         colour = {1: "#2b59c3", 2: "#1d7a3a"}.get(sg, "#888")
         out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="4" fill="{colour}"><title>{escape(tok)}</title></circle>')
-        if sg == 2:
-            out.append(f'<text x="{sx(x) + 5:.1f}" y="{sy(y) - 4:.1f}" font-size="10">{escape(tok)}</text>')
+    words = [(sx(x), sy(y), tok) for (x, y), tok, sg in zip(points, tokens, segments) if sg == 2]
+    spots = place_labels([(ax, ay) for ax, ay, _ in words], [t for *_, t in words], w, h)
+    for (ax, ay, tok), (lx, ly) in zip(words, spots):
+        if abs(lx - ax) > 8 or abs(ly - ay) > 16:  # moved away from its point: a line back to it
+            out.append(f'<line x1="{ax:.1f}" y1="{ay:.1f}" x2="{min(max(ax, lx), lx + 5.6 * len(tok)):.1f}" '
+                       f'y2="{ly - 4:.1f}" stroke="#9aa3b2" stroke-width="0.8"/>')
+        out.append(f'<text x="{lx:.1f}" y="{ly:.1f}" font-size="10">{escape(tok)}</text>')
     out.append("</svg>")
     return "".join(out)
 
