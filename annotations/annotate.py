@@ -19,10 +19,12 @@ from studies.selectors import (allowed_assets, annotator_view, current_item, enr
                                item_asset_paths, map_assets, outcome_url)
 from studies.stage_views import page_context
 from studies.services import (
+    CLARITY_SCALE,
     EnrolmentTaken,
     LiveSOGThrottled,
     StudyError,
     advance,
+    asks_clarity,
     clean_pseudonym,
     decline,
     enrol,
@@ -199,7 +201,8 @@ def page(request, token):
                 finish(e, {k: request.POST.get(k, "") for k in CLOSING_QUESTIONS})
             except StudyError as exc:  # the page again, with what they wrote and what to change
                 return _may_leave_to_completion(render(request, "annotate/closing.html", {
-                    "e": e, "study": e.study, "error": _sentence(exc), "posted": request.POST}, status=400), e.study)
+                    "e": e, "study": e.study, "error": _sentence(exc), "posted": request.POST,
+                    "asks_clarity": asks_clarity(e), "scale": CLARITY_SCALE[1:]}, status=400), e.study)
             return redirect(outcome_url(e.study, "completed") or reverse("annotate:page", args=[token]))
         return redirect("annotate:page", token=token)
     context = {"e": e, "study": e.study}
@@ -208,7 +211,8 @@ def page(request, token):
     if e.step == steps.INSTRUCTIONS:
         return render(request, "annotate/instructions.html", {**context, "cards": _training_cards(e)})
     if e.step == steps.CLOSING:
-        return _may_leave_to_completion(render(request, "annotate/closing.html", context), e.study)
+        return _may_leave_to_completion(render(request, "annotate/closing.html", {
+            **context, "asks_clarity": asks_clarity(e), "scale": CLARITY_SCALE[1:]}), e.study)
     if e.step == steps.DONE:
         context["completion_url"] = outcome_url(e.study, "completed")
         return render(request, "annotate/done.html", context)

@@ -331,11 +331,25 @@ def decline(enrolment):
     return advance(enrolment, Enrolment.Step.CONSENT, Enrolment.Step.DECLINED)
 
 
+CLARITY_SCALE = ("", "1", "2", "3", "4", "5")  # "": not answered (the question is optional)
+
+
+def asks_clarity(enrolment) -> bool:
+    """Whether the closing page asks how clear the explanations were: not of an annotator
+    whose condition showed none (No-Viz)."""
+    return bool(enrolment.condition.stages)
+
+
 def finish(enrolment, closing_answers: dict):
     """Record the closing questions and complete the enrolment (once)."""
     from django.utils import timezone
 
     closing_answers = {k: without_nul(f"the answer to \u201c{k}\u201d", str(v)) for k, v in closing_answers.items()}
+    if not asks_clarity(enrolment):  # nothing was explained: the question is not asked, nor kept
+        closing_answers.pop("clarity", None)
+    elif closing_answers.get("clarity", "") not in CLARITY_SCALE:
+        raise StudyError("how clear the explanations were is a number from 1 (not clear at all) to 5 (very clear), "
+                         "or no answer")
     with transaction.atomic():
         e = Enrolment.objects.select_for_update().get(pk=enrolment.pk)
         if e.step == Enrolment.Step.DONE:

@@ -229,3 +229,34 @@ def test_a_double_click_never_skips_the_next_step(client, study):
     e = Enrolment.objects.get()
     assert e.step == Enrolment.Step.CLOSING and e.completed_at is None
     assert "Anything you want to tell us?" in client.get(url).content.decode()
+
+
+@pytest.mark.parametrize("stages, asked", [(["U"], True), ([], False)])
+def test_the_clarity_question_has_labelled_ends_and_is_not_asked_where_nothing_was_explained(client, stages, asked):
+    from studies.services import enrol
+
+    from .study_helpers import answer_all, make_study
+
+    study = make_study(n_items=1, practice=0, conditions=(("shown", stages, 0),))
+    e = answer_all(enrol(study, pseudonym="p"), lambda item: {"choice": item.choices[0]})
+    page = client.get(f"/a/{e.token}/").content.decode()
+    assert ('name="clarity"' in page) is asked
+    assert ("1 · not clear at all" in page and "5 · very clear" in page) is asked
+    client.post(f"/a/{e.token}/", {"form": "closing", "clarity": "4", "comments": "ok"})
+    e.refresh_from_db()
+    assert e.step == "done" and e.closing_answers == ({"clarity": "4", "comments": "ok"} if asked else {"comments": "ok"})
+
+
+def test_a_clarity_outside_the_scale_is_refused_keeping_what_was_written(client):
+    from studies.services import enrol
+
+    from .study_helpers import answer_all, make_study
+
+    study = make_study(n_items=1, practice=0)
+    e = answer_all(enrol(study, pseudonym="p"), lambda item: {"choice": item.choices[0]})
+    page = client.post(f"/a/{e.token}/", {"form": "closing", "clarity": "7", "comments": "the maps helped"})
+    assert page.status_code == 400
+    text = page.content.decode()
+    assert "from 1 (not clear at all) to 5 (very clear)" in text and "the maps helped" in text
+    e.refresh_from_db()
+    assert e.step == "closing" and e.closing_answers == {}
