@@ -165,7 +165,7 @@ def platform_size_table(r: dict, before: dict) -> str:
     over_target = (f"Over the {target} ms target for a warm page or API: {'; '.join(over)}." if over
                    else f"Every warm page and API answer is under the {target} ms target.")
     notes = (f"*Medians of {r['sizes'][0]['page_warm']['repeats']} requests; {r['database']}, {r['cache']}; "
-             f"{r['date'][:10]}, {r['machine']['cpus']} CPU cores shared with other work ({r.get('note', '')}). "
+             f"{r['date'][:10]}, {r['machine']['cpus']} CPU cores ({r.get('note', '')}). "
              f"The {e['responses']:,}-response CSV is {'streamed' if e['responses_csv']['streamed'] else 'not streamed'}: "
              f"first chunk {_ms(e['responses_csv']['first_chunk_ms'])}, all {_ms(e['responses_csv']['total_ms'])} "
              f"(before: {_ms(eb['responses_csv']['total_ms'])}); α with its {a['resamples']}-resample interval on "
