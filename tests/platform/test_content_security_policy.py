@@ -12,7 +12,7 @@ from studies.services import create_study, enrol, import_bundle
 from studies.templatetags.highlights import weight_class
 
 from .study_helpers import make_study, start
-from .test_browser import browser  # noqa: F401  (the chromium fixture)
+from .test_browser import browser, open_page  # noqa: F401  (the chromium fixture)
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 INLINE = {
@@ -92,7 +92,11 @@ def test_the_item_page_and_the_study_page_raise_no_csp_violation_in_chromium(bro
     page = browser.new_context().new_page()
     violations = watch(page)
     page.goto(f"{live_server.url}/a/{multiviz.token}/")
+    expect(page.locator("#overview")).to_be_visible()
+    expect(page.locator("#features")).to_be_hidden()  # pages.js ran: one page at a time
+    open_page(page, "Features")
     expect(page.locator("#features")).to_be_visible()
+    open_page(page, "Overview")
     for image in page.locator("#overview img[src]").all():  # (wait_for_function would need eval, which the CSP refuses)
         expect(image).to_have_js_property("complete", True)
         assert image.evaluate("i => i.naturalWidth") > 0
