@@ -189,3 +189,24 @@ def test_a_bundle_of_modalities_and_views_imports_and_a_missing_asset_is_refused
     (broken / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match=r"clip\.mp4"):
         import_bundle(broken, owner=owner)
+
+
+def test_an_image_map_is_one_mask_pixel_a_cell_and_one_outline_around_each_strong_region():
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from studies.viewers import _image
+
+    grid = [[0.0, 0.0, 0.0], [0.0, 1.0, 0.8], [0.0, 0.0, -1.0]]
+    d = _image({"width": 30, "height": 30}, {"grid": grid}, signed=True, normalised=False)
+    mask = Image.open(io.BytesIO(base64.b64decode(d["mask_src"].split(",", 1)[1])))
+    assert mask.size == (3, 3) and mask.mode == "RGBA"
+    alpha = np.asarray(mask)[..., 3]
+    assert alpha[1, 1] == 0 and alpha[0, 0] == round(255 * 0.6)  # clear where it matters, dimmed where not
+    orange, blue = d["outlines"]
+    # the two orange cells share an edge: the outline goes around both, not between them
+    assert orange["d"] == ("M10.00 10.00H30.00M10.00 20.00H30.00M10.00 10.00V20.00M30.00 10.00V20.00")
+    assert blue["d"] == "M20.00 20.00H30.00M20.00 30.00H30.00M20.00 20.00V30.00M30.00 20.00V30.00"
