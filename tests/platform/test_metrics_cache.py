@@ -103,8 +103,13 @@ def test_an_answer_edited_in_place_changes_the_figures():
     study = random_study(4)
     c = study.conditions.get(name="U")
     before = condition_metrics(c)
-    target = Response.objects.filter(enrolment__condition=c, is_practice=False).order_by("pk").first()
-    Response.objects.filter(pk=target.pk).update(choice=next(x for x in CLASSES if x != target.choice))
+    target = (Response.objects.filter(enrolment__condition=c, is_practice=False).select_related("item__bundle_item")
+              .order_by("pk").first())
+    prediction = target.item.bundle_item.prediction
+    # right becomes wrong or wrong becomes right: the accuracy must move (another wrong answer
+    # may leave every figure as it was, depending on who else answered the item)
+    flipped = next(x for x in CLASSES if x != prediction) if target.choice == prediction else prediction
+    Response.objects.filter(pk=target.pk).update(choice=flipped)
     after = condition_metrics(c)
     assert after != before and after == uncached(c)[0]
 
