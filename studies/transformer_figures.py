@@ -55,28 +55,29 @@ def place_labels(anchors: list[tuple[float, float]], texts: list[str], width: fl
     out = []
     for (ax, ay), text in zip(anchors, texts):
         w = char_w * len(text) + 2
-        best = None
-        for radius in (6, 14, 24, 36, 50, 66):
-            for dx, dy in ((1, -1), (1, 1), (-1, -1), (-1, 1), (1, 0), (-1, 0), (0, -1), (0, 1)):
-                x = ax + dx * radius - (w if dx < 0 else w / 2 if dx == 0 else 0)
-                y = ay + dy * radius + (line_h if dy > 0 else 0 if dy < 0 else line_h / 3)
-                box = (x, y - line_h + 2, x + w, y + 2)
-                if box[0] < 1 or box[1] < 1 or box[2] > width - 1 or box[3] > height - 1:
-                    continue
-                if best is None:
-                    best = (x, y, box)
-                if not any(b[0] < box[2] and box[0] < b[2] and b[1] < box[3] and box[1] < b[3] for b in placed):
-                    best = (x, y, box)
-                    break
-            else:
-                continue
-            break
-        if best is None:  # nothing fits inside: at the anchor, clamped
+        spots = [(x, y, (x, y - line_h + 2, x + w, y + 2)) for x, y in _around(ax, ay, w, line_h)]
+        spots = [sp for sp in spots if sp[2][0] >= 1 and sp[2][1] >= 1 and sp[2][2] <= width - 1
+                 and sp[2][3] <= height - 1]
+        free = next((sp for sp in spots if not any(_overlap(sp[2], b) for b in placed)), None)
+        if free is None and not spots:  # nothing fits inside: at the anchor, clamped
             x = min(max(ax + 5, 1), width - w - 1)
-            best = (x, ay - 4, (x, ay - 4 - line_h + 2, x + w, ay - 2))
-        placed.append(best[2])
-        out.append((best[0], best[1]))
+            free = (x, ay - 4, (x, ay - 4 - line_h + 2, x + w, ay - 2))
+        x, y, box = free or spots[0]
+        placed.append(box)
+        out.append((x, y))
     return out
+
+
+def _around(ax: float, ay: float, w: float, line_h: float):
+    """Label places around a point (left end, baseline), ring by ring outward."""
+    for radius in (6, 14, 24, 36, 50, 66):
+        for dx, dy in ((1, -1), (1, 1), (-1, -1), (-1, 1), (1, 0), (-1, 0), (0, -1), (0, 1)):
+            yield (ax + dx * radius - (w if dx < 0 else w / 2 if dx == 0 else 0),
+                   ay + dy * radius + (line_h if dy > 0 else 0 if dy < 0 else line_h / 3))
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def state_map(points: list[list[float]], tokens: list[str], segments: list[int]) -> str:
